@@ -1,0 +1,37 @@
+"""The `attune` command: one Typer app, one sub-module per command group."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from attune_cli.commands import migrate
+from attune_cli.output import fail
+from attune_shared.errors import AttuneError, ConfigError
+
+app = typer.Typer(
+    name="attune",
+    help="Attune: event-driven automation on NATS JetStream and PostgreSQL.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command(name="migrate")(migrate.migrate)
+
+
+@app.callback()
+def _root() -> None:
+    """Attune: event-driven automation on NATS JetStream and PostgreSQL."""
+
+
+def main() -> None:
+    """Console entry point: bad configuration exits 2, other known errors exit 1, one line each."""
+    try:
+        app()
+    except ConfigError as exc:
+        fail(f"config error: {exc}", code=2)
+    except AttuneError as exc:
+        fail(str(exc), code=1)
+    except KeyboardInterrupt:
+        sys.exit(130)

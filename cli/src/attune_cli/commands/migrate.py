@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import asyncio
+
+import typer
+
+from attune_cli.output import console, print_json
+from attune_shared.db import connect
+from attune_shared.migrations import MigrationReport, load_migrations
+from attune_shared.migrations import migrate as run_migrations
+from attune_shared.settings import load_settings
+
+
+def migrate(
+    json_output: bool = typer.Option(False, "-j", "--json", help="print the report as JSON"),
+) -> None:
+    """Apply pending database migrations (idempotent; safe to run from several replicas at once)."""
+    settings = load_settings()
+    report = asyncio.run(_migrate(settings.database, settings.timescale.required))
+    if json_output:
+        print_json(report.__dict__)
+        return
+    flavour = "TimescaleDB" if report.timescale else "PostgreSQL without TimescaleDB"
+    console.print(f"database: {flavour}")
+    for name in report.applied:
+        console.print(f"  applied  {name}")
+    for name in report.not_applicable:
+        console.print(f"  skipped  {name} (not for this database)", style="dim")
+    console.print(f"{len(report.applied)} applied, {len(report.already_applied)} already applied")
+
+
+async def _migrate(database, timescale_required: bool) -> MigrationReport:  # type: ignore[no-untyped-def]
+    migrations = load_migrations(database.migrations_dir)
+    conn = await connect(database, application_name="attune-migrate")
+    try:
+        return await run_migrations(conn, migrations, timescale_required=timescale_required)
+    finally:
+        await conn.close()

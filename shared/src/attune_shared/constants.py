@@ -1,0 +1,19 @@
+"""Names and numbers defined once: the database schema, lock keys, repository paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+#: PostgreSQL schema holding every table; connections put it first on the search path.
+DB_SCHEMA = "attune"
+
+#: pg_advisory_lock key serializing `attune migrate` across replicas ("attune" in ASCII).
+MIGRATION_LOCK_KEY = 0x617474756E65
+
+#: pg_advisory_lock key held by the replica that runs the plain-PostgreSQL retention job.
+RETENTION_LOCK_KEY = MIGRATION_LOCK_KEY + 1
+
+#: Root of the source tree (the workspace), where `migrations/` and `packs/` live.
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+PACKS_DIR = PROJECT_ROOT / "packs"

@@ -1,0 +1,105 @@
+"""PostgreSQL connections: the pool every service uses, with JSONB codecs and the ``attune`` search path."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+import pydantic_core
+
+from attune_shared.constants import DB_SCHEMA
+from attune_shared.errors import DatabaseUnavailableError
+from attune_shared.settings import DatabaseSettings
+
+SEARCH_PATH = f"{DB_SCHEMA}, public"
+
+# Errors that mean "the server is not there (yet)", as opposed to a bad query.
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.InterfaceError,
+    asyncpg.TooManyConnectionsError,
+)
+
+
+def describe_url(url: str) -> str:
+    """``host:port/database`` of a PostgreSQL URL, without credentials, for error messages."""
+    parts = urlsplit(url)
+    host = parts.hostname or "localhost"
+    port = parts.port or 5432
+    return f"{host}:{port}{parts.path or '/'}"
+
+
+def _encode_json(value: Any) -> str:
+    return pydantic_core.to_json(value).decode()
+
+
+async def init_connection(conn: asyncpg.Connection) -> None:
+    """Per-connection setup: JSON and JSONB map to Python objects."""
+    for type_name in ("json", "jsonb"):
+        await conn.set_type_codec(type_name, schema="pg_catalog", encoder=_encode_json, decoder=json.loads)
+
+
+def _connect_kwargs(settings: DatabaseSettings, application_name: str) -> dict[str, Any]:
+    return {
+        "dsn": settings.url,
+        "timeout": settings.connect_timeout,
+        "server_settings": {"search_path": SEARCH_PATH, "application_name": application_name},
+    }
+
+
+async def create_pool(
+    settings: DatabaseSettings,
+    *,
+    application_name: str = "attune",
+    min_size: int | None = None,
+    max_size: int | None = None,
+    wait: float | None = None,
+) -> asyncpg.Pool:
+    """Open a pool, retrying for ``wait`` seconds (default ``settings.startup_wait``).
+
+    Raises :class:`DatabaseUnavailableError` naming the server when it stays unreachable.
+    """
+    deadline = time.monotonic() + (settings.startup_wait if wait is None else wait)
+    max_size = max_size or settings.pool_max
+    min_size = min(settings.pool_min if min_size is None else min_size, max_size)
+    while True:
+        try:
+            pool: asyncpg.Pool = await asyncpg.create_pool(
+                **_connect_kwargs(settings, application_name),
+                min_size=min_size,
+                max_size=max_size,
+                init=init_connection,
+            )
+            return pool
+        except CONNECTION_ERRORS as exc:
+            if time.monotonic() >= deadline:
+                raise _unavailable(settings.url, exc) from exc
+            await asyncio.sleep(0.5)
+
+
+async def connect(
+    settings: DatabaseSettings, *, application_name: str = "attune", wait: float | None = None
+) -> asyncpg.Connection:
+    """One connection (for migrations, advisory locks, listeners), retried like :func:`create_pool`."""
+    deadline = time.monotonic() + (settings.startup_wait if wait is None else wait)
+    while True:
+        try:
+            conn: asyncpg.Connection = await asyncpg.connect(**_connect_kwargs(settings, application_name))
+            await init_connection(conn)
+            return conn
+        except CONNECTION_ERRORS as exc:
+            if time.monotonic() >= deadline:
+                raise _unavailable(settings.url, exc) from exc
+            await asyncio.sleep(0.5)
+
+
+def _unavailable(url: str, exc: BaseException) -> DatabaseUnavailableError:
+    reason = str(exc) or type(exc).__name__
+    return DatabaseUnavailableError(f"cannot connect to PostgreSQL at {describe_url(url)}: {reason}")

@@ -1,0 +1,57 @@
+"""The error taxonomy. Domain code raises these; the bus maps them to ack / nack / dead letter in one place.
+
+- :class:`RetryableError`: the work may succeed later (database down, NATS timeout): nack with a delay.
+- :class:`PermanentError`: the message can never succeed (bad JSON, unknown trigger): dead-letter it
+  with a machine-readable ``reason`` and terminate.
+"""
+
+from __future__ import annotations
+
+
+class AttuneError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+class ConfigError(AttuneError):
+    """Bad configuration; the message is one line naming the setting. Entry points exit with code 2."""
+
+
+class RetryableError(AttuneError):
+    """A transient failure: retry after ``delay`` seconds (``None`` = the consumer's backoff)."""
+
+    def __init__(self, message: str, *, delay: float | None = None) -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
+class PermanentError(AttuneError):
+    """Input that can never be processed. ``reason`` is a short token used in ``<p>.dlq.<reason>``."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class DatabaseUnavailableError(RetryableError):
+    """PostgreSQL cannot be reached (the message names host, port and database, never the password)."""
+
+
+class MigrationError(AttuneError):
+    """A migration cannot be applied, or an applied one was changed."""
+
+
+class SchemaMismatchError(AttuneError):
+    """A repository's columns do not match its table, or the database is not migrated."""
+
+
+class TimescaleRequiredError(AttuneError):
+    """``timescale.required`` is set but the TimescaleDB extension is not installed."""
+
+
+class NotFoundError(AttuneError):
+    """A referenced row does not exist."""
+
+
+class ConflictError(AttuneError):
+    """A write lost a race or violates a uniqueness rule."""

@@ -1,0 +1,34 @@
+"""One pydantic model per table."""
+
+from attune_shared.models.action import Action
+from attune_shared.models.base import Row
+from attune_shared.models.enforcement import Enforcement
+from attune_shared.models.event import Event
+from attune_shared.models.execution import Execution
+from attune_shared.models.history import HistoryEntry
+from attune_shared.models.identity import ApiKey, Identity
+from attune_shared.models.key import Key
+from attune_shared.models.pack import Pack
+from attune_shared.models.policy import Policy
+from attune_shared.models.rule import Rule
+from attune_shared.models.sensor import Sensor
+from attune_shared.models.trigger import Trigger
+from attune_shared.models.worker import Worker
+
+__all__ = [
+    "Action",
+    "ApiKey",
+    "Enforcement",
+    "Event",
+    "Execution",
+    "HistoryEntry",
+    "Identity",
+    "Key",
+    "Pack",
+    "Policy",
+    "Row",
+    "Rule",
+    "Sensor",
+    "Trigger",
+    "Worker",
+]

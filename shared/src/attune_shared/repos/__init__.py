@@ -1,0 +1,63 @@
+"""Explicit-column repositories, one per table."""
+
+from attune_shared.repos.base import CatalogRepository, Filters, Repository, TimeSeriesRepository
+from attune_shared.repos.catalog import (
+    ActionRepository,
+    PackRepository,
+    PolicyRepository,
+    RuleRepository,
+    SensorRepository,
+    TriggerRepository,
+)
+from attune_shared.repos.enforcement import EnforcementRepository, NewEnforcement
+from attune_shared.repos.event import EventRepository, InsertedEvent, NewEvent
+from attune_shared.repos.execution import ExecutionRepository, NewExecution
+from attune_shared.repos.history import ExecutionHistoryRepository, WorkerHistoryRepository
+from attune_shared.repos.security import ApiKeyRepository, IdentityRepository, KeyRepository
+from attune_shared.repos.worker import WorkerRepository
+
+#: Every repository, for schema checks (each maps one table).
+ALL_REPOSITORIES: tuple[type[Repository], ...] = (  # type: ignore[type-arg]
+    PackRepository,
+    TriggerRepository,
+    SensorRepository,
+    ActionRepository,
+    RuleRepository,
+    PolicyRepository,
+    WorkerRepository,
+    KeyRepository,
+    IdentityRepository,
+    ApiKeyRepository,
+    EventRepository,
+    EnforcementRepository,
+    ExecutionRepository,
+    ExecutionHistoryRepository,
+    WorkerHistoryRepository,
+)
+
+__all__ = [
+    "ALL_REPOSITORIES",
+    "ActionRepository",
+    "ApiKeyRepository",
+    "CatalogRepository",
+    "EnforcementRepository",
+    "EventRepository",
+    "ExecutionHistoryRepository",
+    "ExecutionRepository",
+    "Filters",
+    "IdentityRepository",
+    "InsertedEvent",
+    "KeyRepository",
+    "NewEnforcement",
+    "NewEvent",
+    "NewExecution",
+    "PackRepository",
+    "PolicyRepository",
+    "Repository",
+    "RuleRepository",
+    "SensorRepository",
+    "TimeSeriesRepository",
+    "TriggerRepository",
+    "WorkerHistoryRepository",
+    "WorkerRepository",
+]

@@ -1,0 +1,257 @@
+"""The one settings object: defaults < ``config.yaml`` (path in ``ATTUNE_CONFIG``) < ``ATTUNE__SECTION__KEY``."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from attune_shared.errors import ConfigError
+
+ENV_PREFIX = "ATTUNE__"
+CONFIG_PATH_ENV = "ATTUNE_CONFIG"
+PLACEHOLDER_SECRET = "changethis"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseSettings(Section):
+    url: str = "postgresql://postgres@127.0.0.1:5432/attune"
+    pool_min: int = Field(default=1, ge=0)
+    pool_max: int = Field(default=10, ge=1)
+    connect_timeout: float = Field(default=10.0, gt=0)
+    #: how long a service waits for the database at start before giving up
+    startup_wait: float = Field(default=30.0, ge=0)
+    migrations_dir: Path | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_url(cls, value: str) -> str:
+        if not re.match(r"^postgres(ql)?://", value):
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+
+class NatsSettings(Section):
+    url: str = "nats://127.0.0.1:4222"
+    #: subject prefix; stream names are derived from it (``attune`` -> ``ATTUNE_WORK``)
+    prefix: str = "attune"
+    #: stream and KV replicas (3 on a JetStream cluster)
+    replicas: int = Field(default=1, ge=1, le=5)
+    connect_timeout: float = Field(default=5.0, gt=0)
+    #: JetStream publish acknowledgement timeout, in seconds
+    publish_timeout: float = Field(default=5.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _nats_url(cls, value: str) -> str:
+        for server in value.split(","):
+            if not re.match(r"^(nats|tls|ws|wss)://[^\s]+$", server.strip()):
+                raise ValueError("must be a nats:// URL (several separated by commas)")
+        return value
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix_token(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", value):
+            raise ValueError(
+                "must be one lowercase NATS subject token: [a-z][a-z0-9_-]*, at most 32 characters"
+            )
+        return value
+
+
+class TimescaleSettings(Section):
+    #: refuse to start (and to migrate) when the TimescaleDB extension is missing
+    required: bool = False
+
+
+class SecuritySettings(Section):
+    #: signs bearer tokens and encrypts secrets at rest; the placeholder is refused outside development
+    secret_key: SecretStr = SecretStr(PLACEHOLDER_SECRET)
+
+
+class LogSettings(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["json", "text"] = "json"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+class SensorSettings(Section):
+    #: messages fetched and inserted per round trip
+    batch_size: int = Field(default=256, ge=1, le=10_000)
+    #: a trigger payload larger than this goes to the dead-letter queue
+    max_payload_bytes: int = Field(default=1024 * 1024, ge=1)
+    #: the timer leader holds its lease this long without renewing
+    timer_lease_ttl: float = Field(default=10.0, gt=0)
+    #: Prometheus metrics port (0 = off)
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+
+
+class ExecutorSettings(Section):
+    #: worker name; unique per replica (default: host-pid)
+    name: str = ""
+    #: actions run at once by this replica
+    concurrency: int = Field(default=16, ge=1, le=1024)
+    heartbeat_interval: float = Field(default=5.0, gt=0)
+    #: a worker without a heartbeat for this long is dead
+    worker_timeout: float = Field(default=30.0, gt=0)
+    #: a `scheduled` execution not started within this many seconds fails
+    scheduled_timeout: float = Field(default=300.0, gt=0)
+    #: action timeout when neither the request nor the action sets one
+    default_timeout: int = Field(default=600, ge=1)
+    #: seconds between SIGTERM and SIGKILL when cancelling or timing out an action
+    kill_grace: float = Field(default=5.0, ge=0)
+    #: cap on captured stdout / stderr, in bytes each
+    max_output_bytes: int = Field(default=1024 * 1024, ge=1024)
+    #: base of the exponential retry backoff, in seconds
+    retry_backoff: float = Field(default=1.0, ge=0)
+    #: how often the reconciler and monitors run, in seconds
+    maintenance_interval: float = Field(default=5.0, gt=0)
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+
+    def worker_name(self) -> str:
+        """The configured name, or ``<host>-<pid>``."""
+        return self.name or f"{socket.gethostname()}-{os.getpid()}"
+
+
+class ApiSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    #: turning auth off is for development only and is announced loudly at startup
+    auth_enabled: bool = True
+    #: request body limit for webhooks, in bytes
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    #: lifetime of bearer tokens issued in exchange for an API key, in seconds
+    token_ttl: int = Field(default=3600, ge=60)
+    cors_origins: list[str] = Field(default_factory=list)
+
+
+class RetentionSettings(Section):
+    """Row lifetimes (days) for PostgreSQL without TimescaleDB; TimescaleDB uses its own policies."""
+
+    event_days: int = Field(default=90, ge=1)
+    enforcement_days: int = Field(default=90, ge=1)
+    execution_days: int = Field(default=90, ge=1)
+    execution_history_days: int = Field(default=90, ge=1)
+    worker_history_days: int = Field(default=180, ge=1)
+    batch_size: int = Field(default=5000, ge=1)
+
+
+class Settings(BaseSettings):
+    """All configuration, one section per concern. Build it with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    environment: Literal["development", "test", "production"] = "development"
+    database: DatabaseSettings = DatabaseSettings()
+    nats: NatsSettings = NatsSettings()
+    timescale: TimescaleSettings = TimescaleSettings()
+    security: SecuritySettings = SecuritySettings()
+    log: LogSettings = LogSettings()
+    sensor: SensorSettings = SensorSettings()
+    executor: ExecutorSettings = ExecutorSettings()
+    api: ApiSettings = ApiSettings()
+    retention: RetentionSettings = RetentionSettings()
+
+    @model_validator(mode="after")
+    def _no_placeholder_secret(self) -> Settings:
+        if (
+            self.environment != "development"
+            and self.security.secret_key.get_secret_value() == PLACEHOLDER_SECRET
+        ):
+            raise ValueError(
+                f"security.secret_key is the placeholder {PLACEHOLDER_SECRET!r}, refused in "
+                f"{self.environment}: set ATTUNE__SECURITY__SECRET_KEY"
+            )
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _YamlSource(settings_cls)
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Reads the YAML file named by ``ATTUNE_CONFIG`` (missing variable = no file)."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ returns the whole mapping
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get(CONFIG_PATH_ENV)
+        if not path:
+            return {}
+        try:
+            data = yaml.safe_load(Path(path).read_text())
+        except OSError as exc:
+            raise ConfigError(
+                f"{CONFIG_PATH_ENV}={path}: cannot read the config file ({exc.strerror})"
+            ) from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{CONFIG_PATH_ENV}={path}: not valid YAML ({exc})") from exc
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{CONFIG_PATH_ENV}={path}: the top level must be a mapping of sections")
+        return data
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, or raise :class:`ConfigError` with one line naming the bad setting."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    loc = [str(part) for part in error["loc"]]
+    if not loc:
+        return f"invalid configuration: {error['msg'].removeprefix('Value error, ')}"
+    dotted = ".".join(loc)
+    env_name = ENV_PREFIX + "__".join(part.upper() for part in loc)
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown setting"
+    where = f"{dotted} ({env_name})"
+    value = error.get("input")
+    shown = "" if error["type"] == "extra_forbidden" or isinstance(value, dict) else f" = {value!r}"
+    if "secret" in dotted:
+        shown = ""
+    return f"invalid setting {where}{shown}: {message}"

@@ -1,0 +1,1 @@
+"""Test support: the pytest plugin (real servers) and helpers to run services as processes."""

@@ -1,0 +1,94 @@
+import subprocess
+import sys
+
+import pytest
+
+from attune_shared.errors import ConfigError
+from attune_shared.settings import load_settings
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("ATTUNE__") or key == "ATTUNE_CONFIG":
+            monkeypatch.delenv(key)
+    return monkeypatch
+
+
+def test_defaults(clean_env: pytest.MonkeyPatch) -> None:
+    settings = load_settings()
+    assert settings.nats.prefix == "attune"
+    assert settings.timescale.required is False
+    assert settings.api.port == 8080
+
+
+def test_env_overrides_yaml_overrides_defaults(clean_env: pytest.MonkeyPatch, tmp_path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("nats:\n  prefix: fromyaml\n  url: nats://yaml:4222\napi:\n  port: 9000\n")
+    clean_env.setenv("ATTUNE_CONFIG", str(config))
+    clean_env.setenv("ATTUNE__NATS__PREFIX", "fromenv")
+    clean_env.setenv("ATTUNE__TIMESCALE__REQUIRED", "true")
+    settings = load_settings()
+    assert settings.nats.prefix == "fromenv"  # env beats yaml
+    assert settings.nats.url == "nats://yaml:4222"  # yaml beats default
+    assert settings.api.port == 9000
+    assert settings.timescale.required is True
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({"ATTUNE__NATS__URL": "http://x"}, "nats.url (ATTUNE__NATS__URL) = 'http://x'"),
+        ({"ATTUNE__NATS__PREFIX": "Bad.Prefix"}, "nats.prefix (ATTUNE__NATS__PREFIX)"),
+        ({"ATTUNE__API__PORT": "eighty"}, "api.port (ATTUNE__API__PORT) = 'eighty'"),
+        ({"ATTUNE__DATABASE__URL": "mysql://x"}, "database.url (ATTUNE__DATABASE__URL)"),
+        ({"ATTUNE__NATS__URLL": "nats://x:1"}, "nats.urll (ATTUNE__NATS__URLL): unknown setting"),
+        ({"ATTUNE__ENVIRONMENT": "production"}, "security.secret_key is the placeholder"),
+    ],
+)
+def test_bad_setting_names_the_setting(
+    clean_env: pytest.MonkeyPatch, env: dict[str, str], needle: str
+) -> None:
+    for key, value in env.items():
+        clean_env.setenv(key, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert needle in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_placeholder_secret_is_fine_in_development(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("ATTUNE__ENVIRONMENT", "development")
+    assert load_settings().security.secret_key.get_secret_value() == "changethis"
+
+
+def test_secret_value_is_never_echoed(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("ATTUNE__SECURITY__SECRET_KEY", "")
+    clean_env.setenv("ATTUNE__SECURITY__NOPE", "hunter2")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert "hunter2" not in str(info.value)
+
+
+def test_unreadable_config_file(clean_env: pytest.MonkeyPatch, tmp_path) -> None:
+    clean_env.setenv("ATTUNE_CONFIG", str(tmp_path / "missing.yaml"))
+    with pytest.raises(ConfigError, match="ATTUNE_CONFIG=.*missing.yaml: cannot read"):
+        load_settings()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("nats: [unclosed")
+    clean_env.setenv("ATTUNE_CONFIG", str(bad))
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_settings()
+
+
+def test_cli_exits_2_with_one_line(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("ATTUNE__NATS__PREFIX", "UPPER")
+    result = subprocess.run(
+        [sys.executable, "-m", "attune_cli", "migrate"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "ATTUNE__NATS__PREFIX" in lines[0]
