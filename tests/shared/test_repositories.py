@@ -106,12 +106,13 @@ async def test_insert_many_events_dedups_by_message_id(db_pool: asyncpg.Pool) ->
         NewEvent(created=t, trigger_ref="demo.alert", payload={"n": i}, dedup_id=f"m{i}") for i in range(100)
     ]
     inserted = await repo.insert_many(batch)
-    assert len(inserted) == 100
-    # a redelivered message has the same id and stream time: nothing new
-    again = await repo.insert_many(
-        batch[:10] + [NewEvent(created=t, trigger_ref="demo.alert", payload={}, dedup_id="new")]
-    )
-    assert [e.dedup_id for e in again] == ["new"]
+    assert len(inserted) == 100 and all(e.new for e in inserted)
+    # a redelivered message has the same id and stream time: nothing new, the existing row comes back
+    extra = NewEvent(created=t, trigger_ref="demo.alert", payload={}, dedup_id="new")
+    again = await repo.insert_many([*batch[:10], extra, batch[0]])
+    assert [e.new for e in again] == [False] * 10 + [True, False]
+    assert [e.id for e in again[:10]] == [e.id for e in inserted[:10]]
+    assert again[-1].id == inserted[0].id
     assert await db_pool.fetchval("SELECT count(*) FROM event") == 101
     event = await repo.get(inserted[5].id, inserted[5].created)
     assert event is not None and event.payload == {"n": 5}

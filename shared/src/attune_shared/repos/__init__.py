@@ -10,7 +10,7 @@ from attune_shared.repos.catalog import (
     TriggerRepository,
 )
 from attune_shared.repos.enforcement import EnforcementRepository, NewEnforcement
-from attune_shared.repos.event import EventRepository, InsertedEvent, NewEvent
+from attune_shared.repos.event import EventRepository, NewEvent, StoredEvent
 from attune_shared.repos.execution import ExecutionRepository, NewExecution
 from attune_shared.repos.history import ExecutionHistoryRepository, WorkerHistoryRepository
 from attune_shared.repos.security import ApiKeyRepository, IdentityRepository, KeyRepository
@@ -46,7 +46,7 @@ __all__ = [
     "ExecutionRepository",
     "Filters",
     "IdentityRepository",
-    "InsertedEvent",
+    "StoredEvent",
     "KeyRepository",
     "NewEnforcement",
     "NewEvent",

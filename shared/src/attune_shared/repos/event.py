@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,11 +29,13 @@ class NewEvent:
     trace_tag: str | None = None
 
 
-class InsertedEvent(NamedTuple):
+class StoredEvent(NamedTuple):
     id: int
     created: datetime
     trigger_ref: str
     dedup_id: str
+    #: False when the row existed already (a redelivered or repeated message)
+    new: bool
 
 
 _INSERT_COLUMNS = (
@@ -74,14 +77,39 @@ _INSERT_MANY = (
 class EventRepository(TimeSeriesRepository[Event]):
     table = "event"
 
-    async def insert_many(self, events: Sequence[NewEvent]) -> list[InsertedEvent]:
-        """Insert a batch in one round trip. Rows whose ``(dedup_id, created)`` exists are skipped
-        and absent from the result, so a redelivered message never makes a second event."""
+    async def insert_many(self, events: Sequence[NewEvent]) -> builtins.list[StoredEvent]:
+        """Insert a batch in one round trip; one result per input, in input order.
+
+        An input whose ``(dedup_id, created)`` exists already is not inserted again: its result is
+        the existing row with ``new=False``, so a redelivered message never makes a second event
+        and the caller can still publish what a lost publish did not.
+        """
         if not events:
             return []
         columns = [[getattr(e, c) for e in events] for c in _INSERT_COLUMNS]
-        records = await self.db.fetch(_INSERT_MANY, *columns)
-        return [InsertedEvent(r["id"], r["created"], r["trigger_ref"], r["dedup_id"]) for r in records]
+        stored = {
+            (r["dedup_id"], r["created"]): StoredEvent(
+                r["id"], r["created"], r["trigger_ref"], r["dedup_id"], True
+            )
+            for r in await self.db.fetch(_INSERT_MANY, *columns)
+        }
+        missing = [e for e in events if (e.dedup_id, e.created) not in stored]
+        if missing:
+            existing = await self.db.fetch(
+                "SELECT id, created, trigger_ref, dedup_id FROM event WHERE (dedup_id, created) IN "
+                "(SELECT k.dedup_id, k.created FROM unnest($1::text[], $2::timestamptz[]) AS k(dedup_id, created))",
+                [e.dedup_id for e in missing],
+                [e.created for e in missing],
+            )
+            stored.update(
+                {
+                    (r["dedup_id"], r["created"]): StoredEvent(
+                        r["id"], r["created"], r["trigger_ref"], r["dedup_id"], False
+                    )
+                    for r in existing
+                }
+            )
+        return [stored[(e.dedup_id, e.created)] for e in events]
 
     async def list(
         self,

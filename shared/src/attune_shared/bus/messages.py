@@ -1,0 +1,95 @@
+"""Message models for every subject of the bus. Messages carry ids (and ``created``, so a
+hypertable lookup hits one chunk); the database is authoritative.
+
+Every model has a version ``v``; readers ignore fields they do not know, so adding a field is
+compatible and only a change of meaning bumps ``v``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from attune_shared.statuses import ExecutionStatus
+
+#: Header carrying a trace tag from producer to event to execution.
+TRACE_TAG_HEADER = "Attune-Trace-Tag"
+#: JetStream's de-duplication header.
+MSG_ID_HEADER = "Nats-Msg-Id"
+#: Headers added to a dead letter.
+DLQ_REASON_HEADER = "Attune-Dlq-Reason"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class BusMessage(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    v: int = 1
+
+
+class EventCreated(BusMessage):
+    """``<p>.event.created``: the sensor stored an event."""
+
+    event_id: int
+    created: datetime
+    trigger_ref: str
+
+
+class EnforcementCreated(BusMessage):
+    """``<p>.enforcement.created``: a rule matched an event."""
+
+    enforcement_id: int
+    created: datetime
+    rule_ref: str
+
+
+class ExecutionRequested(BusMessage):
+    """``<p>.execution.requested``: an execution waits to be scheduled."""
+
+    execution_id: int
+    created: datetime
+    action_ref: str
+
+
+class ExecutionStatusChanged(BusMessage):
+    """``<p>.execution.status.<action_ref>``: an execution changed status (after the commit)."""
+
+    execution_id: int
+    created: datetime
+    action_ref: str
+    old_status: ExecutionStatus | None
+    new_status: ExecutionStatus
+    at: datetime = Field(default_factory=utcnow)
+
+
+RuleOp = Literal["created", "updated", "enabled", "disabled", "deleted"]
+
+
+class RuleChanged(BusMessage):
+    """``<p>.rule.changed``: a rule was created, changed, enabled, disabled or deleted."""
+
+    rule_ref: str
+    trigger_ref: str
+    enabled: bool
+    op: RuleOp
+
+
+class DeadLetter(BusMessage):
+    """``<p>.dlq.<reason>``: a message that will never be processed, and why."""
+
+    reason: str
+    detail: str
+    subject: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: str | None = None
+    body_b64: str | None = None
+    stream: str | None = None
+    stream_seq: int | None = None
+    consumer: str | None = None
+    num_delivered: int | None = None
+    failed_at: datetime = Field(default_factory=utcnow)
