@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from attune_cli.commands import migrate
+from attune_cli.commands import bus, migrate
 from attune_cli.output import fail
 from attune_shared.errors import AttuneError, ConfigError
 
@@ -18,6 +18,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command(name="migrate")(migrate.migrate)
+app.add_typer(bus.bus_app, name="bus")
+app.add_typer(bus.dlq_app, name="dlq")
 
 
 @app.callback()

@@ -20,7 +20,7 @@ EXECUTOR_ENFORCEMENTS = "executor-enforcements"
 EXECUTOR_EXECUTIONS = "executor-executions"
 
 #: Redeliveries before a message is dead-lettered (the last delivery is dead-lettered too).
-MAX_DELIVER = 8
+MAX_DELIVER = 10
 
 #: KV bucket holding the timer leader's lease.
 LEASES_BUCKET = "leases"
@@ -121,7 +121,6 @@ class BusSpec:
                 (s.dead_letters,),
                 retention="limits",
                 max_age=30 * DAY,
-                duplicate_window=0,
                 description="messages that could not be processed, with the reason",
             ),
         ]

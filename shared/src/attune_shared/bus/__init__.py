@@ -1,0 +1,38 @@
+"""The bus contract (design.md §3): subjects, streams, message models, provisioning, publishing,
+subscriptions, and the settling of messages (ack / nak / dead letter)."""
+
+from attune_shared.bus.broker import Bus, bus_spec, gather_bounded, make_broker, stop_broker
+from attune_shared.bus.messages import (
+    DeadLetter,
+    EnforcementCreated,
+    EventCreated,
+    ExecutionRequested,
+    ExecutionStatusChanged,
+    RuleChanged,
+)
+from attune_shared.bus.provision import ProvisionError, provision
+from attune_shared.bus.settle import Settler
+from attune_shared.bus.specs import BusSpec
+from attune_shared.bus.subjects import Subjects
+from attune_shared.bus.subscriptions import SUBSCRIPTIONS, subscribe
+
+__all__ = [
+    "SUBSCRIPTIONS",
+    "Bus",
+    "BusSpec",
+    "DeadLetter",
+    "EnforcementCreated",
+    "EventCreated",
+    "ExecutionRequested",
+    "ExecutionStatusChanged",
+    "ProvisionError",
+    "RuleChanged",
+    "Settler",
+    "Subjects",
+    "bus_spec",
+    "gather_bounded",
+    "make_broker",
+    "provision",
+    "stop_broker",
+    "subscribe",
+]

@@ -1,0 +1,225 @@
+"""The FastStream broker every service uses, and :class:`Bus`, the typed publisher of the contract."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Iterable
+from typing import Any
+
+from faststream.nats import JStream, NatsBroker
+from faststream.nats.publisher.usecase import LogicPublisher
+from nats.errors import Error as NatsError
+from nats.js.api import PubAck
+
+from attune_shared.bus.messages import (
+    MSG_ID_HEADER,
+    TRACE_TAG_HEADER,
+    BusMessage,
+    DeadLetter,
+    EnforcementCreated,
+    EventCreated,
+    ExecutionRequested,
+    ExecutionStatusChanged,
+    RuleChanged,
+)
+from attune_shared.bus.settle import Settler
+from attune_shared.bus.specs import BusSpec
+from attune_shared.errors import RetryableError
+from attune_shared.settings import NatsSettings
+
+log = logging.getLogger("attune.bus")
+
+
+def bus_spec(settings: NatsSettings, lease_ttl: float = 10.0) -> BusSpec:
+    """The bus topology for these settings."""
+    return BusSpec(prefix=settings.prefix, replicas=settings.replicas, lease_ttl=lease_ttl)
+
+
+def make_broker(settings: NatsSettings, service: str, settler: Settler | None = None) -> NatsBroker:
+    """A FastStream NATS broker that reconnects forever and settles messages through ``settler``."""
+
+    async def on_error(exc: Exception) -> None:
+        log.warning("nats.error", extra={"error": f"{type(exc).__name__}: {exc}"})
+
+    async def on_disconnected() -> None:
+        log.warning("nats.disconnected")
+
+    async def on_reconnected() -> None:
+        log.info("nats.reconnected")
+
+    quiet = logging.getLogger(f"attune.{service}.faststream")
+    quiet.setLevel(logging.WARNING)
+    return NatsBroker(
+        [server.strip() for server in settings.url.split(",")],
+        name=f"attune-{service}",
+        connect_timeout=max(1, round(settings.connect_timeout)),
+        allow_reconnect=True,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=1,
+        error_cb=on_error,
+        disconnected_cb=on_disconnected,
+        reconnected_cb=on_reconnected,
+        graceful_timeout=30.0,
+        middlewares=[settler.middleware()] if settler is not None else (),
+        logger=quiet,
+        log_level=logging.DEBUG,
+    )
+
+
+async def stop_broker(broker: NatsBroker) -> None:
+    """Stop subscribers and close the connection, also when NATS is away (drain would refuse)."""
+    try:
+        await broker.stop()
+    except (NatsError, TimeoutError, OSError) as exc:
+        log.warning("nats.stop_failed", extra={"error": f"{type(exc).__name__}: {exc}"})
+        connection = broker._connection  # noqa: SLF001 - FastStream has no public close for this case
+        if connection is not None and not connection.is_closed:
+            await connection.close()
+
+
+def _stream(name: str) -> JStream:
+    return JStream(name, declare=False)
+
+
+class Bus:
+    """Publishing on the bus contract (design.md §3). Publishes wait for the stream's PubAck;
+    a failure raises :class:`RetryableError`, so the caller's inbound message is redelivered."""
+
+    def __init__(self, broker: NatsBroker, spec: BusSpec, *, timeout: float = 5.0) -> None:
+        self.broker = broker
+        self.spec = spec
+        self.subjects = spec.subjects
+        self.timeout = timeout
+        s = spec.subjects
+        p = self._declare
+        self._event_created = p(
+            s.event_created, spec.work_stream, EventCreated, "Events stored by the sensor"
+        )
+        self._enforcement_created = p(
+            s.enforcement_created,
+            spec.work_stream,
+            EnforcementCreated,
+            "Enforcements created by rule matching",
+        )
+        self._execution_requested = p(
+            s.execution_requested, spec.work_stream, ExecutionRequested, "Executions waiting to be scheduled"
+        )
+        self._execution_status = p(
+            s.execution_status("{action_ref}"),
+            spec.updates_stream,
+            ExecutionStatusChanged,
+            "Every execution status change, after its commit",
+        )
+        self._rule_changed = p(
+            s.rule_changed, spec.updates_stream, RuleChanged, "Rules created/changed/deleted"
+        )
+        self._dead_letter = p(
+            s.dlq("{reason}"), spec.dlq_stream, DeadLetter, "Messages that cannot be processed"
+        )
+        self._trigger = p(
+            s.trigger("{trigger_ref}"),
+            spec.triggers_stream,
+            dict[str, Any],
+            "Trigger payloads (any JSON object); headers Nats-Msg-Id and Attune-Trace-Tag are optional",
+        )
+
+    def _declare(self, subject: str, stream: str, schema: Any, description: str) -> LogicPublisher:
+        return self.broker.publisher(
+            subject,
+            stream=_stream(stream),
+            schema=schema,
+            title=f"{subject}:publish",
+            description=description,
+        )
+
+    async def _publish(
+        self,
+        publisher: LogicPublisher,
+        body: BusMessage | bytes,
+        subject: str,
+        stream: str,
+        headers: dict[str, str] | None = None,
+    ) -> PubAck:
+        try:
+            ack: PubAck = await publisher.publish(
+                body, subject=subject, stream=stream, headers=headers, timeout=self.timeout
+            )
+        except (NatsError, TimeoutError, OSError) as exc:
+            raise RetryableError(f"publish to {subject} failed: {type(exc).__name__}: {exc}") from exc
+        return ack
+
+    async def event_created(self, msg: EventCreated) -> None:
+        await self._publish(
+            self._event_created,
+            msg,
+            self.subjects.event_created,
+            self.spec.work_stream,
+            {MSG_ID_HEADER: f"event.{msg.event_id}"},
+        )
+
+    async def enforcement_created(self, msg: EnforcementCreated) -> None:
+        await self._publish(
+            self._enforcement_created,
+            msg,
+            self.subjects.enforcement_created,
+            self.spec.work_stream,
+            {MSG_ID_HEADER: f"enforcement.{msg.enforcement_id}"},
+        )
+
+    async def execution_requested(self, msg: ExecutionRequested) -> None:
+        # No message id: a queued execution is legitimately requested again within the dedup window.
+        await self._publish(
+            self._execution_requested, msg, self.subjects.execution_requested, self.spec.work_stream
+        )
+
+    async def execution_status(self, msg: ExecutionStatusChanged) -> None:
+        await self._publish(
+            self._execution_status,
+            msg,
+            self.subjects.execution_status(msg.action_ref),
+            self.spec.updates_stream,
+        )
+
+    async def rule_changed(self, msg: RuleChanged) -> None:
+        await self._publish(self._rule_changed, msg, self.subjects.rule_changed, self.spec.updates_stream)
+
+    async def dead_letter(self, letter: DeadLetter, headers: dict[str, str]) -> None:
+        await self._publish(
+            self._dead_letter, letter, self.subjects.dlq(letter.reason), self.spec.dlq_stream, headers
+        )
+
+    async def trigger(
+        self,
+        trigger_ref: str,
+        payload: dict[str, Any] | bytes,
+        *,
+        msg_id: str | None = None,
+        trace_tag: str | None = None,
+    ) -> PubAck:
+        """Publish a trigger payload to ``<p>.trigger.<trigger_ref>`` (timers, webhooks, the CLI)."""
+        headers: dict[str, str] = {}
+        if msg_id:
+            headers[MSG_ID_HEADER] = msg_id
+        if trace_tag:
+            headers[TRACE_TAG_HEADER] = trace_tag
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        return await self._publish(
+            self._trigger,
+            data,
+            self.subjects.trigger(trigger_ref),
+            self.spec.triggers_stream,
+            headers or None,
+        )
+
+
+async def gather_bounded(calls: Iterable[Awaitable[Any]], limit: int = 256) -> list[Any]:
+    """Await many publishes with at most ``limit`` in flight; the first failure is raised."""
+    semaphore = asyncio.Semaphore(limit)
+
+    async def one(call: Awaitable[Any]) -> Any:
+        async with semaphore:
+            return await call
+
+    return list(await asyncio.gather(*(one(c) for c in calls)))

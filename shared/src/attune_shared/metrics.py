@@ -1,0 +1,31 @@
+"""Prometheus metrics of the pipeline, defined once; each service exposes the ones it updates."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram, start_http_server
+
+DEAD_LETTERS = Counter(
+    "attune_dead_letters_total", "Messages dead-lettered, by reason", ["service", "reason"]
+)
+MESSAGES_SETTLED = Counter(
+    "attune_messages_settled_total",
+    "Bus messages settled, by outcome (ack, retry, dead_letter)",
+    ["service", "outcome"],
+)
+EVENTS_STORED = Counter("attune_events_stored_total", "Events stored by the sensor", ["trigger_ref"])
+TRIGGER_MESSAGES = Counter(
+    "attune_trigger_messages_total",
+    "Trigger messages consumed, by outcome (event, duplicate, rejected)",
+    ["outcome"],
+)
+INGEST_BATCH_SECONDS = Histogram(
+    "attune_ingest_batch_seconds",
+    "Time to store one batch of events",
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1),
+)
+
+
+def serve_metrics(port: int) -> None:
+    """Expose ``/metrics`` on ``port`` (0 = do nothing)."""
+    if port:
+        start_http_server(port, addr="127.0.0.1")

@@ -1,0 +1,124 @@
+"""How a service process starts, runs and stops, written once for all services.
+
+:func:`run` loads the settings (a bad setting exits 2 with one line), configures logging, and runs
+the service coroutine until SIGTERM/SIGINT. :func:`connect` opens what a bus service needs — a
+pool on a migrated database, a broker that settles messages, the :class:`~attune_shared.bus.Bus`
+publisher — after provisioning the streams and consumers, waiting for PostgreSQL and NATS to come
+up within ``startup_wait``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import asyncpg
+from faststream.nats import NatsBroker
+from nats.errors import Error as NatsError
+
+from attune_shared.bus import Bus, BusSpec, DeadLetter, Settler, bus_spec, make_broker, provision, stop_broker
+from attune_shared.db import create_pool
+from attune_shared.errors import AttuneError, ConfigError
+from attune_shared.logs import READY_EVENT, configure_logging
+from attune_shared.metrics import DEAD_LETTERS
+from attune_shared.schema import verify_database
+from attune_shared.settings import Settings, load_settings
+
+log = logging.getLogger("attune.runtime")
+
+
+@dataclass
+class Runtime:
+    """What a running service holds."""
+
+    settings: Settings
+    pool: asyncpg.Pool
+    broker: NatsBroker
+    bus: Bus
+    spec: BusSpec
+    stopping: asyncio.Event
+
+
+def ready(service: str, **fields: object) -> None:
+    """Log the readiness line tests and `attune up` wait for."""
+    log.info(READY_EVENT, extra={"service_name": service, **fields})
+
+
+@asynccontextmanager
+async def connect(
+    settings: Settings, service: str, *, pool_size: int | None = None
+) -> AsyncIterator[Runtime]:
+    """Database pool (verified migrated), broker (connected, topology provisioned) and publisher."""
+    pool = await create_pool(settings.database, application_name=f"attune-{service}", max_size=pool_size)
+    try:
+        async with pool.acquire() as conn:
+            await verify_database(conn)
+        spec = bus_spec(settings.nats, settings.sensor.timer_lease_ttl)
+        publisher: list[Bus] = []
+
+        async def dead_letter(letter: DeadLetter, headers: dict[str, str]) -> None:
+            await publisher[0].dead_letter(letter, headers)
+
+        settler = Settler(
+            spec, dead_letter, on_dead_letter=lambda reason: DEAD_LETTERS.labels(service, reason).inc()
+        )
+        broker = make_broker(settings.nats, service, settler)
+        bus = Bus(broker, spec, timeout=settings.nats.publish_timeout)
+        publisher.append(bus)
+        await _connect_broker(broker, settings.database.startup_wait, settings.nats.url)
+        try:
+            await provision(broker.connection, spec)
+            yield Runtime(settings, pool, broker, bus, spec, asyncio.Event())
+        finally:
+            await stop_broker(broker)
+    finally:
+        await pool.close()
+
+
+async def _connect_broker(broker: NatsBroker, wait: float, url: str) -> None:
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            await broker.connect()
+            return
+        except (NatsError, OSError, TimeoutError) as exc:
+            if time.monotonic() >= deadline:
+                raise AttuneError(f"cannot connect to NATS at {url}: {type(exc).__name__}: {exc}") from exc
+            await asyncio.sleep(0.5)
+
+
+def run(service: str, main: Callable[[Settings, asyncio.Event], Awaitable[None]]) -> None:
+    """Entry point of a service: settings, logging, signals; exit 0 after a graceful stop.
+
+    ``main(settings, stopping)`` must return once ``stopping`` is set, having finished or handed
+    back its in-flight work.
+    """
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        sys.stderr.write(f"attune-{service}: config error: {exc}\n")
+        sys.exit(2)
+    configure_logging(settings.log, service)
+    try:
+        asyncio.run(_main(service, settings, main))
+    except AttuneError as exc:
+        log.error("service.failed", extra={"error": str(exc)})
+        sys.stderr.write(f"attune-{service}: {exc}\n")
+        sys.exit(1)
+
+
+async def _main(
+    service: str, settings: Settings, main: Callable[[Settings, asyncio.Event], Awaitable[None]]
+) -> None:
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    await main(settings, stopping)
+    log.info("service.stopped", extra={"service_name": service})

@@ -1,0 +1,150 @@
+"""Ack policy end to end on a real NATS server: ack after success, delayed nak on retryable
+errors, dead letter (with reason and original headers) on permanent errors, invalid bodies and
+the last delivery."""
+
+import asyncio
+import json
+from collections import Counter
+
+import pytest
+from faststream.nats import NatsMessage
+from nats.aio.client import Client as NatsClient
+
+from attune_shared.bus import (
+    Bus,
+    BusSpec,
+    ExecutionRequested,
+    Settler,
+    make_broker,
+    provision,
+    stop_broker,
+    subscribe,
+)
+from attune_shared.bus.messages import DLQ_REASON_HEADER, DeadLetter
+from attune_shared.bus.specs import EXECUTOR_EXECUTIONS
+from attune_shared.errors import PermanentError, RetryableError
+from attune_shared.settings import NatsSettings
+
+
+async def _dead_letters(nc: NatsClient, spec: BusSpec, count: int, timeout: float = 20.0) -> list:
+    sub = await nc.jetstream().subscribe(
+        spec.subjects.dead_letters, stream=spec.dlq_stream, ordered_consumer=True
+    )
+    letters = []
+    try:
+        async with asyncio.timeout(timeout):
+            while len(letters) < count:
+                msg = await sub.next_msg(timeout=timeout)
+                letters.append(msg)
+    finally:
+        await sub.unsubscribe()
+    return letters
+
+
+@pytest.fixture
+async def harness(nats_url: str, nats_prefix: str, nats_client: NatsClient):
+    spec = BusSpec(nats_prefix)
+    await provision(nats_client, spec)
+    settings = NatsSettings(url=nats_url, prefix=nats_prefix)
+    bus_holder: list[Bus] = []
+
+    async def sink(letter: DeadLetter, headers: dict[str, str]) -> None:
+        await bus_holder[0].dead_letter(letter, headers)
+
+    broker = make_broker(settings, "test", Settler(spec, sink, base_delay=0.01))
+    bus = Bus(broker, spec)
+    bus_holder.append(bus)
+    yield broker, bus, spec
+    await stop_broker(broker)
+
+
+async def test_ack_retry_and_dead_letters(harness, nats_client: NatsClient) -> None:
+    broker, bus, spec = harness
+    attempts: Counter[int] = Counter()
+    done = asyncio.Event()
+
+    async def handler(body: ExecutionRequested, msg: NatsMessage) -> None:
+        attempts[body.execution_id] += 1
+        if body.execution_id == 2 and attempts[2] < 3:
+            raise RetryableError("database briefly away")
+        if body.execution_id == 3:
+            raise PermanentError("unknown_action", "no action demo.nope")
+        if body.execution_id == 4:
+            raise RuntimeError("always broken")
+        if attempts[1] >= 1 and attempts[2] >= 3:
+            done.set()
+
+    subscribe(broker, spec, EXECUTOR_EXECUTIONS, handler, fetch_timeout=0.5)
+    await broker.start()
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    for i in (1, 2, 3, 4):
+        await bus.execution_requested(ExecutionRequested(execution_id=i, created=now, action_ref="demo.run"))
+    # not a valid ExecutionRequested at all
+    await nats_client.jetstream().publish(
+        spec.subjects.execution_requested, b'{"execution_id": "x"}', headers={"X-Origin": "test"}
+    )
+
+    await asyncio.wait_for(done.wait(), 20)
+    letters = await _dead_letters(nats_client, spec, 3, timeout=40)
+    by_reason = {m.headers[DLQ_REASON_HEADER]: m for m in letters}
+    assert set(by_reason) == {"unknown_action", "invalid_message", "max_deliveries"}
+
+    permanent = DeadLetter.model_validate_json(by_reason["unknown_action"].data)
+    assert permanent.subject == spec.subjects.execution_requested
+    assert json.loads(permanent.body)["execution_id"] == 3
+    assert permanent.detail == "no action demo.nope" and permanent.num_delivered == 1
+    assert attempts[3] == 1  # terminated, never redelivered
+
+    invalid = DeadLetter.model_validate_json(by_reason["invalid_message"].data)
+    assert invalid.headers["X-Origin"] == "test"  # original headers kept
+    assert by_reason["invalid_message"].headers["X-Origin"] == "test"
+    assert "execution_id" in invalid.detail
+
+    exhausted = DeadLetter.model_validate_json(by_reason["max_deliveries"].data)
+    assert attempts[4] == spec.consumer(EXECUTOR_EXECUTIONS).max_deliver
+    assert "always broken" in exhausted.detail
+
+    assert attempts[1] == 1 and attempts[2] == 3
+    # everything was settled: nothing pending, the work-queue stream is empty
+    info = await nats_client.jsm().consumer_info(spec.work_stream, EXECUTOR_EXECUTIONS)
+    for _ in range(50):
+        if info.num_ack_pending == 0 and info.num_pending == 0:
+            break
+        await asyncio.sleep(0.1)
+        info = await nats_client.jsm().consumer_info(spec.work_stream, EXECUTOR_EXECUTIONS)
+    assert info.num_ack_pending == 0 and info.num_pending == 0
+    assert (await nats_client.jsm().stream_info(spec.work_stream)).state.messages == 0
+
+
+async def test_publish_dedups_work_messages_by_id(harness, nats_client: NatsClient) -> None:
+    broker, bus, spec = harness
+    await broker.connect()
+    from datetime import UTC, datetime
+
+    from attune_shared.bus import EventCreated
+
+    msg = EventCreated(event_id=7, created=datetime.now(UTC), trigger_ref="demo.alert")
+    await bus.event_created(msg)
+    await bus.event_created(msg)
+    assert (await nats_client.jsm().stream_info(spec.work_stream)).state.messages == 1
+
+
+async def test_publish_failure_is_retryable(owned_nats, nats_prefix: str) -> None:
+    from attune_shared.bus import RuleChanged
+
+    spec = BusSpec(nats_prefix)
+    broker = make_broker(NatsSettings(url=owned_nats.url, prefix=nats_prefix), "test")
+    await broker.connect()
+    await provision(broker.connection, spec)
+    bus = Bus(broker, spec, timeout=0.5)
+    change = RuleChanged(rule_ref="a.b", trigger_ref="a.t", enabled=True, op="created")
+    await bus.rule_changed(change)
+    owned_nats.kill()
+    try:
+        with pytest.raises(RetryableError, match=f"publish to {spec.subjects.rule_changed} failed"):
+            await bus.rule_changed(change)
+    finally:
+        owned_nats.start()
+        await stop_broker(broker)
