@@ -30,7 +30,7 @@ async def _connect(settings: NatsSettings) -> nats.NATS:
             max_reconnect_attempts=0,
             allow_reconnect=False,
         )
-    except Exception as exc:  # noqa: BLE001 - nats-py raises several unrelated types here
+    except Exception as exc:
         raise AttuneError(f"cannot connect to NATS at {settings.url}: {type(exc).__name__}: {exc}") from exc
 
 

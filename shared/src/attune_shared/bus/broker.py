@@ -74,7 +74,7 @@ async def stop_broker(broker: NatsBroker) -> None:
         await broker.stop()
     except (NatsError, TimeoutError, OSError) as exc:
         log.warning("nats.stop_failed", extra={"error": f"{type(exc).__name__}: {exc}"})
-        connection = broker._connection  # noqa: SLF001 - FastStream has no public close for this case
+        connection = broker._connection
         if connection is not None and not connection.is_closed:
             await connection.close()
 

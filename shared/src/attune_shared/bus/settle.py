@@ -64,7 +64,7 @@ def dead_letter_of(msg: Msg, reason: str, detail: str) -> DeadLetter:
             meta.sequence.stream,
             meta.num_delivered,
         )
-    except Exception:  # noqa: BLE001 - a core NATS message has no metadata
+    except Exception:
         pass
     return DeadLetter(
         reason=reason,
@@ -101,7 +101,7 @@ class Settler:
         """Ack, nak or dead-letter ``msg``; returns True when the exception has been handled."""
         try:
             meta = msg.metadata
-        except Exception:  # noqa: BLE001 - not a JetStream message: nothing to settle
+        except Exception:
             return False
         if isinstance(exc, asyncio.CancelledError):
             return False
