@@ -6,7 +6,7 @@ Each test gets its own database, cloned from a template migrated once per sessio
 NATS subject prefix (so its own streams).
 
 Fixtures: ``postgres_server_url``, ``database_url``, ``db_pool``, ``nats_url``, ``nats_prefix``,
-``nats_client``, ``settings``, ``service_env``, ``spawn_service``, ``timescale_url``, ``timescale_conn``,
+``nats_client``, ``bus``, ``settings``, ``service_env``, ``spawn_service``, ``timescale_url``, ``timescale_conn``,
 plus ``owned_nats`` / ``owned_postgres`` (private servers a fault test may stop, kill and restart).
 """
 
@@ -28,6 +28,7 @@ import pytest
 import pytest_asyncio
 from nats.aio.client import Client as NatsClient
 
+from attune_shared.bus import Bus, bus_spec, make_broker, provision, stop_broker
 from attune_shared.db import create_pool, init_connection
 from attune_shared.embedded import NatsServer, PostgresServer
 from attune_shared.migrations import load_migrations, migrate
@@ -252,6 +253,19 @@ async def delete_prefix_streams(nc: NatsClient, prefix: str) -> None:
         name = info.config.name or ""
         if name.startswith(f"{prefix.upper()}_") or name.startswith(f"KV_{prefix}_"):
             await jsm.delete_stream(name)
+
+
+@pytest_asyncio.fixture
+async def bus(settings: Settings, nats_client: NatsClient) -> AsyncIterator[Bus]:
+    """A connected :class:`~attune_shared.bus.Bus` for this test's prefix, topology provisioned."""
+    spec = bus_spec(settings.nats)
+    await provision(nats_client, spec)
+    broker = make_broker(settings.nats, "pytest")
+    await broker.connect()
+    try:
+        yield Bus(broker, spec)
+    finally:
+        await stop_broker(broker)
 
 
 # -- services as processes ------------------------------------------------------------------------

@@ -1,0 +1,108 @@
+"""Execution lifecycle operations shared by the executor and the API.
+
+Every status change is a compare-and-set on the row, committed first, then announced on
+``<p>.execution.status.<action_ref>``. Cancellation protocol: an execution no executor owns yet
+(requested, scheduling, scheduled) becomes ``cancelled`` at once; a running one becomes
+``canceling``, and the executor running it — which listens to the status subjects and also
+re-checks its running executions periodically — kills the process and sets ``cancelled``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from attune_shared.bus import Bus, ExecutionRequested, ExecutionStatusChanged
+from attune_shared.models import Execution
+from attune_shared.repos import ExecutionRepository, NewExecution
+from attune_shared.statuses import PRE_RUN_STATUSES, ExecutionStatus
+from attune_shared.types import Queryable
+
+
+async def announce(bus: Bus, execution: Execution, old: ExecutionStatus | None, new: ExecutionStatus) -> None:
+    """Publish a status change that has been committed."""
+    await bus.execution_status(
+        ExecutionStatusChanged(
+            execution_id=execution.id,
+            created=execution.created,
+            action_ref=execution.action_ref,
+            old_status=old,
+            new_status=new,
+        )
+    )
+
+
+async def transition(
+    db: Queryable,
+    bus: Bus,
+    execution: Execution,
+    new: ExecutionStatus,
+    *,
+    old: ExecutionStatus | Collection[ExecutionStatus] | None = None,
+    **changes: Any,
+) -> bool:
+    """CAS ``old`` (default: ``execution.status``) -> ``new``, then announce it. True if this call won.
+
+    Call it outside a transaction (or after committing one): the announcement must follow the commit.
+    """
+    expected = execution.status if old is None else old
+    won = await ExecutionRepository(db).update_status(
+        execution.id, execution.created, expected, new, **changes
+    )
+    if won:
+        previous = expected if isinstance(expected, ExecutionStatus) else execution.status
+        await announce(bus, execution, previous, new)
+    return won
+
+
+async def request(db: Queryable, bus: Bus, new: NewExecution) -> Execution:
+    """Create a ``requested`` execution and publish ``execution.requested`` (and its status)."""
+    execution = await ExecutionRepository(db).create(new)
+    await publish_requested(bus, execution)
+    return execution
+
+
+async def publish_requested(bus: Bus, execution: Execution) -> None:
+    """Announce a ``requested`` execution: the wake-up for the schedulers, and the status change."""
+    await bus.execution_requested(
+        ExecutionRequested(
+            execution_id=execution.id, created=execution.created, action_ref=execution.action_ref
+        )
+    )
+    await announce(bus, execution, None, ExecutionStatus.REQUESTED)
+
+
+def cancelled_result(reason: str = "cancelled by user") -> dict[str, Any]:
+    """The result stored on an execution cancelled before or while it ran."""
+    return {"succeeded": False, "cancelled": True, "error": reason}
+
+
+CancelOutcome = Literal["cancelled", "canceling", "finished"]
+
+
+@dataclass(frozen=True)
+class CancelResult:
+    outcome: CancelOutcome
+    execution: Execution
+
+
+async def cancel(db: Queryable, bus: Bus, execution_id: int) -> CancelResult | None:
+    """Cancel an execution (see the module docstring). ``None`` if it does not exist.
+
+    ``finished``: it was already terminal (or canceling); nothing changed.
+    """
+    repo = ExecutionRepository(db)
+    for _ in range(10):  # the status may move under us; re-read and try again
+        execution = await repo.get(execution_id)
+        if execution is None:
+            return None
+        if execution.status in PRE_RUN_STATUSES:
+            if await transition(db, bus, execution, ExecutionStatus.CANCELLED, result=cancelled_result()):
+                return CancelResult("cancelled", execution)
+        elif execution.status is ExecutionStatus.RUNNING:
+            if await transition(db, bus, execution, ExecutionStatus.CANCELING):
+                return CancelResult("canceling", execution)
+        else:
+            return CancelResult("finished", execution)
+    raise RuntimeError(f"execution {execution_id}: status kept changing while cancelling")
