@@ -16,6 +16,9 @@ from attune_shared.statuses import ExecutionStatus
 
 #: Header carrying a trace tag from producer to event to execution.
 TRACE_TAG_HEADER = "Attune-Trace-Tag"
+#: Header naming the one rule a trigger message is meant for (timer events): the event's ``rule_ref``,
+#: and the executor then evaluates only that rule.
+RULE_HEADER = "Attune-Rule"
 #: JetStream's de-duplication header.
 MSG_ID_HEADER = "Nats-Msg-Id"
 #: Headers added to a dead letter.
