@@ -2,27 +2,45 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from attune_shared.models import Action, Pack, Policy, Rule, Sensor, Trigger
-from attune_shared.repos.base import CatalogRepository, Filters
+from attune_shared.repos.base import CatalogRepository, Filters, RowT
 
 
 class PackRepository(CatalogRepository[Pack]):
     table = "pack"
 
+    #: First key of the two-key advisory locks taken while a pack is registered (the second is the ref's hash).
+    REGISTRATION_LOCK: ClassVar[int] = 0x7061636B  # "pack"
 
-class TriggerRepository(CatalogRepository[Trigger]):
+    async def lock_registration(self, ref: str) -> None:
+        """Serialize registrations of one pack until the current transaction ends."""
+        await self.db.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", self.REGISTRATION_LOCK, ref)
+
+
+class PackComponentRepository(CatalogRepository[RowT]):
+    """A table of components that belong to a pack (``pack_ref``)."""
+
+    async def owned_by_pack(self, pack_ref: str) -> list[RowT]:
+        """The pack's rows that registration manages: all but those created through the API."""
+        f = Filters().add("pack_ref = ?", pack_ref).add("is_adhoc = ?", False)
+        return await self._select(f, order="ref")
+
+
+class TriggerRepository(PackComponentRepository[Trigger]):
     table = "trigger"
 
 
-class SensorRepository(CatalogRepository[Sensor]):
+class SensorRepository(PackComponentRepository[Sensor]):
     table = "sensor"
 
 
-class ActionRepository(CatalogRepository[Action]):
+class ActionRepository(PackComponentRepository[Action]):
     table = "action"
 
 
-class RuleRepository(CatalogRepository[Rule]):
+class RuleRepository(PackComponentRepository[Rule]):
     table = "rule"
 
     async def enabled_for_trigger(self, trigger_ref: str) -> list[Rule]:
@@ -35,7 +53,7 @@ class RuleRepository(CatalogRepository[Rule]):
         return await self._select(f, order="id")
 
 
-class PolicyRepository(CatalogRepository[Policy]):
+class PolicyRepository(PackComponentRepository[Policy]):
     table = "policy"
 
     async def enabled_for_action(self, action_ref: str) -> list[Policy]:

@@ -1,0 +1,169 @@
+"""Registering a pack: check it whole, then write it in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from attune_shared.bus.messages import RuleChanged
+from attune_shared.constants import PACKS_DIR
+from attune_shared.packs.loader import Kind, LoadedPack, load_pack
+from attune_shared.packs.problems import InvalidPackError, PackProblem
+from attune_shared.packs.references import catalog_of, database_catalog, reference_problems
+from attune_shared.packs.report import RegistrationReport
+from attune_shared.repos import (
+    ActionRepository,
+    PackRepository,
+    PolicyRepository,
+    RuleRepository,
+    SensorRepository,
+    TriggerRepository,
+)
+from attune_shared.repos.catalog import PackComponentRepository
+from attune_shared.types import Queryable
+
+#: The core pack shipped with Attune, registered by ``attune migrate`` and :func:`register_core_pack`.
+CORE_PACK_DIR = PACKS_DIR / "core"
+
+_REPOSITORIES: dict[Kind, type[PackComponentRepository[Any]]] = {
+    "trigger": TriggerRepository,
+    "action": ActionRepository,
+    "sensor": SensorRepository,
+    "rule": RuleRepository,
+    "policy": PolicyRepository,
+}
+_SECTIONS: dict[Kind, str] = {
+    "trigger": "triggers",
+    "action": "actions",
+    "sensor": "sensors",
+    "rule": "rules",
+    "policy": "policies",
+}
+#: Removal order: what refers to others goes first.
+_REMOVAL_ORDER: tuple[Kind, ...] = ("rule", "policy", "sensor", "action", "trigger")
+
+
+@dataclass(frozen=True)
+class Validation:
+    """The outcome of :func:`validate_pack`."""
+
+    path: str
+    pack_ref: str | None
+    problems: list[PackProblem]
+    #: refs to other packs that could not be checked (offline validation only)
+    unchecked_refs: list[str] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return not self.problems
+
+
+async def validate_pack(path: Path | str, db: Queryable | None = None) -> Validation:
+    """Check a pack directory without writing anything.
+
+    With ``db``, references to other packs are checked against the database exactly as
+    :func:`register_pack` would. Without it, they are checked against the bundled core pack; other
+    packs' refs are returned in ``unchecked_refs``.
+    """
+    try:
+        pack = load_pack(path)
+    except InvalidPackError as exc:
+        return Validation(exc.path, None, exc.problems)
+    if db is not None:
+        catalog = await database_catalog(db, pack)
+    else:
+        catalog = catalog_of(*([] if pack.path == CORE_PACK_DIR.resolve() else [load_pack(CORE_PACK_DIR)]))
+    problems, unchecked = reference_problems(pack, catalog)
+    return Validation(str(pack.path), pack.ref, problems, unchecked)
+
+
+async def register_pack(db: asyncpg.Pool | asyncpg.Connection, path: Path | str) -> RegistrationReport:
+    """Register (or re-register) the pack in directory ``path``, in one transaction.
+
+    Every file is checked before anything is written; a pack with any problem raises
+    :class:`InvalidPackError` listing them all, and nothing changes. Components are upserted by ref;
+    components of this pack no longer in the directory are removed, except those created through
+    the API (``is_adhoc``). An unchanged pack changes no row.
+
+    The returned report's ``rule_changes`` are for the caller to publish once this has returned
+    (the transaction is committed by then).
+    """
+    pack = load_pack(path)
+    async with _connection(db) as conn, conn.transaction():
+        await PackRepository(conn).lock_registration(pack.ref)
+        problems, _ = reference_problems(pack, await database_catalog(conn, pack))
+        if problems:
+            raise InvalidPackError(str(pack.path), problems)
+        return await _write(conn, pack)
+
+
+async def register_core_pack(db: asyncpg.Pool | asyncpg.Connection) -> RegistrationReport:
+    """Register the bundled core pack (a no-op when it is registered and unchanged).
+
+    Services may call this on start; concurrent calls are serialized by the registration lock.
+    The core pack has no rules, so there is nothing to publish.
+    """
+    return await register_pack(db, CORE_PACK_DIR)
+
+
+@asynccontextmanager
+async def _connection(db: asyncpg.Pool | asyncpg.Connection) -> AsyncIterator[asyncpg.Connection]:
+    if isinstance(db, asyncpg.Pool):
+        async with db.acquire() as conn:
+            yield conn
+    else:
+        yield db
+
+
+async def _write(conn: asyncpg.Connection, pack: LoadedPack) -> RegistrationReport:
+    report = RegistrationReport(pack_ref=pack.ref, path=str(pack.path))
+    pack_row, outcome = await PackRepository(conn).upsert(pack.values)
+    report.pack.add(pack.ref, outcome)
+    owner = {"pack": pack_row.id, "pack_ref": pack.ref}
+    for kind in ("trigger", "action", "sensor"):
+        for component in pack.of(kind):
+            _, outcome = await _REPOSITORIES[kind](conn).upsert({**component.values, **owner})
+            report.section(_SECTIONS[kind]).add(component.ref, outcome)
+    triggers = await TriggerRepository(conn).get_by_refs({r.values["trigger_ref"] for r in pack.of("rule")})
+    actions = await ActionRepository(conn).get_by_refs(
+        {c.values["action_ref"] for c in [*pack.of("rule"), *pack.of("policy")]}
+    )
+    for rule in pack.of("rule"):
+        values = {
+            **rule.values,
+            **owner,
+            "trigger": triggers[rule.values["trigger_ref"]].id,
+            "action": actions[rule.values["action_ref"]].id,
+        }
+        row, outcome = await RuleRepository(conn).upsert(values)
+        report.rules.add(rule.ref, outcome)
+        if outcome != "unchanged":
+            report.rule_changes.append(
+                RuleChanged(rule_ref=row.ref, trigger_ref=row.trigger_ref, enabled=row.enabled, op=outcome)
+            )
+    for policy in pack.of("policy"):
+        values = {**policy.values, **owner, "action": actions[policy.values["action_ref"]].id}
+        _, outcome = await PolicyRepository(conn).upsert(values)
+        report.policies.add(policy.ref, outcome)
+    await _remove_missing(conn, pack, report)
+    return report
+
+
+async def _remove_missing(conn: asyncpg.Connection, pack: LoadedPack, report: RegistrationReport) -> None:
+    for kind in _REMOVAL_ORDER:
+        repository = _REPOSITORIES[kind](conn)
+        present = {c.ref for c in pack.of(kind)}
+        for row in await repository.owned_by_pack(pack.ref):
+            if row.ref in present:
+                continue
+            await repository.delete_by_ref(row.ref)
+            report.section(_SECTIONS[kind]).add(row.ref, "removed")
+            if kind == "rule":
+                report.rule_changes.append(
+                    RuleChanged(rule_ref=row.ref, trigger_ref=row.trigger_ref, enabled=False, op="deleted")
+                )
