@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from attune_cli.commands import bus, migrate
+from attune_cli.commands import bus, migrate, pack
 from attune_cli.output import fail
 from attune_shared.errors import AttuneError, ConfigError
 
@@ -20,6 +20,7 @@ app = typer.Typer(
 app.command(name="migrate")(migrate.migrate)
 app.add_typer(bus.bus_app, name="bus")
 app.add_typer(bus.dlq_app, name="dlq")
+app.add_typer(pack.pack_app, name="pack")
 
 
 @app.callback()

@@ -1,0 +1,149 @@
+"""`attune pack validate|register`."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import typer
+from nats.errors import Error as NatsError
+
+from attune_cli.output import console, err_console, print_json, print_table
+from attune_shared.bus import Bus, RuleChanged, bus_spec, make_broker, provision, stop_broker
+from attune_shared.db import connect
+from attune_shared.errors import AttuneError
+from attune_shared.packs import InvalidPackError, RegistrationReport, Validation, register_pack, validate_pack
+from attune_shared.packs.report import SECTIONS
+from attune_shared.settings import Settings, load_settings
+
+pack_app = typer.Typer(help="Check and register packs (directories of triggers, actions, rules, policies).")
+
+INVALID = 2
+
+PathArgument = typer.Argument(..., help="the pack directory (holding pack.yaml)")
+JsonOption = typer.Option(False, "-j", "--json", help="print the result as JSON")
+
+
+@pack_app.command("validate")
+def validate(
+    path: Path = PathArgument,
+    offline: bool = typer.Option(
+        False,
+        "--offline",
+        help="do not use the database: refs to other packs are checked against the bundled core pack only",
+    ),
+    json_output: bool = JsonOption,
+) -> None:
+    """Check a pack without registering it; exit 0 when valid, 2 with every problem when not."""
+    settings = None if offline else load_settings()
+    result = asyncio.run(_validate(path, settings))
+    if json_output:
+        print_json(
+            {
+                "valid": result.valid,
+                "pack": result.pack_ref,
+                "path": result.path,
+                "problems": [p.__dict__ for p in result.problems],
+                "unchecked_refs": result.unchecked_refs,
+            }
+        )
+    else:
+        for problem in result.problems:
+            typer.echo(str(problem))
+        if result.unchecked_refs:
+            console.print(f"not checked (offline): {', '.join(result.unchecked_refs)}", style="dim")
+        if result.valid:
+            console.print(f"pack {result.pack_ref} is valid ({result.path})")
+        else:
+            count = len(result.problems)
+            err_console.print(f"pack {result.path} is invalid: {count} problem{'s' if count != 1 else ''}")
+    if not result.valid:
+        raise typer.Exit(INVALID)
+
+
+async def _validate(path: Path, settings: Settings | None) -> Validation:
+    if settings is None:
+        return await validate_pack(path)
+    conn = await connect(settings.database, application_name="attune-cli")
+    try:
+        return await validate_pack(path, conn)
+    finally:
+        await conn.close()
+
+
+@pack_app.command("register")
+def register(path: Path = PathArgument, json_output: bool = JsonOption) -> None:
+    """Register a pack (create, update, remove its components) and announce its rule changes."""
+    settings = load_settings()
+    try:
+        report = asyncio.run(_register(path, settings))
+    except InvalidPackError as exc:
+        for problem in exc.problems:
+            err_console.print(str(problem), highlight=False, soft_wrap=True)
+        err_console.print(f"pack {exc.path} is invalid: nothing was registered")
+        raise typer.Exit(INVALID) from None
+    published = asyncio.run(_announce(settings, report.rule_changes))
+    if json_output:
+        print_json({**report.model_dump(mode="json"), "published": published})
+        return
+    _print_report(report)
+    if published < len(report.rule_changes):
+        err_console.print(
+            f"warning: {len(report.rule_changes) - published} rule change(s) were not published; "
+            "services pick them up when they reconcile or restart"
+        )
+
+
+async def _register(path: Path, settings: Settings) -> RegistrationReport:
+    conn = await connect(settings.database, application_name="attune-cli")
+    try:
+        return await register_pack(conn, path)
+    finally:
+        await conn.close()
+
+
+async def _announce(settings: Settings, changes: list[RuleChanged]) -> int:
+    """Publish rule changes after the commit; returns how many went out (a failure is reported, not raised)."""
+    if not changes:
+        return 0
+    spec = bus_spec(settings.nats)
+    broker = make_broker(settings.nats, "cli")
+    published = 0
+    try:
+        await asyncio.wait_for(broker.connect(), timeout=settings.nats.connect_timeout)
+        await provision(broker.connection, spec)
+        bus = Bus(broker, spec, timeout=settings.nats.publish_timeout)
+        for change in changes:
+            await bus.rule_changed(change)
+            published += 1
+    except (AttuneError, NatsError, TimeoutError, OSError) as exc:
+        err_console.print(f"publishing to {settings.nats.url} failed: {exc}", highlight=False)
+    finally:
+        await stop_broker(broker)
+    return published
+
+
+def _print_report(report: RegistrationReport) -> None:
+    rows: list[dict[str, Any]] = []
+    for name in SECTIONS:
+        changes = report.section(name)
+        rows.append(
+            {
+                "kind": name,
+                "created": len(changes.created),
+                "updated": len(changes.updated),
+                "unchanged": len(changes.unchanged),
+                "removed": len(changes.removed),
+            }
+        )
+    print_table(rows, ["kind", "created", "updated", "unchanged", "removed"], title=f"pack {report.pack_ref}")
+    for name in SECTIONS:
+        changes = report.section(name)
+        for outcome in ("created", "updated", "removed"):
+            for ref in getattr(changes, outcome):
+                console.print(f"  {outcome:<8} {ref}", highlight=False)
+    if not report.changed:
+        console.print(f"pack {report.pack_ref} is unchanged ({report.path})")
+    else:
+        console.print(f"pack {report.pack_ref} registered from {report.path}")
