@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class AttuneError(Exception):
     """Base of every error this project raises on purpose."""
@@ -55,3 +57,38 @@ class NotFoundError(AttuneError):
 
 class ConflictError(AttuneError):
     """A write lost a race or violates a uniqueness rule."""
+
+
+class DefinitionError(AttuneError):
+    """An invalid definition (a rule, an action's parameters schema, …). ``errors`` lists every
+    ``(field, message)`` (field ``(root)`` for the whole document); ``source`` names the file it
+    came from, if any. ``str()`` is one ``source:field: message`` line per error."""
+
+    def __init__(self, errors: Sequence[tuple[str, str]], *, source: str | None = None) -> None:
+        self.errors = list(errors)
+        self.source = source
+        super().__init__("\n".join(self.lines()))
+
+    def lines(self) -> list[str]:
+        prefix = f"{self.source}:" if self.source else ""
+        return [f"{prefix}{field}: {message}" for field, message in self.errors]
+
+
+class TemplateRenderError(PermanentError):
+    """A template (an action parameter of a rule) failed to render; ``field`` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__("template_error", f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class ParameterError(PermanentError):
+    """Parameters do not satisfy an action's schema. ``field`` and ``message`` describe the first
+    problem (``field`` is a path like ``hosts[0].name``, ``(root)`` for the object as a whole);
+    ``errors`` lists every ``(field, message)``."""
+
+    def __init__(self, errors: Sequence[tuple[str, str]]) -> None:
+        self.errors = list(errors)
+        self.field, self.message = self.errors[0]
+        super().__init__("invalid_parameters", "; ".join(f"{f}: {m}" for f, m in self.errors))
