@@ -1,0 +1,1 @@
+"""The pipeline benchmark: `uv run python -m bench [--events N] [--executors K] [--json PATH]`."""

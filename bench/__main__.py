@@ -1,0 +1,195 @@
+"""Benchmark entry point: `uv run python -m bench [--events N] [--executors K] [--json PATH] [--smoke]`.
+
+Measures, on one machine, the raw ceilings of NATS JetStream and PostgreSQL and what the pipeline
+achieves on top of them; prints a table with ratios and writes the figures as JSON. Exits 1 if any
+run lost or duplicated work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from attune_shared.db import create_pool
+from attune_shared.settings import DatabaseSettings
+
+from . import pipeline, raw
+from .report import render
+from .servers import fresh_database, servers
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--events", type=int, default=5000, help="events per throughput run (default 5000)")
+    parser.add_argument(
+        "--executors", type=int, default=1, help="executors for the throughput runs (default 1)"
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=8, help="per-executor concurrency in the scaling runs"
+    )
+    parser.add_argument(
+        "--rate", type=float, default=200.0, help="offered rate for the latency run (events/s)"
+    )
+    parser.add_argument("--scaling", default="1,2,4", help="executor counts for the scaling runs")
+    parser.add_argument("--smoke", action="store_true", help="small sizes for CI: correctness, not speed")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    return parser.parse_args(argv)
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    n = args.events
+    results: dict[str, Any] = {
+        "machine": {"cpus": _cpus(), "python": platform.python_version(), "platform": platform.platform()},
+        "params": {
+            "events": n,
+            "executors": args.executors,
+            "concurrency": args.concurrency,
+            "rate": args.rate,
+        },
+        "rss_mb": {},
+        "runs": {},
+    }
+    async with servers() as srv:
+        results["machine"]["embedded_servers"] = srv.embedded
+        publish_rate, consume_rate = await raw.js_publish_and_consume(srv.nats_url, max(n, 1000))
+        async with fresh_database(srv.database_server_url) as db_url:
+            executemany_rate, copy_rate = await raw.pg_rows(db_url, max(n, 1000))
+        results["raw"] = {
+            "js_publish_per_s": round(publish_rate),
+            "js_consume_per_s": round(consume_rate),
+            "pg_executemany_rows_per_s": round(executemany_rate),
+            "pg_copy_rows_per_s": round(copy_rate),
+        }
+
+        async with fresh_database(srv.database_server_url) as db_url:
+            pool = await create_pool(DatabaseSettings(url=db_url), max_size=4)
+            try:
+                async with pipeline.stack(db_url, srv.nats_url, args.executors) as st:
+                    results["ingest"] = await _throughput(pool, st, "ingest", n, executions=False)
+                    results["pipeline_noop"] = await _throughput(pool, st, "noop", n, executions=True)
+                    shell_n = max(n // 5, 50)
+                    results["pipeline_shell"] = await _throughput(pool, st, "shell", shell_n, executions=True)
+                    latency_n = max(min(int(args.rate * 10), n), 50)
+                    results["latency_fixed"] = await _latency(pool, st, latency_n, args.rate, start=10**7)
+                results["rss_mb"].update(st.peaks)
+            finally:
+                await pool.close()
+
+        results["scaling"] = []
+        for executors in [int(k) for k in args.scaling.split(",") if k]:
+            async with fresh_database(srv.database_server_url) as db_url:
+                pool = await create_pool(DatabaseSettings(url=db_url), max_size=4)
+                try:
+                    async with pipeline.stack(db_url, srv.nats_url, executors, args.concurrency) as st:
+                        results["scaling"].append(
+                            await _scaling(pool, st, executors, args.concurrency, args.smoke)
+                        )
+                finally:
+                    await pool.close()
+    return _summarize(results)
+
+
+async def _throughput(
+    pool, st: pipeline.Stack, scenario: str, count: int, *, executions: bool
+) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    trigger = f"bench.{scenario}"
+    started = time.time()
+    await pipeline.publish(st.nats_url, f"{st.prefix}.trigger.{trigger}", count)
+    if executions:
+        done = await pipeline.wait_count(
+            pool,
+            "SELECT count(*) FROM execution WHERE trigger_ref = $1 AND status = 'completed'",
+            count,
+            600,
+            trigger,
+        )
+    else:
+        done = await pipeline.wait_count(
+            pool, "SELECT count(*) FROM event WHERE trigger_ref = $1", count, 600, trigger
+        )
+    elapsed = done - started
+    result: dict[str, Any] = {
+        "count": count,
+        "seconds": round(elapsed, 3),
+        "per_s": round(count / elapsed, 1),
+    }
+    result["correctness"] = await pipeline.correctness(pool, trigger, count, executions)
+    if executions:
+        lat = await pipeline.latencies(pool, pipeline.SCENARIOS[scenario][0], 0)  # type: ignore[index]
+        result["latency_ms"] = {k: pipeline.percentiles(v) for k, v in lat.items()}
+    return result
+
+
+async def _latency(pool, st: pipeline.Stack, count: int, rate: float, start: int) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    trigger = "bench.noop"
+    before = await pipeline.count(
+        pool, "SELECT count(*) FROM execution WHERE trigger_ref = $1 AND status = 'completed'", trigger
+    )
+    await pipeline.publish(st.nats_url, f"{st.prefix}.trigger.{trigger}", count, rate=rate, start=start)
+    await pipeline.wait_count(
+        pool,
+        "SELECT count(*) FROM execution WHERE trigger_ref = $1 AND status = 'completed'",
+        before + count,
+        600,
+        trigger,
+    )
+    lat = await pipeline.latencies(pool, "core.noop", start)
+    return {"count": count, "rate": rate, "latency_ms": {k: pipeline.percentiles(v) for k, v in lat.items()}}
+
+
+async def _scaling(pool, st: pipeline.Stack, executors: int, concurrency: int, smoke: bool) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    ideal = executors * concurrency * 10.0  # core.sleep 0.1 s
+    count = int(ideal * (2 if smoke else 6))
+    result = await _throughput(pool, st, "sleep", count, executions=True)
+    return {
+        "executors": executors,
+        "per_s": result["per_s"],
+        "ideal_per_s": ideal,
+        "ratio": round(result["per_s"] / ideal, 3),
+        "correctness": result["correctness"],
+    }
+
+
+def _summarize(results: dict[str, Any]) -> dict[str, Any]:
+    runs = [results[k] for k in ("ingest", "pipeline_noop", "pipeline_shell")] + results["scaling"]
+    results["duplicates"] = sum(r["correctness"]["duplicates"] for r in runs)
+    results["lost"] = sum(r["correctness"]["lost"] for r in runs)
+    results["ingest.events_per_s"] = results["ingest"]["per_s"]
+    noop, shell = results["pipeline_noop"], results["pipeline_shell"]
+    results["pipeline"] = {"noop_per_s": noop["per_s"], "shell_per_s": shell["per_s"]}
+    results["latency_ms"] = results["latency_fixed"]["latency_ms"]
+    results["latency_ms_saturation"] = noop["latency_ms"]
+    return results
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.smoke:
+        args.events = min(args.events, 300)
+        args.scaling = "1,2"
+        args.concurrency = min(args.concurrency, 4)
+    results = asyncio.run(run(args))
+    sys.stdout.write(render(results) + "\n")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    if results["duplicates"] or results["lost"]:
+        sys.stderr.write(f"FAILED: {results['duplicates']} duplicates, {results['lost']} lost\n")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

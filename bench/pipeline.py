@@ -1,0 +1,295 @@
+"""The pipeline measured end to end: real sensor and executor processes on real servers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import nats
+
+from attune_shared.bus import BusSpec, provision
+from attune_shared.db import create_pool
+from attune_shared.repos import ActionRepository, PackRepository, RuleRepository, TriggerRepository
+from attune_shared.settings import DatabaseSettings
+from attune_shared.testing.services import ServiceProcess, console_script
+
+from .servers import wait_until
+
+#: Triggers of the benchmark pack, one per scenario so scenarios never match each other's rules.
+SCENARIOS = {
+    "ingest": None,
+    "noop": ("core.noop", {}),
+    "shell": ("core.local", {"cmd": "true"}),
+    "sleep": ("core.sleep", {"seconds": 0.1}),
+}
+CORE_ACTIONS = {
+    "core.noop": ("builtin", "noop", {"type": "object", "properties": {}}),
+    "core.local": (
+        "shell",
+        "",
+        {"type": "object", "properties": {"cmd": {"type": "string"}}, "required": ["cmd"]},
+    ),
+    "core.sleep": ("builtin", "sleep", {"type": "object", "properties": {"seconds": {"type": "number"}}}),
+}
+
+
+@dataclass
+class Stack:
+    """Sensor and executors running against one database and prefix."""
+
+    database_url: str
+    nats_url: str
+    prefix: str
+    workdir: Path
+    processes: list[ServiceProcess] = field(default_factory=list)
+    #: peak RSS (MB) per process, filled when the stack stops
+    peaks: dict[str, float] = field(default_factory=dict)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ATTUNE__")}
+        env.update(
+            ATTUNE__ENVIRONMENT="test",
+            ATTUNE__DATABASE__URL=self.database_url,
+            ATTUNE__NATS__URL=self.nats_url,
+            ATTUNE__NATS__PREFIX=self.prefix,
+            ATTUNE__SECURITY__SECRET_KEY=secrets.token_hex(16),
+            ATTUNE__LOG__LEVEL="WARNING",
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(extra)
+        return env
+
+    async def start(self, script: str, **extra: str) -> ServiceProcess:
+        index = len(self.processes)
+        proc = ServiceProcess(
+            script, [console_script(script)], self.env(**extra), self.workdir / f"{script}-{index}.log"
+        )
+        proc.start()
+        self.processes.append(proc)
+        return proc
+
+    async def stop_all(self) -> None:
+        """Record each process's peak RSS, then SIGTERM them all."""
+        self.peaks = {f"{p.name}-{i}": peak_rss_mb(p.pid) for i, p in enumerate(self.processes) if p.running}
+        for proc in self.processes:
+            await proc.terminate(timeout=30)
+        self.processes.clear()
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM (peak resident set) of a process, in MB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+async def seed_catalog(database_url: str) -> None:
+    """The benchmark pack: trigger per scenario, the core actions it uses, one rule per scenario."""
+    pool = await create_pool(DatabaseSettings(url=database_url), max_size=2)
+    try:
+        core, _ = await PackRepository(pool).upsert({"ref": "core", "label": "core", "version": "1.0.0"})
+        bench, _ = await PackRepository(pool).upsert({"ref": "bench", "label": "bench", "version": "1.0.0"})
+        actions = {}
+        for ref, (runner, entry, schema) in CORE_ACTIONS.items():
+            existing = await ActionRepository(pool).get_by_ref(ref)
+            if existing is None:
+                existing, _ = await ActionRepository(pool).upsert(
+                    {
+                        "ref": ref,
+                        "pack": core.id,
+                        "pack_ref": "core",
+                        "runner_type": runner,
+                        "entry_point": entry,
+                        "parameters_schema": schema,
+                    }
+                )
+            actions[ref] = existing
+        for scenario, target in SCENARIOS.items():
+            trigger, _ = await TriggerRepository(pool).upsert(
+                {"ref": f"bench.{scenario}", "pack": bench.id, "pack_ref": "bench"}
+            )
+            if target is None:
+                continue
+            action_ref, params = target
+            await RuleRepository(pool).upsert(
+                {
+                    "ref": f"bench.on_{scenario}",
+                    "pack": bench.id,
+                    "pack_ref": "bench",
+                    "trigger": trigger.id,
+                    "trigger_ref": trigger.ref,
+                    "action": actions[action_ref].id,
+                    "action_ref": action_ref,
+                    "action_params": params,
+                }
+            )
+    finally:
+        await pool.close()
+
+
+@asynccontextmanager
+async def stack(
+    database_url: str, nats_url: str, executors: int, concurrency: int = 16
+) -> AsyncIterator[Stack]:
+    prefix = f"b{uuid.uuid4().hex[:8]}"
+    nc = await nats.connect(nats_url)
+    await provision(nc, BusSpec(prefix))
+    s = Stack(database_url, nats_url, prefix, Path(tempfile.mkdtemp(prefix="attune-bench-logs-")))
+    try:
+        await seed_catalog(database_url)
+        await s.start("attune-sensor")
+        for i in range(executors):
+            await s.start(
+                "attune-executor",
+                ATTUNE__EXECUTOR__NAME=f"bench-{prefix}-{i}",
+                ATTUNE__EXECUTOR__CONCURRENCY=str(concurrency),
+            )
+        await wait_for_consumers(nc, prefix, executors)
+        yield s
+    finally:
+        await s.stop_all()
+        jsm = nc.jsm()
+        for info in await jsm.streams_info():
+            if (info.config.name or "").startswith(prefix.upper() + "_") or (
+                info.config.name or ""
+            ).startswith(f"KV_{prefix}_"):
+                await jsm.delete_stream(info.config.name)
+        await nc.close()
+
+
+async def wait_for_consumers(nc: nats.NATS, prefix: str, executors: int, timeout: float = 60) -> None:
+    """Services are ready when their pull requests are waiting on the durable consumers."""
+    spec = BusSpec(prefix)
+    jsm = nc.jsm()
+
+    async def waiting() -> bool:
+        sensor = await jsm.consumer_info(spec.triggers_stream, "sensor")
+        events = await jsm.consumer_info(spec.work_stream, "executor-events")
+        return sensor.num_waiting >= 1 and events.num_waiting >= min(executors, 1)
+
+    if not await wait_until(waiting, timeout, 0.1):
+        raise RuntimeError("services did not start consuming within 60 s")
+
+
+async def publish(
+    nats_url: str, subject: str, count: int, *, rate: float | None = None, start: int = 0
+) -> float:
+    """Publish ``count`` payloads (``n`` = start…); at saturation (bounded in-flight) or at ``rate``/s.
+    Returns the wall time the first message was sent."""
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    semaphore = asyncio.Semaphore(512)
+    started = time.time()
+
+    async def one(n: int) -> None:
+        async with semaphore:
+            body = json.dumps({"n": n, "host": f"h{n % 17}", "severity": "info"}).encode()
+            await js.publish(subject, body, headers={"Nats-Msg-Id": f"{subject}:{n}"}, timeout=30)
+
+    try:
+        if rate is None:
+            await asyncio.gather(*(one(start + i) for i in range(count)))
+        else:
+            tasks = []
+            for i in range(count):
+                target = started + i / rate
+                delay = target - time.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.create_task(one(start + i)))
+            await asyncio.gather(*tasks)
+    finally:
+        await nc.close()
+    return started
+
+
+async def count(pool: asyncpg.Pool, sql: str, *args: Any) -> int:
+    return int(await pool.fetchval(sql, *args))
+
+
+async def wait_count(pool: asyncpg.Pool, sql: str, target: int, timeout: float, *args: Any) -> float:
+    """Wait until ``sql`` counts ``target``; returns the time it did (time.time())."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if await count(pool, sql, *args) >= target:
+            return time.time()
+        await asyncio.sleep(0.02)
+    raise TimeoutError(
+        f"{sql} did not reach {target} within {timeout:.0f} s (now {await count(pool, sql, *args)})"
+    )
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"p50": float("nan"), "p95": float("nan"), "p99": float("nan")}
+    ordered = sorted(values)
+    q = statistics.quantiles(ordered, n=100, method="inclusive") if len(ordered) > 1 else ordered * 99
+    return {"p50": round(q[49], 2), "p95": round(q[94], 2), "p99": round(q[98], 2)}
+
+
+async def latencies(pool: asyncpg.Pool, action_ref: str, since_n: int) -> dict[str, list[float]]:
+    """Per execution: ms from the trigger message's stream time (= execution.created) to running / completed."""
+    rows = await pool.fetch(
+        """SELECT x.id,
+                  extract(epoch FROM (r.created - x.created)) * 1000 AS to_running,
+                  extract(epoch FROM (c.created - x.created)) * 1000 AS to_completed
+           FROM execution x
+           JOIN event e ON e.created = x.created AND e.trigger_ref = x.trigger_ref
+           LEFT JOIN LATERAL (SELECT h.created FROM execution_history h WHERE h.entity_id = x.id
+                              AND h.new_values->>'status' = 'running' LIMIT 1) r ON true
+           LEFT JOIN LATERAL (SELECT h.created FROM execution_history h WHERE h.entity_id = x.id
+                              AND h.new_values->>'status' = 'completed' LIMIT 1) c ON true
+           WHERE x.action_ref = $1 AND (e.payload->>'n')::int >= $2""",
+        action_ref,
+        since_n,
+    )
+    return {
+        "running": [r["to_running"] for r in rows if r["to_running"] is not None],
+        "completed": [r["to_completed"] for r in rows if r["to_completed"] is not None],
+    }
+
+
+async def correctness(
+    pool: asyncpg.Pool, trigger_ref: str, published: int, expect_executions: bool
+) -> dict[str, int]:
+    """Events, enforcements, executions, duplicates and lost for one scenario."""
+    events = await count(pool, "SELECT count(*) FROM event WHERE trigger_ref = $1", trigger_ref)
+    distinct = await count(
+        pool, "SELECT count(DISTINCT payload->>'n') FROM event WHERE trigger_ref = $1", trigger_ref
+    )
+    enforcements = await count(pool, "SELECT count(*) FROM enforcement WHERE trigger_ref = $1", trigger_ref)
+    executions = await count(pool, "SELECT count(*) FROM execution WHERE trigger_ref = $1", trigger_ref)
+    per_enforcement = await count(
+        pool, "SELECT count(DISTINCT enforcement) FROM execution WHERE trigger_ref = $1", trigger_ref
+    )
+    completed = await count(
+        pool, "SELECT count(*) FROM execution WHERE trigger_ref = $1 AND status = 'completed'", trigger_ref
+    )
+    duplicates = (events - distinct) + (executions - per_enforcement)
+    lost = published - distinct
+    if expect_executions:
+        lost += distinct - completed if completed < distinct else 0
+    return {
+        "events": events,
+        "enforcements": enforcements,
+        "executions": executions,
+        "completed": completed,
+        "duplicates": duplicates,
+        "lost": lost,
+    }

@@ -1,0 +1,57 @@
+"""The printed table: each figure beside the raw ceiling it is bounded by."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _row(label: str, value: str = "", note: str = "") -> str:
+    return f"{label:<42}{value:>12}  {note}"
+
+
+def _ratio(value: float, ceiling: float) -> str:
+    return f"{value / ceiling:.0%}" if ceiling else "n/a"
+
+
+def _pcts(p: dict[str, float]) -> str:
+    return f"p50 {p['p50']}  p95 {p['p95']}  p99 {p['p99']}"
+
+
+def render(r: dict[str, Any]) -> str:
+    raw = r["raw"]
+    pub, con, copy = raw["js_publish_per_s"], raw["js_consume_per_s"], raw["pg_copy_rows_per_s"]
+    ingest, noop, shell = r["ingest"]["per_s"], r["pipeline"]["noop_per_s"], r["pipeline"]["shell_per_s"]
+    servers = "embedded" if r["machine"]["embedded_servers"] else "configured"
+    lines = [
+        f"machine: {r['machine']['cpus']} CPUs, Python {r['machine']['python']}, {servers} servers",
+        "",
+        _row("figure", "value", "vs raw ceiling"),
+        _row("raw: JetStream publish (msgs/s)", f"{pub:,}"),
+        _row("raw: JetStream fetch+ack (msgs/s)", f"{con:,}"),
+        _row("raw: PG executemany (rows/s)", f"{raw['pg_executemany_rows_per_s']:,}"),
+        _row("raw: PG COPY (rows/s)", f"{copy:,}"),
+        _row(
+            "ingest (events/s)",
+            f"{ingest:,}",
+            f"{_ratio(ingest, min(pub, con, copy))} of min(publish, fetch, COPY)",
+        ),
+        _row("pipeline core.noop (executions/s)", f"{noop:,}", f"{_ratio(noop, ingest)} of ingest"),
+        _row("pipeline core.local true (executions/s)", f"{shell:,}", f"{_ratio(shell, noop)} of noop"),
+    ]
+    fixed = r["latency_fixed"]
+    for stage in ("running", "completed"):
+        lines.append(
+            _row(f"latency -> {stage} @ {fixed['rate']:.0f}/s (ms)", "", _pcts(fixed["latency_ms"][stage]))
+        )
+    for stage in ("running", "completed"):
+        lines.append(
+            _row(f"latency -> {stage} @ saturation (ms)", "", _pcts(r["latency_ms_saturation"][stage]))
+        )
+    for s in r["scaling"]:
+        label = f"scaling: {s['executors']} executor(s), core.sleep 0.1"
+        note = f"{_ratio(s['per_s'], s['ideal_per_s'])} of ideal {s['ideal_per_s']:.0f}/s"
+        lines.append(_row(label, f"{s['per_s']:,}", note))
+    for name, mb in sorted(r["rss_mb"].items()):
+        lines.append(_row(f"peak RSS {name} (MB)", f"{mb:.1f}"))
+    lines.append(_row("duplicates / lost", f"{r['duplicates']} / {r['lost']}"))
+    return "\n".join(lines)
