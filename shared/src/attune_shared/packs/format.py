@@ -43,10 +43,10 @@ class PackMeta(PackFileModel):
     config_schema: JsonObject = Field(default_factory=dict)
     config: JsonObject = Field(default_factory=dict)
 
-    @field_validator("version")
+    @field_validator("version", mode="before")
     @classmethod
-    def _semver(cls, value: str) -> str:
-        if not SEMVER_RE.match(value):
+    def _semver(cls, value: object) -> object:
+        if not isinstance(value, str) or not SEMVER_RE.match(value):
             raise ValueError(f"{value!r} is not a semantic version (MAJOR.MINOR.PATCH, e.g. 1.0.0)")
         return value
 

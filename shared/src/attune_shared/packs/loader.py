@@ -90,11 +90,11 @@ def load_pack(path: Path | str) -> LoadedPack:
     """
     root = Path(path).resolve()
     reader = _Reader(root)
-    values = reader.pack()
-    if values is None:
+    pack_ref, values = reader.pack()
+    if pack_ref is None:
         raise InvalidPackError(str(root), reader.problems)
-    components = {kind: reader.components(kind, values["ref"]) for kind in KINDS}
-    if reader.problems:
+    components = {kind: reader.components(kind, pack_ref) for kind in KINDS}
+    if values is None or reader.problems:
         raise InvalidPackError(str(root), reader.problems)
     return LoadedPack(root, values, components)
 
@@ -121,28 +121,30 @@ class _Reader:
         return not errors
 
     # -- pack.yaml ------------------------------------------------------------------------------
-    def pack(self) -> dict[str, Any] | None:
+    def pack(self) -> tuple[str | None, dict[str, Any] | None]:
+        """The pack ref (when usable, so components can still be checked) and the pack row values."""
         path = self.root / PACK_FILE
         if not path.is_file():
             self.problem(PACK_FILE, ROOT, f"not found: {self.root} is not a pack directory")
-            return None
+            return None, None
         data, problems = read_yaml(self.root, path)
         self.problems += problems
-        meta = None if data is None else self._model(PACK_FILE, data, PackMeta)
-        if meta is None:
-            return None
-        if not PACK_REF_RE.match(meta.ref):
+        if data is None:
+            return None, None
+        ref = data.get("ref")
+        if isinstance(ref, str) and not PACK_REF_RE.match(ref):
             self.problem(
-                PACK_FILE,
-                "ref",
-                f"{meta.ref!r} is not a valid pack ref: lowercase letters, digits, '_' or '-'",
+                PACK_FILE, "ref", f"{ref!r} is not a valid pack ref: lowercase letters, digits, '_' or '-'"
             )
-            return None
+        ref = ref if isinstance(ref, str) and PACK_REF_RE.match(ref) else None
+        meta = self._model(PACK_FILE, data, PackMeta)
+        if meta is None or ref is None:
+            return ref, None
         config = with_defaults(meta.config_schema, meta.config)
         if self._schema(PACK_FILE, "config_schema", meta.config_schema):
             for where, message in instance_errors(meta.config_schema, config):
                 self.problem(PACK_FILE, "config" if where == ROOT else f"config.{where}", message)
-        return {
+        return ref, {
             "ref": meta.ref,
             "label": meta.label or meta.ref,
             "description": meta.description,
