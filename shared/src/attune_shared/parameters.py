@@ -49,11 +49,11 @@ def validate_parameters(params: Mapping[str, Any], schema: Mapping[str, Any]) ->
 def schema_errors(schema: Any, *, field: str = "parameters_schema") -> list[tuple[str, str]]:
     """Why ``schema`` is not a valid JSON Schema for parameters, as ``(field, message)``; empty if valid."""
     if not isinstance(schema, Mapping):
-        return [(field, "must be a JSON Schema object")]
+        return [(field or ROOT, "must be a JSON Schema object")]
     try:
         validator_for(schema).check_schema(schema)
     except SchemaError as exc:
-        return [(_join(field, exc.absolute_path), exc.message)]
+        return [(_join(field, exc.absolute_path) or ROOT, exc.message)]
     return []
 
 
