@@ -15,6 +15,8 @@ from nats.js.api import PubAck
 
 from attune_shared.bus.messages import (
     MSG_ID_HEADER,
+    RULE_HEADER,
+    SOURCE_HEADER,
     TRACE_TAG_HEADER,
     BusMessage,
     DeadLetter,
@@ -197,13 +199,23 @@ class Bus:
         *,
         msg_id: str | None = None,
         trace_tag: str | None = None,
+        rule_ref: str | None = None,
+        source: str | None = None,
     ) -> PubAck:
-        """Publish a trigger payload to ``<p>.trigger.<trigger_ref>`` (timers, webhooks, the CLI)."""
+        """Publish a trigger payload to ``<p>.trigger.<trigger_ref>`` (timers, webhooks, the CLI).
+
+        ``rule_ref`` targets one rule (the event's ``rule_ref``; timers use it), ``source`` becomes
+        the event's ``source_ref`` (``timer``, ``webhook``, …; the sensor stores ``nats`` without it).
+        """
         headers: dict[str, str] = {}
         if msg_id:
             headers[MSG_ID_HEADER] = msg_id
         if trace_tag:
             headers[TRACE_TAG_HEADER] = trace_tag
+        if rule_ref:
+            headers[RULE_HEADER] = rule_ref
+        if source:
+            headers[SOURCE_HEADER] = source
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         return await self._publish(
             self._trigger,

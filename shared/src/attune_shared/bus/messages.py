@@ -19,6 +19,9 @@ TRACE_TAG_HEADER = "Attune-Trace-Tag"
 #: Header naming the one rule a trigger message is meant for (timer events): the event's ``rule_ref``,
 #: and the executor then evaluates only that rule.
 RULE_HEADER = "Attune-Rule"
+#: Header naming where a trigger message came from (``timer``, ``webhook``, …); the event's
+#: ``source_ref``. Messages without it are stored with ``source_ref = "nats"``.
+SOURCE_HEADER = "Attune-Source"
 #: JetStream's de-duplication header.
 MSG_ID_HEADER = "Nats-Msg-Id"
 #: Headers added to a dead letter.
