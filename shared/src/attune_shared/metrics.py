@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 DEAD_LETTERS = Counter(
     "attune_dead_letters_total", "Messages dead-lettered, by reason", ["service", "reason"]
@@ -23,6 +23,19 @@ INGEST_BATCH_SECONDS = Histogram(
     "Time to store one batch of events",
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1),
 )
+
+TRIGGER_REJECTED = Counter(
+    "attune_trigger_rejected_total",
+    "Trigger messages the sensor rejected (dead-lettered), by reason",
+    ["reason"],
+)
+TIMER_FIRES = Counter(
+    "attune_timer_fires_total",
+    "Timer slots published by the timer leader, by outcome (published, duplicate, skipped)",
+    ["trigger_ref", "outcome"],
+)
+TIMERS = Gauge("attune_timers", "Timers scheduled by this sensor replica (one per enabled timer rule)")
+TIMER_LEADER = Gauge("attune_timer_leader", "1 while this sensor replica holds the timer lease")
 
 
 def serve_metrics(port: int) -> None:

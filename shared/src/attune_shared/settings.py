@@ -107,6 +107,11 @@ class SensorSettings(Section):
     max_payload_bytes: int = Field(default=1024 * 1024, ge=1)
     #: the timer leader holds its lease this long without renewing
     timer_lease_ttl: float = Field(default=10.0, gt=0)
+    #: seconds a trigger row (and its compiled payload schema) is cached: a new, changed or
+    #: disabled trigger takes effect within this time
+    trigger_cache_ttl: float = Field(default=5.0, ge=0)
+    #: seconds between full reconciliations of the timers with the rules in the database
+    timer_reconcile_interval: float = Field(default=30.0, gt=0)
     #: Prometheus metrics port (0 = off)
     metrics_port: int = Field(default=0, ge=0, le=65535)
 
