@@ -137,14 +137,18 @@ MALFORMED = {
     ),
     "malformed ref in a rule": (
         "rules/on_alert.yaml",
-        "ref: on_alert\ntrigger: demo.alert.x\naction: run\n",
-        "rules/on_alert.yaml:trigger: 'demo.alert.x' is not a valid ref: expected <pack>.<name>, the pack in "
-        "lowercase letters, digits, '_' or '-', the name in letters, digits, '_' or '-'",
+        "ref: on_alert\ntrigger: Alert!\naction: run\n",
+        "rules/on_alert.yaml:trigger: 'Alert!' is not a valid ref (expected <pack>.<name>)",
+    ),
+    "unknown criteria operator": (
+        "rules/on_alert.yaml",
+        "ref: on_alert\ntrigger: alert\naction: run\ncriteria: {trigger.host: {type: equalz, pattern: x}}\n",
+        "rules/on_alert.yaml:criteria.trigger.host.type: unknown operator 'equalz'",
     ),
     "StackStorm rule of another pack": (
         "rules/on_alert.yaml",
         "name: on_alert\npack: other\ntrigger: {type: demo.alert}\naction: {ref: demo.run}\n",
-        "rules/on_alert.yaml:pack: 'other' is not this pack 'demo'",
+        "rules/on_alert.yaml:pack: 'other' is not the pack 'demo' the rule is loaded from",
     ),
     "non-string key": (
         "triggers/alert.yaml",

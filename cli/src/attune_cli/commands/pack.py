@@ -118,7 +118,8 @@ async def _announce(settings: Settings, changes: list[RuleChanged]) -> int:
             await bus.rule_changed(change)
             published += 1
     except (AttuneError, NatsError, TimeoutError, OSError) as exc:
-        err_console.print(f"publishing to {settings.nats.url} failed: {exc}", highlight=False)
+        detail = str(exc) or type(exc).__name__
+        err_console.print(f"publishing rule changes to {settings.nats.url} failed: {detail}", highlight=False)
     finally:
         await stop_broker(broker)
     return published

@@ -339,18 +339,7 @@ class _Reader:
             for where, message in parsed:
                 self.problem(file, where, message)
             return None
-        values, fields = parsed.values, parsed.fields
-        before = len(self.problems)
-        error = check_own_ref(values["ref"], pack_ref)
-        if error:
-            self.problem(file, fields.get("ref", "ref"), error)
-        for column in ("trigger_ref", "action_ref"):
-            error = check_ref(values[column])
-            if error:
-                self.problem(file, fields.get(column, column), error)
-        if len(self.problems) > before:
-            return None
-        return Component("rule", file, {**values, "is_adhoc": False}, fields)
+        return Component("rule", file, {**parsed.values, "is_adhoc": False}, parsed.fields)
 
     def policy(self, file: str, data: Mapping[str, Any], pack_ref: str) -> Component | None:
         model = self._model(file, data, PolicyFile)

@@ -1,21 +1,18 @@
 """``rules/*.yaml``: the one place the loader turns a rule file into a rule row.
 
-Two forms are accepted. Attune: ``ref``, ``trigger`` + ``trigger_params``, ``criteria``,
-``condition``, ``action`` + ``action_params``. StackStorm: ``name`` (+ ``pack``),
-``trigger: {type, parameters}``, ``criteria``, ``action: {ref, parameters}``.
+Parsing, both forms (Attune and StackStorm) and criteria checks belong to
+:class:`attune_shared.rules.RuleDefinition`; this adds where each reference came from in the
+file, so a later problem (an unknown trigger) names the field the author wrote.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from attune_shared.packs.format import JsonObject, PackFileModel
-from attune_shared.packs.problems import dotted, from_validation_error
-from attune_shared.packs.refs import qualify
+from attune_shared.errors import DefinitionError
+from attune_shared.rules import RuleDefinition
 
 
 @dataclass(frozen=True)
@@ -27,93 +24,25 @@ class RuleEntry:
     fields: dict[str, str] = field(default_factory=dict)
 
 
-class Criterion(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True, frozen=True)
-
-    type: str
-    pattern: Any = None
-
-
-class AttuneRule(PackFileModel):
-    ref: str
-    label: str = ""
-    description: str = ""
-    trigger: str
-    trigger_params: JsonObject = Field(default_factory=dict)
-    criteria: dict[str, Criterion] = Field(default_factory=dict)
-    condition: Literal["all", "any"] = "all"
-    action: str
-    action_params: JsonObject = Field(default_factory=dict)
-    enabled: bool = True
-
-
-class StackStormTrigger(PackFileModel):
-    type: str
-    parameters: JsonObject = Field(default_factory=dict)
-
-
-class StackStormAction(PackFileModel):
-    ref: str
-    parameters: JsonObject = Field(default_factory=dict)
-
-
-class StackStormRule(PackFileModel):
-    name: str
-    pack: str | None = None
-    description: str = ""
-    enabled: bool = True
-    trigger: StackStormTrigger
-    criteria: dict[str, Criterion] = Field(default_factory=dict)
-    condition: Literal["all", "any"] = "all"
-    action: StackStormAction
-
-
 def parse_rule(data: Mapping[str, Any], pack_ref: str) -> RuleEntry | list[tuple[str, str]]:
     """The rule row of one rule file, or its problems as ``(field, message)`` pairs."""
-    stackstorm = "name" in data or isinstance(data.get("trigger"), Mapping)
-    model: type[AttuneRule | StackStormRule] = StackStormRule if stackstorm else AttuneRule
     try:
-        rule = model.model_validate(data)
-    except ValidationError as exc:
-        return [(p.field, p.message) for p in from_validation_error("", exc, model)]
-    criteria = {key: c.model_dump(exclude_unset=True) for key, c in rule.criteria.items()}
-    common = {"description": rule.description, "criteria": criteria, "condition": rule.condition}
-    if isinstance(rule, AttuneRule):
-        return RuleEntry(
-            {
-                **common,
-                "ref": qualify(rule.ref, pack_ref),
-                "label": rule.label,
-                "trigger_ref": qualify(rule.trigger, pack_ref),
-                "trigger_params": rule.trigger_params,
-                "action_ref": qualify(rule.action, pack_ref),
-                "action_params": rule.action_params,
-                "enabled": rule.enabled,
-            },
-            {
-                "ref": "ref",
-                "trigger_ref": "trigger",
-                "trigger_params": "trigger_params",
-                "action_ref": "action",
-            },
-        )
-    if rule.pack is not None and rule.pack != pack_ref:
-        return [("pack", f"{rule.pack!r} is not this pack {pack_ref!r}")]
-    return RuleEntry(
-        {
-            **common,
-            "ref": qualify(rule.name, pack_ref),
-            "label": "",
-            "trigger_ref": qualify(rule.trigger.type, pack_ref),
-            "trigger_params": rule.trigger.parameters,
-            "action_ref": qualify(rule.action.ref, pack_ref),
-            "action_params": rule.action.parameters,
-            "enabled": rule.enabled,
-        },
-        {
+        rule = RuleDefinition.parse(data, pack_ref=pack_ref)
+    except DefinitionError as exc:
+        return exc.errors
+    return RuleEntry(rule.model_dump(exclude={"pack_ref"}), _fields(data))
+
+
+def _fields(data: Mapping[str, Any]) -> dict[str, str]:
+    if "name" in data or isinstance(data.get("trigger"), Mapping):
+        return {
             "ref": "name",
-            "trigger_ref": dotted(("trigger", "type")),
-            "trigger_params": dotted(("trigger", "parameters")),
-            "action_ref": dotted(("action", "ref")),
-        },
-    )
+            "trigger_ref": "trigger.type",
+            "trigger_params": "trigger.parameters",
+            "action_ref": "action.ref",
+        }
+    return {
+        "ref": "ref",
+        "trigger_ref": "trigger_ref" if "trigger_ref" in data else "trigger",
+        "action_ref": "action_ref" if "action_ref" in data else "action",
+    }
