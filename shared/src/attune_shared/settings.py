@@ -153,6 +153,18 @@ class ApiSettings(Section):
     #: lifetime of bearer tokens issued in exchange for an API key, in seconds
     token_ttl: int = Field(default=3600, ge=60)
     cors_origins: list[str] = Field(default_factory=list)
+    #: serve /docs, /redoc and /openapi.json without authentication (they hold no data)
+    docs_public: bool = True
+    #: serve /metrics without authentication (for scrapers that cannot send a bearer token)
+    metrics_public: bool = False
+    #: seconds between SSE keep-alive comments on idle streams
+    sse_ping_seconds: float = Field(default=15.0, gt=0)
+    #: messages buffered per SSE client; a client that falls this far behind is dropped
+    sse_queue_size: int = Field(default=1000, ge=1)
+    #: a stream whose client does not accept a write within this many seconds is closed
+    sse_send_timeout: float = Field(default=30.0, gt=0)
+    #: most status changes replayed on a `Last-Event-ID` reconnect
+    sse_replay_max: int = Field(default=10_000, ge=0)
 
 
 class RetentionSettings(Section):

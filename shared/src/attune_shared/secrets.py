@@ -1,0 +1,56 @@
+"""Secrets at rest: stored keys and webhook secrets encrypted with Fernet (AES-128-CBC + HMAC-SHA256).
+
+The Fernet key is derived from ``security.secret_key`` with HKDF-SHA256, so one configured secret
+serves every purpose without reusing key material (bearer tokens derive their own key with
+:func:`derive_key`). Changing ``security.secret_key`` makes existing ciphertexts unreadable:
+:meth:`SecretBox.decrypt` then raises :class:`SecretDecryptError`.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from pydantic import SecretStr
+
+from attune_shared.errors import AttuneError
+
+#: HKDF ``info`` labels: one derived key per purpose.
+SECRETS_PURPOSE = b"attune/secrets/v1"
+TOKENS_PURPOSE = b"attune/tokens/v1"
+
+
+class SecretDecryptError(AttuneError):
+    """A ciphertext cannot be decrypted with the configured ``security.secret_key``."""
+
+
+def derive_key(secret_key: SecretStr | str, purpose: bytes, length: int = 32) -> bytes:
+    """``length`` bytes derived from the service secret for one ``purpose`` (HKDF-SHA256)."""
+    raw = secret_key.get_secret_value() if isinstance(secret_key, SecretStr) else secret_key
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=purpose)
+    return hkdf.derive(raw.encode())
+
+
+class SecretBox:
+    """Encrypts and decrypts short strings (key values, webhook secrets) with the service secret."""
+
+    def __init__(self, secret_key: SecretStr | str) -> None:
+        self._fernet = Fernet(base64.urlsafe_b64encode(derive_key(secret_key, SECRETS_PURPOSE)))
+
+    def encrypt(self, plaintext: str) -> str:
+        """The ciphertext of ``plaintext`` (URL-safe base64 text; a new nonce each call)."""
+        return self._fernet.encrypt(plaintext.encode()).decode()
+
+    def decrypt(self, ciphertext: str) -> str:
+        """The plaintext of a value made by :meth:`encrypt` with the same secret.
+
+        :raises SecretDecryptError: when the value was encrypted with another secret or is corrupt.
+        """
+        try:
+            return self._fernet.decrypt(ciphertext.encode()).decode()
+        except (InvalidToken, ValueError) as exc:
+            raise SecretDecryptError(
+                "cannot decrypt a stored secret: it was encrypted with another security.secret_key or is corrupt"
+            ) from exc
