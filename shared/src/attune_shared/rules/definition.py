@@ -43,11 +43,11 @@ ROOT: Final = "(root)"
 #: StackStorm's pack for rules that name none (``DEFAULT_PACK_NAME``).
 DEFAULT_PACK: Final = "default"
 
-#: As the catalog's CHECK constraints.
-PACK_REF_RE: Final = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-RULE_REF_RE: Final = re.compile(r"^[a-z0-9][a-z0-9_-]*\.[A-Za-z0-9_][A-Za-z0-9_-]*$")
+#: As the catalog's CHECK constraints: ``<pack>.<name>``.
+PACK_REF: Final = r"[a-z0-9][a-z0-9_-]*"
+RULE_NAME: Final = r"[A-Za-z0-9_][A-Za-z0-9_-]*"
 #: Triggers and actions may have dots in their name (StackStorm's ``core.st2.webhook``).
-TARGET_REF_RE: Final = re.compile(r"^[a-z0-9][a-z0-9_-]*\.[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+TARGET_NAME: Final = r"[A-Za-z0-9_][A-Za-z0-9_.-]*"
 
 JsonObject = dict[str, Any]
 Errors = list[tuple[str, str]]
@@ -156,7 +156,7 @@ class _AttuneForm(_Form):
         elif pack is None:
             errors.append(("ref", f"{self.ref!r} names no pack: write <pack>.{self.ref} or set 'pack'"))
         pack = pack or DEFAULT_PACK
-        ref = _qualified(self.ref, pack, "ref", RULE_REF_RE, errors)
+        ref = _qualified(self.ref, pack, "ref", RULE_NAME, errors)
         trigger = _one_of(self, "trigger", "trigger_ref", errors)
         action = _one_of(self, "action", "action_ref", errors)
         rule = {
@@ -164,11 +164,11 @@ class _AttuneForm(_Form):
             "pack_ref": pack,
             "label": self.label or ref.split(".", 1)[1],
             "description": self.description or "",
-            "trigger_ref": _qualified(trigger[1], pack, trigger[0], TARGET_REF_RE, errors),
+            "trigger_ref": _qualified(trigger[1], pack, trigger[0], TARGET_NAME, errors),
             "trigger_params": self.trigger_params or {},
             "criteria": self.criteria or {},
             "condition": self.condition,
-            "action_ref": _qualified(action[1], pack, action[0], TARGET_REF_RE, errors),
+            "action_ref": _qualified(action[1], pack, action[0], TARGET_NAME, errors),
             "action_params": self.action_params or {},
             "enabled": self.enabled,
         }
@@ -221,17 +221,19 @@ class _StackStormForm(_Form):
     def normalize(self, pack_ref: str | None) -> tuple[dict[str, Any], Errors]:
         errors: Errors = []
         pack = _pack(self.pack, pack_ref, "pack", errors) or DEFAULT_PACK
-        ref = _qualified(f"{pack}.{self.name}", pack, "name", RULE_REF_RE, errors)
+        if not re.fullmatch(RULE_NAME, self.name):
+            errors.append(("name", f"{self.name!r} is not a valid rule name (letters, digits, '_', '-')"))
+        ref = f"{pack}.{self.name}"
         rule = {
             "ref": ref,
             "pack_ref": pack,
             "label": self.name,
             "description": self.description or "",
-            "trigger_ref": _qualified(self.trigger.type, pack, "trigger.type", TARGET_REF_RE, errors),
+            "trigger_ref": _qualified(self.trigger.type, pack, "trigger.type", TARGET_NAME, errors),
             "trigger_params": self.trigger.parameters or {},
             "criteria": self.criteria or {},
             "condition": self.condition,
-            "action_ref": _qualified(self.action.ref, pack, "action.ref", TARGET_REF_RE, errors),
+            "action_ref": _qualified(self.action.ref, pack, "action.ref", TARGET_NAME, errors),
             "action_params": self.action.parameters or {},
             "enabled": self.enabled,
         }
@@ -242,7 +244,7 @@ def _pack(written: str | None, pack_ref: str | None, field: str, errors: Errors)
     if written is not None and pack_ref is not None and written != pack_ref:
         errors.append((field, f"{written!r} is not the pack {pack_ref!r} the rule is loaded from"))
     pack = written or pack_ref
-    if pack is not None and not PACK_REF_RE.match(pack):
+    if pack is not None and not re.fullmatch(PACK_REF, pack):
         errors.append((field, f"{pack!r} is not a valid pack ref (lowercase letters, digits, '_', '-')"))
     return pack
 
@@ -256,11 +258,12 @@ def _one_of(form: _AttuneForm, name: str, alias: str, errors: Errors) -> tuple[s
     return (name, value) if value is not None else (alias, other or "")
 
 
-def _qualified(ref: str, pack: str, field: str, pattern: re.Pattern[str], errors: Errors) -> str:
-    qualified = ref if "." in ref else f"{pack}.{ref}"
-    if ref and not pattern.match(qualified):
+def _qualified(ref: str, pack: str, field: str, name: str, errors: Errors) -> str:
+    """``ref`` with the pack prefix; the pack itself is checked once, by :func:`_pack`."""
+    qualified = "." in ref
+    if ref and not re.fullmatch(rf"{PACK_REF}\.{name}" if qualified else name, ref):
         errors.append((field, f"{ref!r} is not a valid ref (expected <pack>.<name>)"))
-    return qualified
+    return ref if qualified else f"{pack}.{ref}"
 
 
 def _pydantic_errors(exc: ValidationError) -> Errors:

@@ -5,6 +5,7 @@
 - Any other string containing template syntax renders to text; values that are not strings are
   written as JSON (``true``, ``null``, ``{"a": 1}``), never as Python reprs.
 - Dicts and lists render recursively (values only, never keys).
+- ``a.b`` reads the key ``b`` of a dict even where a dict method has that name (``items``).
 - A missing value is an error (``StrictUndefined``); ``| default(x)`` and ``is defined`` handle
   optional values.
 
@@ -38,8 +39,16 @@ def _as_text(value: Any) -> Any:
     return json.dumps(value, default=str)
 
 
-def _environment() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(
+class _Environment(ImmutableSandboxedEnvironment):
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        # JSON keys win over dict methods: `trigger.items` is the payload's "items", not dict.items
+        if isinstance(obj, Mapping) and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
+
+def _environment() -> _Environment:
+    env = _Environment(
         undefined=StrictUndefined, keep_trailing_newline=True, finalize=_as_text, autoescape=False
     )
     env.filters.update(FILTERS)
