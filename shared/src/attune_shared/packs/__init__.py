@@ -5,7 +5,8 @@
 ``RuleChanged`` messages the caller publishes after the commit. See docs/packs.md.
 """
 
-from attune_shared.packs.loader import Component, LoadedPack, load_pack
+from attune_shared.packs.components import Component
+from attune_shared.packs.loader import LoadedPack, load_pack
 from attune_shared.packs.problems import InvalidPackError, PackProblem
 from attune_shared.packs.registry import (
     CORE_PACK_DIR,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from attune_shared.packs.loader import Component, LoadedPack
+from attune_shared.packs.components import Component
+from attune_shared.packs.loader import LoadedPack
 from attune_shared.packs.problems import ROOT, PackProblem
 from attune_shared.packs.refs import pack_of
 from attune_shared.packs.schemas import instance_errors, schema_errors

@@ -12,7 +12,8 @@ import asyncpg
 
 from attune_shared.bus.messages import RuleChanged
 from attune_shared.constants import PACKS_DIR
-from attune_shared.packs.loader import Kind, LoadedPack, load_pack
+from attune_shared.packs.components import Kind
+from attune_shared.packs.loader import LoadedPack, load_pack
 from attune_shared.packs.problems import InvalidPackError, PackProblem
 from attune_shared.packs.references import catalog_of, database_catalog, reference_problems
 from attune_shared.packs.report import RegistrationReport
