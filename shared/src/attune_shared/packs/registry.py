@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +12,7 @@ import asyncpg
 
 from attune_shared.bus.messages import RuleChanged
 from attune_shared.constants import PACKS_DIR
+from attune_shared.models import Action, Trigger
 from attune_shared.packs.components import Kind
 from attune_shared.packs.loader import LoadedPack, load_pack
 from attune_shared.packs.problems import InvalidPackError, PackProblem
@@ -138,8 +139,8 @@ async def _write(conn: asyncpg.Connection, pack: LoadedPack) -> RegistrationRepo
         values = {
             **rule.values,
             **owner,
-            "trigger": triggers[rule.values["trigger_ref"]].id,
-            "action": actions[rule.values["action_ref"]].id,
+            "trigger": _id(triggers, rule.values["trigger_ref"]),
+            "action": _id(actions, rule.values["action_ref"]),
         }
         row, outcome = await RuleRepository(conn).upsert(values)
         report.rules.add(rule.ref, outcome)
@@ -148,11 +149,17 @@ async def _write(conn: asyncpg.Connection, pack: LoadedPack) -> RegistrationRepo
                 RuleChanged(rule_ref=row.ref, trigger_ref=row.trigger_ref, enabled=row.enabled, op=outcome)
             )
     for policy in pack.of("policy"):
-        values = {**policy.values, **owner, "action": actions[policy.values["action_ref"]].id}
+        values = {**policy.values, **owner, "action": _id(actions, policy.values["action_ref"])}
         _, outcome = await PolicyRepository(conn).upsert(values)
         report.policies.add(policy.ref, outcome)
     await _remove_missing(conn, pack, report)
     return report
+
+
+def _id(rows: Mapping[str, Trigger | Action], ref: str) -> int | None:
+    # checked before writing; None only if another pack's registration removed it since (as SET NULL would)
+    row = rows.get(ref)
+    return None if row is None else row.id
 
 
 async def _remove_missing(conn: asyncpg.Connection, pack: LoadedPack, report: RegistrationReport) -> None:
