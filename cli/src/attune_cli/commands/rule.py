@@ -23,7 +23,7 @@ from attune_shared.rules import (
     render_params,
 )
 
-rule_app = typer.Typer(help="Rules: test a rule file against a payload.", no_args_is_help=True)
+rule_app = typer.Typer(help="Work with rules.", no_args_is_help=True)
 
 MATCH, NO_MATCH, INVALID = 0, 1, 2
 
