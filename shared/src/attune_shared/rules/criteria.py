@@ -63,7 +63,7 @@ def parse_criterion(
         errors.append((field, f"invalid key: {exc}"))
     if not isinstance(spec, Mapping):
         return [*errors, (field, "must be a mapping with 'type' and 'pattern'")]
-    unknown = sorted(set(spec) - {"type", "pattern", "condition"})
+    unknown = sorted(str(name) for name in spec if name not in ("type", "pattern", "condition"))
     errors += [(f"{field}.{name}", "unknown key (expected type, pattern, condition)") for name in unknown]
     written = spec.get("type")
     operator = canonical_name(written) if isinstance(written, str) else None
