@@ -80,8 +80,9 @@ def test(
     context = build_context(payload, event=event, rule=rule, pack_config=config)
     result = evaluate_criteria(rule.criteria, context, condition=rule.condition)
     reason = result.reason
-    if result.matched and not rule.enabled:
-        reason = "the rule is disabled (enabled: false); its criteria match"
+    if not rule.enabled:
+        criteria = "its criteria match" if result.matched else reason
+        reason = f"the rule is disabled (enabled: false); {criteria}"
     params: dict[str, Any] | None = None
     params_error: dict[str, Any] | None = None
     if result.matched:
