@@ -9,13 +9,13 @@ re-checks its running executions periodically — kills the process and sets ``c
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from attune_shared.bus import Bus, ExecutionRequested, ExecutionStatusChanged
+from attune_shared.bus import Bus, ExecutionRequested, ExecutionStatusChanged, gather_bounded
 from attune_shared.models import Execution
-from attune_shared.repos import ExecutionRepository, NewExecution
+from attune_shared.repos import ExecutionRepository, NewExecution, StatusChange
 from attune_shared.statuses import PRE_RUN_STATUSES, ExecutionStatus
 from attune_shared.types import Queryable
 
@@ -54,6 +54,35 @@ async def transition(
         previous = expected if isinstance(expected, ExecutionStatus) else execution.status
         await announce(bus, execution, previous, new)
     return won
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One change of :func:`transition_many`: ``old`` (default ``execution.status``) -> ``new``,
+    also setting ``changes`` (``result``, ``worker``, ``started_at``)."""
+
+    execution: Execution
+    new: ExecutionStatus
+    old: ExecutionStatus | Collection[ExecutionStatus] | None = None
+    changes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def expected(self) -> tuple[ExecutionStatus, ...]:
+        old = self.execution.status if self.old is None else self.old
+        return (old,) if isinstance(old, ExecutionStatus) else tuple(old)
+
+
+async def transition_many(db: Queryable, bus: Bus, transitions: Sequence[Transition]) -> list[bool]:
+    """:func:`transition` for many executions: one statement, then the winners are announced
+    (each with the status it really replaced). One ``won`` per transition, in order; an execution
+    may appear only once per call."""
+    previous = await ExecutionRepository(db).update_status_many(
+        [StatusChange(t.execution.id, t.execution.created, t.expected, t.new, t.changes) for t in transitions]
+    )
+    await gather_bounded(
+        announce(bus, t.execution, old, t.new) for t, old in zip(transitions, previous, strict=True) if old is not None
+    )
+    return [old is not None for old in previous]
 
 
 async def request(db: Queryable, bus: Bus, new: NewExecution) -> Execution:

@@ -37,6 +37,23 @@ TIMER_FIRES = Counter(
 TIMERS = Gauge("attune_timers", "Timers scheduled by this sensor replica (one per enabled timer rule)")
 TIMER_LEADER = Gauge("attune_timer_leader", "1 while this sensor replica holds the timer lease")
 
+ENFORCEMENTS = Counter(
+    "attune_enforcements_resolved_total", "Enforcements resolved by the executor, by status", ["status"]
+)
+EXECUTIONS_FINISHED = Counter(
+    "attune_executions_finished_total", "Executions that reached a terminal status", ["action_ref", "status"]
+)
+ACTION_SECONDS = Histogram(
+    "attune_action_duration_seconds",
+    "Run time of actions, by runner type",
+    ["runner_type"],
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120, 600),
+)
+RUNNING_ACTIONS = Gauge("attune_executor_running_actions", "Actions this executor is running now")
+POLICY_DECISIONS = Counter(
+    "attune_policy_decisions_total", "Policy decisions of the scheduler (admit, queue, cancel)", ["decision"]
+)
+
 
 def serve_metrics(port: int) -> None:
     """Expose ``/metrics`` on ``port`` (0 = do nothing)."""

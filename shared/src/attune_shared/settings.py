@@ -137,6 +137,30 @@ class ExecutorSettings(Section):
     #: how often the reconciler and monitors run, in seconds
     maintenance_interval: float = Field(default=5.0, gt=0)
     metrics_port: int = Field(default=0, ge=0, le=65535)
+    #: a `requested` execution or `created` enforcement untouched this long has lost its message
+    reconcile_after: float = Field(default=10.0, gt=0)
+    #: actions, policies and pack configs are re-read after this many seconds (rules on rule.changed too)
+    cache_ttl: float = Field(default=10.0, gt=0)
+    #: on SIGTERM, running actions get this long to finish before they are killed and abandoned
+    shutdown_grace: float = Field(default=20.0, ge=0)
+    #: how often this replica re-checks its running executions for `canceling`, in seconds
+    cancel_check_interval: float = Field(default=2.0, gt=0)
+    #: how often the plain-PostgreSQL retention job runs (TimescaleDB has its own policies)
+    retention_interval: float = Field(default=3600.0, gt=0)
+    #: interpreter of `python` actions (default: the executor's own)
+    python: str = ""
+    #: the only variables of the executor's environment an action process inherits
+    action_env: tuple[str, ...] = (
+        "PATH",
+        "HOME",
+        "LANG",
+        "LC_ALL",
+        "LC_CTYPE",
+        "TZ",
+        "TMPDIR",
+        "USER",
+        "LOGNAME",
+    )
 
     def worker_name(self) -> str:
         """The configured name, or ``<host>-<pid>``."""

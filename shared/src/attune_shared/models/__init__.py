@@ -10,6 +10,7 @@ from attune_shared.models.identity import ApiKey, Identity
 from attune_shared.models.key import Key
 from attune_shared.models.pack import Pack
 from attune_shared.models.policy import Policy
+from attune_shared.models.policy_admission import PolicyAdmission
 from attune_shared.models.rule import Rule
 from attune_shared.models.sensor import Sensor
 from attune_shared.models.trigger import Trigger
@@ -26,6 +27,7 @@ __all__ = [
     "Key",
     "Pack",
     "Policy",
+    "PolicyAdmission",
     "Row",
     "Rule",
     "Sensor",

@@ -11,8 +11,9 @@ from attune_shared.repos.catalog import (
 )
 from attune_shared.repos.enforcement import EnforcementRepository, NewEnforcement
 from attune_shared.repos.event import EventRepository, NewEvent, StoredEvent
-from attune_shared.repos.execution import ExecutionRepository, NewExecution
+from attune_shared.repos.execution import ExecutionRepository, NewExecution, StatusChange
 from attune_shared.repos.history import ExecutionHistoryRepository, WorkerHistoryRepository
+from attune_shared.repos.policy_admission import PolicyAdmissionRepository, QueueHead
 from attune_shared.repos.security import ApiKeyRepository, IdentityRepository, KeyRepository
 from attune_shared.repos.worker import WorkerRepository
 
@@ -24,6 +25,7 @@ ALL_REPOSITORIES: tuple[type[Repository], ...] = (  # type: ignore[type-arg]
     ActionRepository,
     RuleRepository,
     PolicyRepository,
+    PolicyAdmissionRepository,
     WorkerRepository,
     KeyRepository,
     IdentityRepository,
@@ -52,10 +54,13 @@ __all__ = [
     "NewEvent",
     "NewExecution",
     "PackRepository",
+    "PolicyAdmissionRepository",
     "PolicyRepository",
+    "QueueHead",
     "Repository",
     "RuleRepository",
     "SensorRepository",
+    "StatusChange",
     "TimeSeriesRepository",
     "TriggerRepository",
     "WorkerHistoryRepository",

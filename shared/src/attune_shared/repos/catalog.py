@@ -59,3 +59,8 @@ class PolicyRepository(PackComponentRepository[Policy]):
     async def enabled_for_action(self, action_ref: str) -> list[Policy]:
         f = Filters().add("action_ref = ?", action_ref).add("enabled = ?", True)
         return await self._select(f, order="id")
+
+    async def enabled_for_actions(self, action_refs: list[str]) -> list[Policy]:
+        """Enabled policies of several actions in one query, oldest first."""
+        f = Filters().add("action_ref = ANY(?::text[])", action_refs).add("enabled = ?", True)
+        return await self._select(f, order="id")

@@ -118,6 +118,29 @@ class EnforcementRepository(TimeSeriesRepository[Enforcement]):
         )
         return result != "UPDATE 0"
 
+    async def resolve_many(
+        self, items: Sequence[tuple[int, datetime, EnforcementStatus, str | None]]
+    ) -> builtins.list[bool]:
+        """:meth:`resolve` for many ``(id, created, status, failure_reason)`` in one statement;
+        one ``won`` per item, in order."""
+        if not items:
+            return []
+        if any(status is EnforcementStatus.CREATED for _, _, status, _ in items):
+            raise ValueError("an enforcement resolves to processed or disabled")
+        won = {
+            r["id"]
+            for r in await self.db.fetch(
+                "UPDATE enforcement AS f SET status = u.status, resolved_at = now(), failure_reason = u.reason "
+                "FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[]) AS u(id, created, status, reason) "
+                "WHERE f.id = u.id AND f.created = u.created AND f.status = 'created' RETURNING f.id",
+                [i[0] for i in items],
+                [i[1] for i in items],
+                [i[2] for i in items],
+                [i[3] for i in items],
+            )
+        }
+        return [i[0] in won for i in items]
+
     async def pending(self, older_than: timedelta, *, limit: int = MAX_PAGE) -> list[Enforcement]:
         """Enforcements still ``created`` after ``older_than`` (their message was probably lost)."""
         f = Filters().add("status = ?", EnforcementStatus.CREATED)

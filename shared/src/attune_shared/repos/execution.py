@@ -10,7 +10,7 @@ from typing import Any
 
 from attune_shared.models import Execution
 from attune_shared.repos.base import MAX_PAGE, Filters, TimeSeriesRepository
-from attune_shared.statuses import ExecutionStatus
+from attune_shared.statuses import ExecutionStatus, WorkerStatus
 
 #: Columns an update may set beside ``status``.
 _UPDATABLE = frozenset({"result", "worker", "started_at", "run_after", "retry_reason"})
@@ -38,6 +38,66 @@ class NewExecution:
     trace_tag: str | None = None
     status: ExecutionStatus = ExecutionStatus.REQUESTED
     result: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """One compare-and-set of :meth:`ExecutionRepository.update_status_many`: ``old`` -> ``new``,
+    also setting the columns named in ``changes`` (``result``, ``worker``, ``started_at``)."""
+
+    id: int
+    created: datetime
+    old: tuple[ExecutionStatus, ...]
+    new: ExecutionStatus
+    changes: dict[str, Any] = field(default_factory=dict)
+
+
+_BATCH_UPDATABLE = ("result", "worker", "started_at")
+_UPDATE_MANY = (
+    "WITH u AS (SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::jsonb[], "
+    "$6::bool[], $7::bigint[], $8::bool[], $9::timestamptz[], $10::bool[]) "
+    "AS u(id, created, old, new, result, set_result, worker, set_worker, started_at, set_started)), "
+    # lock in id order so concurrent batches cannot deadlock, and read the status being replaced
+    "prev AS (SELECT x.id, x.created, x.status FROM execution x JOIN u ON x.id = u.id AND x.created = u.created "
+    "ORDER BY x.id FOR UPDATE OF x) "
+    "UPDATE execution AS e SET status = u.new, "
+    "result = CASE WHEN u.set_result THEN u.result ELSE e.result END, "
+    "worker = CASE WHEN u.set_worker THEN u.worker ELSE e.worker END, "
+    "started_at = CASE WHEN u.set_started THEN u.started_at ELSE e.started_at END "
+    "FROM u, prev WHERE e.id = u.id AND e.created = u.created AND prev.id = e.id AND prev.created = e.created "
+    "AND prev.status = ANY(string_to_array(u.old, ',')) "
+    "RETURNING e.id, prev.status AS previous"
+)
+
+#: Columns of an enforcement's top-level execution, written by :meth:`ExecutionRepository.create_for_enforcements`.
+_ENFORCED_COLUMNS = (
+    "created",
+    "action",
+    "action_ref",
+    "config",
+    "enforcement",
+    "rule_ref",
+    "trigger_ref",
+    "timeout_seconds",
+    "max_retries",
+    "trace_tag",
+)
+_ENFORCED_TYPES = (
+    "timestamptz[]",
+    "bigint[]",
+    "text[]",
+    "jsonb[]",
+    "bigint[]",
+    "text[]",
+    "text[]",
+    "integer[]",
+    "integer[]",
+    "text[]",
+)
+_LIVE_WORKER = (
+    "EXISTS (SELECT 1 FROM worker w WHERE w.id = execution.worker AND w.status = ANY($2::text[]) "
+    "AND w.last_heartbeat >= now() - $3::interval)"
+)
 
 
 class ExecutionRepository(TimeSeriesRepository[Execution]):
@@ -79,6 +139,76 @@ class ExecutionRepository(TimeSeriesRepository[Execution]):
             new.created,
         )
         return self._row(existing), False
+
+    async def create_for_enforcements(
+        self, rows: Sequence[NewExecution]
+    ) -> builtins.list[tuple[Execution, bool]]:
+        """:meth:`create_for_enforcement` for many enforcements in one statement (plus one to read the
+        rows that existed already); one ``(row, created_now)`` per input, in input order."""
+        if not rows:
+            return []
+        for new in rows:
+            if new.enforcement is None or new.created is None or new.parent or new.original_execution:
+                raise ValueError("a top-level enforcement execution needs enforcement and created, no parent")
+        values = [[getattr(r, c) for r in rows] for c in _ENFORCED_COLUMNS]
+        cols = ", ".join(_ENFORCED_COLUMNS)
+        unnest = ", ".join(f"${i}::{t}" for i, t in enumerate(_ENFORCED_TYPES, start=1))
+        records = await self.db.fetch(
+            f"INSERT INTO execution ({cols}) SELECT {', '.join('u.' + c for c in _ENFORCED_COLUMNS)} "
+            f"FROM unnest({unnest}) AS u({cols}) ON CONFLICT (enforcement, created) "
+            "WHERE enforcement IS NOT NULL AND parent IS NULL AND original_execution IS NULL DO NOTHING "
+            f"RETURNING {self.select_list}",
+            *values,
+        )
+        created = {(r["enforcement"], r["created"]): self._row(r) for r in records}
+        missing = [r for r in rows if (r.enforcement, r.created) not in created]
+        existing: dict[tuple[int | None, datetime | None], Execution] = {}
+        if missing:
+            found = await self.db.fetch(
+                f"SELECT {self.select_list} FROM execution WHERE (enforcement, created) IN "
+                "(SELECT k.e, k.c FROM unnest($1::bigint[], $2::timestamptz[]) AS k(e, c)) "
+                "AND parent IS NULL AND original_execution IS NULL",
+                [r.enforcement for r in missing],
+                [r.created for r in missing],
+            )
+            existing = {(r["enforcement"], r["created"]): self._row(r) for r in found}
+        result = []
+        for r in rows:
+            key = (r.enforcement, r.created)
+            result.append((created[key], True) if key in created else (existing[key], False))
+        return result
+
+    async def update_status_many(
+        self, changes: Sequence[StatusChange]
+    ) -> builtins.list[ExecutionStatus | None]:
+        """Many compare-and-sets in one statement. One result per change, in order: the status it
+        replaced when it won, ``None`` when it lost. An execution may appear only once per call.
+        """
+        if not changes:
+            return []
+        if len({c.id for c in changes}) != len(changes):
+            raise ValueError("execution: one change per execution and call")
+        for c in changes:
+            unknown = set(c.changes) - set(_BATCH_UPDATABLE)
+            if unknown:
+                raise ValueError(f"execution: cannot set {sorted(unknown)} in a batched status change")
+        won = {
+            r["id"]: ExecutionStatus(r["previous"])
+            for r in await self.db.fetch(
+                _UPDATE_MANY,
+                [c.id for c in changes],
+                [c.created for c in changes],
+                [",".join(c.old) for c in changes],
+                [c.new for c in changes],
+                [c.changes.get("result") for c in changes],
+                ["result" in c.changes for c in changes],
+                [c.changes.get("worker") for c in changes],
+                ["worker" in c.changes for c in changes],
+                [c.changes.get("started_at") for c in changes],
+                ["started_at" in c.changes for c in changes],
+            )
+        }
+        return [won.get(c.id) for c in changes]
 
     async def update_status(
         self,
@@ -132,6 +262,47 @@ class ExecutionRepository(TimeSeriesRepository[Execution]):
         """Executions in ``statuses`` not updated for ``older_than``, oldest first."""
         f = Filters().add("status = ANY(?::text[])", list(statuses))
         f.add("updated < now() - ?::interval", older_than)
+        return await self._select(f, order="updated", limit=limit)
+
+    async def without_live_worker(
+        self, statuses: Collection[ExecutionStatus], worker_timeout: timedelta, *, limit: int = MAX_PAGE
+    ) -> builtins.list[Execution]:
+        """Executions in ``statuses`` whose worker is missing, not active, or silent for ``worker_timeout``."""
+        records = await self.db.fetch(
+            f"SELECT {self.select_list} FROM execution WHERE status = ANY($1::text[]) AND NOT {_LIVE_WORKER} "
+            "ORDER BY updated LIMIT $4",
+            list(statuses),
+            [WorkerStatus.ACTIVE, WorkerStatus.BUSY],
+            worker_timeout,
+            min(limit, MAX_PAGE),
+        )
+        return self._rows(records)
+
+    async def of_worker(
+        self, worker: int, statuses: Collection[ExecutionStatus], *, limit: int = MAX_PAGE
+    ) -> builtins.list[Execution]:
+        f = Filters().add("worker = ?", worker).add("status = ANY(?::text[])", list(statuses))
+        return await self._select(f, order="updated", limit=limit)
+
+    async def requested_due(self, older_than: timedelta, *, limit: int = MAX_PAGE) -> builtins.list[Execution]:
+        """``requested`` executions untouched for ``older_than`` whose ``run_after`` has come (their
+        wake-up was probably lost), oldest first."""
+        f = Filters().add("status = ?", ExecutionStatus.REQUESTED)
+        f.add("updated < now() - ?::interval", older_than)
+        f.clauses.append("(run_after IS NULL OR run_after <= now())")
+        return await self._select(f, order="updated", limit=limit)
+
+    async def scheduling_unqueued(
+        self, older_than: timedelta, *, limit: int = MAX_PAGE
+    ) -> builtins.list[Execution]:
+        """``scheduling`` executions untouched for ``older_than`` that wait in no policy queue: the
+        scheduler that claimed them stopped before deciding."""
+        f = Filters().add("status = ?", ExecutionStatus.SCHEDULING)
+        f.add("updated < now() - ?::interval", older_than)
+        f.clauses.append(
+            "NOT EXISTS (SELECT 1 FROM policy_admission a WHERE a.execution = execution.id "
+            "AND a.execution_created = execution.created AND a.state = 'queued')"
+        )
         return await self._select(f, order="updated", limit=limit)
 
     async def children(self, parent_ids: Sequence[int]) -> builtins.list[Execution]:

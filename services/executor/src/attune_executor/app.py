@@ -1,0 +1,182 @@
+"""Wiring: connect, register the worker, start the consumers and loops, and stop gracefully.
+
+Shutdown (SIGTERM): stop fetching, finish the batches in flight, give running actions
+``shutdown_grace`` seconds (then kill them; they end ``abandoned``, retried when retries are left),
+mark the worker ``inactive``, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+from attune_executor.cancel import CancelWatcher
+from attune_executor.catalog import Catalog
+from attune_executor.consumer import BatchConsumer, Credits
+from attune_executor.enforcements import EnforcementProcessor
+from attune_executor.events import EventProcessor
+from attune_executor.monitor import Liveness, Maintenance
+from attune_executor.policies import PolicyEngine
+from attune_executor.retries import Wakeups
+from attune_executor.running import RunManager
+from attune_executor.scheduler import Scheduler
+from attune_executor.worker import WorkerPresence
+from attune_shared.bus import EnforcementCreated, EventCreated, ExecutionRequested, Settler
+from attune_shared.bus.messages import DeadLetter, RuleChanged
+from attune_shared.bus.specs import EXECUTOR_ENFORCEMENTS, EXECUTOR_EVENTS, EXECUTOR_EXECUTIONS
+from attune_shared.metrics import DEAD_LETTERS, serve_metrics
+from attune_shared.repos import ExecutionRepository
+from attune_shared.runtime import Runtime, connect, ready
+from attune_shared.settings import Settings
+from attune_shared.statuses import ExecutionStatus
+
+log = logging.getLogger("attune.executor")
+
+#: Messages of the event and enforcement consumers in flight at once, per replica.
+PIPELINE_CREDITS = 512
+#: Largest batch per fetch.
+BATCH_SIZE = 64
+
+
+async def main(settings: Settings, stopping: asyncio.Event) -> None:
+    serve_metrics(settings.executor.metrics_port)
+    async with connect(settings, "executor") as runtime:
+        await Executor(runtime).serve(stopping)
+
+
+class Executor:
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+        settings = runtime.settings
+        self.settings = settings
+        pool, bus, nc = runtime.pool, runtime.bus, runtime.broker.connection
+        self.nc = nc
+        self.settler = Settler(
+            runtime.spec, self._dead_letter, on_dead_letter=lambda r: DEAD_LETTERS.labels("executor", r).inc()
+        )
+        self.catalog = Catalog(pool, settings.executor.cache_ttl)
+        self.presence = WorkerPresence(pool, settings.executor)
+        self.policies = PolicyEngine(pool, bus)
+        self.wakeups = Wakeups(bus)
+        self.slots = Credits(settings.executor.concurrency)
+        self.pipeline = Credits(PIPELINE_CREDITS)
+        self.runs = RunManager(
+            pool, bus, settings.executor, self.slots, self.catalog, self.policies, self.wakeups
+        )
+        self.liveness = Liveness(pool, bus, settings, self.catalog, self.policies, self.wakeups)
+        self.maintenance = Maintenance(settings, pool, bus, nc, runtime.spec, self.liveness)
+        self.cancels = CancelWatcher(
+            nc, runtime.spec.subjects, pool, self.runs, settings.executor.cancel_check_interval
+        )
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    async def _dead_letter(self, letter: DeadLetter, headers: dict[str, str]) -> None:
+        await self.rt.bus.dead_letter(letter, headers)
+
+    async def serve(self, stopping: asyncio.Event) -> None:
+        rt, settings = self.rt, self.settings
+        worker = await self.presence.register()
+        await self._recover_own(worker.id)
+        scheduler = Scheduler(
+            rt.pool, rt.bus, self.catalog, self.policies, self.runs, self.wakeups, worker.id
+        )
+        events = EventProcessor(rt.pool, rt.bus, self.catalog)
+        enforcements = EnforcementProcessor(rt.pool, rt.bus, settings.executor)
+        consumers: list[BatchConsumer[Any]] = [
+            BatchConsumer(
+                self.nc,
+                rt.spec,
+                EXECUTOR_EVENTS,
+                EventCreated,
+                events.handle,
+                self.settler,
+                self.pipeline,
+                batch_size=BATCH_SIZE,
+            ),
+            BatchConsumer(
+                self.nc,
+                rt.spec,
+                EXECUTOR_ENFORCEMENTS,
+                EnforcementCreated,
+                enforcements.handle,
+                self.settler,
+                self.pipeline,
+                batch_size=BATCH_SIZE,
+            ),
+            BatchConsumer(
+                self.nc,
+                rt.spec,
+                EXECUTOR_EXECUTIONS,
+                ExecutionRequested,
+                scheduler.handle,
+                self.settler,
+                self.slots,
+                batch_size=BATCH_SIZE,
+            ),
+        ]
+        rules = await self.nc.subscribe(rt.spec.subjects.rule_changed, cb=self._on_rule_changed)
+        await self.cancels.start()
+        for consumer in consumers:
+            await consumer.start()
+        stop_fetching = asyncio.Event()
+        self._spawn(*(c.run(stop_fetching) for c in consumers))
+        self._spawn(
+            self.presence.heartbeat(stopping), self.maintenance.run(stopping), self.cancels.run(stopping)
+        )
+        ready(
+            "executor",
+            worker=self.presence.name,
+            worker_id=worker.id,
+            concurrency=settings.executor.concurrency,
+        )
+        await stopping.wait()
+
+        log.info("executor.stopping", extra={"running": len(self.runs.runs)})
+        stop_fetching.set()  # batches in flight finish
+        await self._join(self._tasks[: len(consumers)])
+        await self.runs.drain(settings.executor.shutdown_grace)
+        self.wakeups.close()
+        await self._join(self._tasks[len(consumers) :])
+        with contextlib.suppress(Exception):
+            await rules.unsubscribe()
+        await self.cancels.stop()
+        await self._hand_back(worker.id)
+        await self.presence.deregister()
+        await self.runs.close()
+
+    def _spawn(self, *coros: Coroutine[Any, Any, Any]) -> None:
+        for coro in coros:
+            self._tasks.append(asyncio.create_task(coro))
+
+    @staticmethod
+    async def _join(tasks: list[asyncio.Task[Any]]) -> None:
+        for result in await asyncio.gather(*tasks, return_exceptions=True):
+            if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+                log.error("task.failed", exc_info=result)
+
+    async def _on_rule_changed(self, msg: Any) -> None:
+        try:
+            change = RuleChanged.model_validate_json(msg.data)
+        except ValueError:
+            return
+        self.catalog.rules_changed()
+        log.info("rule.changed", extra={"rule": change.rule_ref, "op": change.op})
+
+    async def _recover_own(self, worker_id: int) -> None:
+        """Executions a previous process with this worker name left behind cannot be ours: end them."""
+        leftovers = await ExecutionRepository(self.rt.pool).of_worker(
+            worker_id, [ExecutionStatus.SCHEDULED, ExecutionStatus.RUNNING, ExecutionStatus.CANCELING]
+        )
+        if leftovers:
+            why = f"its executor {self.presence.name} restarted while it ran"
+            changed = await self.liveness.end_orphans(leftovers, why)
+            log.warning("executor.recovered", extra={"executions": changed})
+
+    async def _hand_back(self, worker_id: int) -> None:
+        """Scheduled executions never started here go back to ``requested`` for another replica."""
+        scheduled = await ExecutionRepository(self.rt.pool).of_worker(worker_id, [ExecutionStatus.SCHEDULED])
+        if scheduled:
+            await self.liveness.end_orphans(scheduled, "its executor shut down")

@@ -1,0 +1,176 @@
+"""``event.created`` -> rule matching -> enforcements (one ``create_many`` per fetched batch).
+
+For each event: the enabled rules of its trigger (or only its ``rule_ref``), criteria evaluated,
+``action_params`` rendered and validated against the action's parameter schema. A rule whose
+criteria are malformed, or whose parameters do not render or validate, still gets an enforcement,
+resolved ``disabled`` with the reason naming the field, so the failure is never silent.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from attune_executor.catalog import Catalog
+from attune_executor.consumer import Delivery
+from attune_shared.bus import Bus, EnforcementCreated, EventCreated, gather_bounded
+from attune_shared.errors import DefinitionError, ParameterError, PermanentError, TemplateRenderError
+from attune_shared.models import Action, Enforcement, Event, Rule
+from attune_shared.parameters import validate_parameters
+from attune_shared.repos import EnforcementRepository, EventRepository, NewEnforcement
+from attune_shared.rules import evaluate_criteria, event_context, render_params, validate_criteria
+from attune_shared.statuses import EnforcementStatus
+
+log = logging.getLogger("attune.executor.events")
+
+
+@dataclass
+class Match:
+    new: NewEnforcement
+    failure: str | None
+
+
+class EventProcessor:
+    def __init__(self, pool: asyncpg.Pool, bus: Bus, catalog: Catalog) -> None:
+        self.pool = pool
+        self.bus = bus
+        self.catalog = catalog
+        self._criteria_errors: dict[tuple[int, datetime], str | None] = {}
+
+    async def handle(self, deliveries: list[Delivery[EventCreated]]) -> None:
+        events = await EventRepository(self.pool).get_keys(
+            [(d.body.event_id, d.body.created) for d in deliveries]
+        )
+        for d in deliveries:
+            if d.body.event_id not in events:
+                d.error = PermanentError(
+                    "event_not_found", f"event {d.body.event_id} ({d.body.created}) does not exist"
+                )
+        found = [events[i] for i in dict.fromkeys(d.body.event_id for d in deliveries) if i in events]
+        if not found:
+            return
+        candidates = await self._rules(found)
+        actions = await self.catalog.actions({r.action_ref for rules in candidates.values() for r in rules})
+        packs = await self.catalog.packs({r.pack_ref for rules in candidates.values() for r in rules})
+        matches: list[Match] = []
+        for event in found:
+            for rule in candidates[event.id]:
+                pack = packs.get(rule.pack_ref)
+                match = self._match(event, rule, actions.get(rule.action_ref), pack.config if pack else {})
+                if match is not None:
+                    matches.append(match)
+        if not matches:
+            return
+        rows = await self._store(matches)
+        await gather_bounded(
+            self.bus.enforcement_created(
+                EnforcementCreated(enforcement_id=e.id, created=e.created, rule_ref=e.rule_ref)
+            )
+            for e in rows
+            if e.status is EnforcementStatus.CREATED
+        )
+
+    async def _rules(self, events: list[Event]) -> dict[int, list[Rule]]:
+        by_trigger = await self.catalog.rules_for_triggers({e.trigger_ref for e in events if not e.rule_ref})
+        by_ref = await self.catalog.rules({e.rule_ref for e in events if e.rule_ref})
+        result: dict[int, list[Rule]] = {}
+        for e in events:
+            if e.rule_ref:
+                rule = by_ref.get(e.rule_ref)
+                if rule is None or not rule.enabled:
+                    log.info("event.rule_unavailable", extra={"event": e.id, "rule": e.rule_ref})
+                result[e.id] = [rule] if rule is not None and rule.enabled else []
+            else:
+                result[e.id] = by_trigger.get(e.trigger_ref, [])
+        return result
+
+    def _match(
+        self, event: Event, rule: Rule, action: Action | None, pack_config: dict[str, Any]
+    ) -> Match | None:
+        def enforcement(config: dict[str, Any]) -> NewEnforcement:
+            return NewEnforcement(
+                rule=rule.id,
+                rule_ref=rule.ref,
+                trigger_ref=event.trigger_ref,
+                event=event.id,
+                event_created=event.created,
+                config=config,
+                condition=rule.condition,
+                criteria=rule.criteria,
+                trace_tag=event.trace_tag,
+            )
+
+        malformed = self._malformed(rule)
+        if malformed is not None:
+            return Match(enforcement(rule.action_params), f"rule {rule.ref} is malformed: {malformed}")
+        context = event_context(event, rule, pack_config)
+        result = evaluate_criteria(rule.criteria, context, condition=rule.condition)
+        if not result.matched:
+            log.debug("rule.no_match", extra={"event": event.id, "rule": rule.ref, "reason": result.reason})
+            return None
+        try:
+            params = render_params(rule.action_params, context)
+            if action is not None:  # a missing action disables the enforcement when it is processed
+                params = validate_parameters(params, action.parameters_schema)
+        except TemplateRenderError as exc:
+            return Match(enforcement(rule.action_params), f"template error in {exc.field}: {exc.message}")
+        except ParameterError as exc:
+            problems = "; ".join(f"{field}: {message}" for field, message in exc.errors)
+            return Match(enforcement(params), f"invalid parameters for action {rule.action_ref}: {problems}")
+        except DefinitionError as exc:
+            return Match(
+                enforcement(params),
+                f"action {rule.action_ref} has an invalid parameters_schema: {'; '.join(exc.lines())}",
+            )
+        return Match(enforcement(params), None)
+
+    def _malformed(self, rule: Rule) -> str | None:
+        key = (rule.id, rule.updated)
+        if key not in self._criteria_errors:
+            errors = validate_criteria(rule.criteria)
+            self._criteria_errors[key] = "; ".join(f"{f}: {m}" for f, m in errors) if errors else None
+        return self._criteria_errors[key]
+
+    async def _store(self, matches: list[Match]) -> list[Enforcement]:
+        """Create the enforcements, and resolve the failed ones ``disabled`` in the same transaction."""
+        failed = [m for m in matches if m.failure is not None]
+        async with self.pool.acquire() as conn:
+            repo = EnforcementRepository(conn)
+            if not failed:
+                rows = await repo.create_many([m.new for m in matches])
+            else:
+                async with conn.transaction():
+                    rows = await repo.create_many([m.new for m in matches])
+                    pending = [
+                        (row, m.failure)
+                        for row, m in zip(rows, matches, strict=True)
+                        if m.failure is not None and row.status is EnforcementStatus.CREATED
+                    ]
+                    won = await repo.resolve_many(
+                        [
+                            (row.id, row.created, EnforcementStatus.DISABLED, failure)
+                            for row, failure in pending
+                        ]
+                    )
+                    disabled = {
+                        row.id: failure for (row, failure), ok in zip(pending, won, strict=True) if ok
+                    }
+                rows = [
+                    row.model_copy(
+                        update={"status": EnforcementStatus.DISABLED, "failure_reason": disabled[row.id]}
+                    )
+                    if row.id in disabled
+                    else row
+                    for row in rows
+                ]
+                for row in rows:
+                    if row.id in disabled:
+                        log.warning(
+                            "enforcement.failed",
+                            extra={"enforcement": row.id, "rule": row.rule_ref, "reason": row.failure_reason},
+                        )
+        return rows

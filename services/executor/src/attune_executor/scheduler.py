@@ -1,0 +1,145 @@
+"""``execution.requested`` -> claimed (``scheduling``) -> policies -> ``scheduled`` -> ``running``.
+
+Each fetched batch is claimed with one statement per step; the consumer only fetches as many
+messages as this replica has free run slots, so claimed work always has a slot and the rest stays
+in the stream for other replicas. A ``requested`` execution whose ``run_after`` lies ahead (a
+retry's backoff) is left for a timer; a ``scheduling`` one is considered only when it waits in a
+policy queue (the wake-up of a freed slot).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+import asyncpg
+
+from attune_executor.catalog import Catalog
+from attune_executor.consumer import Delivery
+from attune_executor.policies import Decision, PolicyEngine
+from attune_executor.retries import Wakeups
+from attune_executor.running import Run, RunManager
+from attune_shared import executions
+from attune_shared.bus import Bus, ExecutionRequested
+from attune_shared.executions import Transition
+from attune_shared.models import Action, Execution
+from attune_shared.repos import ExecutionRepository, PolicyAdmissionRepository
+from attune_shared.statuses import ExecutionStatus
+
+log = logging.getLogger("attune.executor.scheduler")
+
+S = ExecutionStatus
+
+
+class Scheduler:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        bus: Bus,
+        catalog: Catalog,
+        policies: PolicyEngine,
+        runs: RunManager,
+        wakeups: Wakeups,
+        worker_id: int,
+    ) -> None:
+        self.pool = pool
+        self.bus = bus
+        self.catalog = catalog
+        self.policies = policies
+        self.runs = runs
+        self.wakeups = wakeups
+        self.worker_id = worker_id
+
+    async def handle(self, deliveries: list[Delivery[ExecutionRequested]]) -> None:
+        rows = await ExecutionRepository(self.pool).get_keys(
+            [(d.body.execution_id, d.body.created) for d in deliveries]
+        )
+        now = datetime.now(UTC)
+        claim: dict[int, tuple[Delivery[ExecutionRequested], Execution]] = {}
+        woken: dict[int, tuple[Delivery[ExecutionRequested], Execution]] = {}
+        for d in deliveries:
+            x = rows.get(d.body.execution_id)
+            if x is None or x.id in claim or x.id in woken:
+                continue  # gone (retention) or a duplicate in this batch: acked
+            if x.status is S.REQUESTED:
+                if x.run_after is not None and x.run_after > now:
+                    self.wakeups.at_run_after(x)
+                else:
+                    claim[x.id] = (d, x)
+            elif x.status is S.SCHEDULING:
+                woken[x.id] = (d, x)
+        claimed: list[tuple[Delivery[ExecutionRequested], Execution, bool]] = []
+        if claim:
+            items = list(claim.values())
+            won = await executions.transition_many(
+                self.pool, self.bus, [Transition(x, S.SCHEDULING) for _, x in items]
+            )
+            claimed += [
+                (d, x.model_copy(update={"status": S.SCHEDULING}), False)
+                for (d, x), ok in zip(items, won, strict=True)
+                if ok
+            ]
+        if woken:
+            queued = await self._queued([x for _, x in woken.values()])
+            claimed += [(d, x, True) for d, x in woken.values() if x.id in queued]
+        if claimed:
+            await self._schedule(claimed)
+
+    async def _queued(self, candidates: list[Execution]) -> set[int]:
+        repo = PolicyAdmissionRepository(self.pool)
+        return {x.id for x in candidates if await repo.is_queued(x.id, x.created)}
+
+    async def _schedule(self, claimed: list[tuple[Delivery[ExecutionRequested], Execution, bool]]) -> None:
+        refs = {x.action_ref for _, x, _ in claimed}
+        actions = await self.catalog.actions(refs)
+        policies = await self.catalog.policies(refs)
+        admitted: list[tuple[Delivery[ExecutionRequested], Execution, Action]] = []
+        ends: list[Transition] = []
+        for d, x, from_queue in claimed:
+            action = actions.get(x.action_ref)
+            if action is None or not action.enabled:
+                reason = f"action {x.action_ref} {'does not exist' if action is None else 'is disabled'}"
+                ends.append(
+                    Transition(x, S.FAILED, changes={"result": {"succeeded": False, "error": reason}})
+                )
+                continue
+            decision = Decision("admit")
+            if policies[x.action_ref]:
+                decision = await self.policies.decide(x, policies[x.action_ref], queued_only=from_queue)
+            if decision.outcome == "admit":
+                admitted.append((d, x, action))
+            elif decision.outcome == "cancel":
+                ends.append(Transition(x, S.CANCELLED, changes={"result": decision.result()}))
+            elif decision.outcome == "queue" and not from_queue:
+                log.info("execution.queued", extra={"execution": x.id, "reason": decision.reason})
+        if ends:
+            await executions.transition_many(self.pool, self.bus, ends)
+        if admitted:
+            await self._start(admitted)
+
+    async def _start(self, admitted: list[tuple[Delivery[ExecutionRequested], Execution, Action]]) -> None:
+        packs = await self.catalog.packs({a.pack_ref for _, _, a in admitted})
+        scheduled = await executions.transition_many(
+            self.pool,
+            self.bus,
+            [Transition(x, S.SCHEDULED, changes={"worker": self.worker_id}) for _, x, _ in admitted],
+        )
+        ready: list[tuple[Delivery[ExecutionRequested], Execution, Run]] = []
+        for (d, x, action), ok in zip(admitted, scheduled, strict=True):
+            if ok:
+                x = x.model_copy(update={"status": S.SCHEDULED, "worker": self.worker_id})
+                ready.append((d, x, self.runs.prepare(x, action, packs.get(action.pack_ref))))
+        if not ready:
+            return
+        started = datetime.now(UTC)
+        running = await executions.transition_many(
+            self.pool,
+            self.bus,
+            [Transition(x, S.RUNNING, changes={"started_at": started}) for _, x, _ in ready],
+        )
+        for (d, x, run), ok in zip(ready, running, strict=True):
+            if ok:
+                d.keep_credit = True
+                self.runs.start(run, x.model_copy(update={"status": S.RUNNING, "started_at": started}))
+            else:
+                self.runs.discard(run)  # cancelled before it started
