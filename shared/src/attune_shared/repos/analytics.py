@@ -7,6 +7,7 @@ the hours not materialized yet are computed from the raw rows, so recent activit
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -181,3 +182,18 @@ class AnalyticsRepository:
             failure_rate_pct=_pct(totals["failed"] + totals["timeout"], total),
             points=points,
         )
+
+    async def executions_by_status(self, statuses: Sequence[str]) -> dict[str, int]:
+        """How many executions are in each of ``statuses`` now (uses the active-status index)."""
+        records = await self.db.fetch(
+            "SELECT status, count(*) AS n FROM execution WHERE status = ANY($1::text[]) GROUP BY status",
+            list(statuses),
+        )
+        counts = dict.fromkeys(statuses, 0)
+        counts.update({r["status"]: int(r["n"]) for r in records})
+        return counts
+
+    async def workers_by_status(self) -> dict[str, int]:
+        """How many worker rows are in each status now."""
+        records = await self.db.fetch("SELECT status, count(*) AS n FROM worker GROUP BY status")
+        return {r["status"]: int(r["n"]) for r in records}

@@ -1,0 +1,128 @@
+"""Dependencies routes declare with ``Annotated``: the pool, the bus, the caller and role checks."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+import asyncpg
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from attune_api.auth import ANONYMOUS_ADMIN, Principal, authenticate
+from attune_api.problems import ProblemError
+from attune_api.services import Services
+from attune_api.sse import Hub
+from attune_shared.bus import Bus
+from attune_shared.models.identity import Role
+from attune_shared.secrets import SecretBox
+from attune_shared.settings import Settings
+
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key (atn_…)")
+bearer = HTTPBearer(auto_error=False, description="an API key or a token from POST /auth/token")
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def _pool(request: Request) -> asyncpg.Pool:
+    return get_services(request).pool
+
+
+def _bus(request: Request) -> Bus:
+    return get_services(request).bus
+
+
+def _hub(request: Request) -> Hub:
+    return get_services(request).hub
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _box(request: Request) -> SecretBox:
+    return get_services(request).box
+
+
+PoolDep = Annotated[asyncpg.Pool, Depends(_pool)]
+BusDep = Annotated[Bus, Depends(_bus)]
+HubDep = Annotated[Hub, Depends(_hub)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+BoxDep = Annotated[SecretBox, Depends(_box)]
+
+UNAUTHENTICATED = "authentication required: send an API key as X-API-Key or a bearer token as Authorization"
+
+
+def unauthorized(detail: str = UNAUTHENTICATED) -> ProblemError:
+    return ProblemError(401, detail, headers={"WWW-Authenticate": 'Bearer realm="attune"'})
+
+
+def credential_of(
+    request: Request, api_key: str | None, credentials: HTTPAuthorizationCredentials | None
+) -> str | None:
+    """The key or token a request carries: ``X-API-Key``, ``Authorization: Bearer``, or for live
+    streams (browsers' EventSource cannot set headers) an ``access_token`` query parameter."""
+    if api_key:
+        return api_key
+    if credentials is not None and credentials.credentials:
+        return credentials.credentials
+    if request.method == "GET" and request.url.path.endswith("/stream"):
+        return request.query_params.get("access_token") or None
+    return None
+
+
+async def resolve(request: Request, credential: str | None) -> Principal:
+    """The caller, or 401. With authentication off, everyone is an anonymous admin."""
+    services = get_services(request)
+    if not services.settings.api.auth_enabled:
+        return ANONYMOUS_ADMIN
+    if not credential:
+        raise unauthorized()
+    principal = await authenticate(services.pool, services.signer, credential)
+    if principal is None:
+        raise unauthorized("invalid credentials: the API key or token is unknown, expired or revoked")
+    request.state.principal = principal
+    return principal
+
+
+async def current_principal(
+    request: Request,
+    api_key: Annotated[str | None, Security(api_key_header)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+) -> Principal:
+    return await resolve(request, credential_of(request, api_key, credentials))
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+_WHY = {
+    "viewer": "read",
+    "operator": "run, cancel and enable or disable",
+    "admin": "change the catalog and manage keys",
+}
+
+
+def require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency admitting callers whose role includes ``role`` (403 otherwise)."""
+
+    async def check(principal: CurrentPrincipal) -> Principal:
+        if not principal.allows(role):
+            raise ProblemError(
+                403,
+                f"role {principal.role} may not do this: it needs the {role} role (to {_WHY[role]})",
+            )
+        return principal
+
+    return check
+
+
+Viewer = Annotated[Principal, Depends(require("viewer"))]
+Operator = Annotated[Principal, Depends(require("operator"))]
+Admin = Annotated[Principal, Depends(require("admin"))]

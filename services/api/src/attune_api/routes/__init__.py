@@ -1,0 +1,44 @@
+"""One router per resource, assembled here."""
+
+from fastapi import APIRouter
+
+from attune_api.routes import (
+    actions,
+    analytics,
+    auth,
+    enforcements,
+    events,
+    executions,
+    health,
+    keys,
+    packs,
+    policies,
+    rules,
+    sensors,
+    triggers,
+    webhooks,
+    workers,
+)
+
+health_router = health.router
+auth_router = auth.router
+
+api_router = APIRouter()
+for module in (
+    packs,
+    triggers,
+    sensors,
+    actions,
+    rules,
+    policies,
+    keys,
+    events,
+    enforcements,
+    executions,
+    workers,
+    analytics,
+    webhooks,
+):
+    api_router.include_router(module.router)
+
+__all__ = ["api_router", "auth_router", "health_router"]

@@ -1,0 +1,138 @@
+"""Authentication: exchange an API key for a bearer token, who am I, API key management (admin)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Security
+from fastapi.security import HTTPAuthorizationCredentials
+from pydantic import BaseModel, Field
+
+from attune_api.deps import (
+    Admin,
+    CurrentPrincipal,
+    PoolDep,
+    ServicesDep,
+    api_key_header,
+    bearer,
+    unauthorized,
+)
+from attune_api.problems import not_found
+from attune_api.schemas import IdPath
+from attune_shared.apikeys import authenticate_key, create_api_key, looks_like_key
+from attune_shared.models.identity import Role
+from attune_shared.repos import ApiKeyRepository, IdentityRepository
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+    expires_at: datetime
+    role: Role
+    login: str
+
+
+class Me(BaseModel):
+    login: str
+    role: Role
+    identity_id: int | None
+    api_key_id: int | None
+    via: str
+
+
+class ApiKeyOut(BaseModel):
+    id: int
+    login: str | None
+    name: str
+    prefix: str
+    role: Role
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+    created: datetime
+
+
+class ApiKeyCreate(BaseModel):
+    role: Role
+    login: str = Field(min_length=1, max_length=255, description="the identity; created when missing")
+    name: str = Field(default="", max_length=255, description="what the key is for")
+
+
+class ApiKeyCreated(ApiKeyOut):
+    key: str = Field(description="the key itself: shown this once, stored only as a hash")
+
+
+@router.post(
+    "/token",
+    summary="Exchange an API key for a short-lived bearer token",
+    responses={401: {"description": "no valid API key"}},
+)
+async def token(
+    services: ServicesDep,
+    api_key: Annotated[str | None, Security(api_key_header)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+) -> TokenOut:
+    key = api_key or (credentials.credentials if credentials else None)
+    if not key or not looks_like_key(key):
+        raise unauthorized("send an API key (X-API-Key or Authorization: Bearer atn_…) to get a token")
+    found = await authenticate_key(services.pool, key)
+    if found is None:
+        raise unauthorized("invalid credentials: the API key is unknown, expired or revoked")
+    row, identity = found
+    access_token, expires_at = services.signer.issue(row, identity)
+    return TokenOut(
+        access_token=access_token,
+        expires_in=services.signer.ttl,
+        expires_at=expires_at,
+        role=row.role,
+        login=identity.login,
+    )
+
+
+@router.get("/me", summary="The caller: login, role and how it authenticated")
+async def me(principal: CurrentPrincipal) -> Me:
+    return Me(
+        login=principal.login,
+        role=principal.role,
+        identity_id=principal.identity_id,
+        api_key_id=principal.api_key_id,
+        via=principal.via,
+    )
+
+
+@router.get("/keys", summary="API keys (never the keys themselves)")
+async def list_keys(_: Admin, pool: PoolDep) -> list[ApiKeyOut]:
+    rows = await ApiKeyRepository(pool).list()
+    identities = await IdentityRepository(pool).get_many({r.identity for r in rows})
+    return [
+        ApiKeyOut(
+            **r.model_dump(exclude={"identity", "key_hash"}),
+            login=identities[r.identity].login if r.identity in identities else None,
+        )
+        for r in rows
+    ]
+
+
+@router.post("/keys", status_code=201, summary="Create an API key (the key is in the response, once)")
+async def create_key(_: Admin, pool: PoolDep, body: ApiKeyCreate) -> ApiKeyCreated:
+    created = await create_api_key(pool, role=body.role, login=body.login, name=body.name)
+    return ApiKeyCreated(
+        **created.api_key.model_dump(exclude={"identity", "key_hash"}),
+        login=created.identity.login,
+        key=created.key,
+    )
+
+
+@router.delete(
+    "/keys/{id}",
+    status_code=204,
+    summary="Revoke an API key (its tokens stop working too)",
+    responses={404: {"description": "no such key, or already revoked"}},
+)
+async def revoke_key(_: Admin, pool: PoolDep, id: IdPath) -> None:
+    if not await ApiKeyRepository(pool).revoke(id):
+        raise not_found(f"active API key {id}")

@@ -1,0 +1,326 @@
+"""Executions: list, get (with what caused them), run an action, cancel, re-run, history, live stream."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Query, Response
+from pydantic import BaseModel, Field
+from sse_starlette import EventSourceResponse
+
+from attune_api import streams
+from attune_api.auth import Principal
+from attune_api.deps import BusDep, HubDep, Operator, PoolDep, SettingsDep, Viewer
+from attune_api.metrics import EXECUTIONS_REQUESTED
+from attune_api.problems import ProblemError, invalid, not_found
+from attune_api.schemas import (
+    API_PREFIX,
+    MAX_INT,
+    BeforeId,
+    IdFilter,
+    IdPath,
+    Limit,
+    Page,
+    RefFilter,
+    RefLink,
+    Since,
+    Until,
+    page,
+    utc,
+)
+from attune_api.sse import EXECUTIONS, Item
+from attune_shared import executions as lifecycle
+from attune_shared.bus import Bus
+from attune_shared.errors import DefinitionError, ParameterError, RetryableError
+from attune_shared.joins import links_of, parents_of
+from attune_shared.models import Enforcement, Execution, HistoryEntry
+from attune_shared.parameters import validate_parameters
+from attune_shared.repos import (
+    ActionRepository,
+    ExecutionHistoryRepository,
+    ExecutionRepository,
+    NewExecution,
+)
+from attune_shared.statuses import ExecutionStatus
+from attune_shared.types import Queryable
+
+log = logging.getLogger("attune.api")
+
+router = APIRouter(prefix=f"{API_PREFIX}/executions", tags=["executions"])
+
+
+class ExecutionCreate(BaseModel):
+    action_ref: str = Field(min_length=1, max_length=255, examples=["core.echo"])
+    parameters: dict[str, Any] = Field(default_factory=dict, examples=[{"message": "hello"}])
+    timeout_seconds: int | None = Field(
+        default=None, ge=1, le=MAX_INT, description="overrides the action's timeout"
+    )
+
+
+class ExecutionRerun(BaseModel):
+    parameters: dict[str, Any] | None = Field(default=None, description="merged over the original parameters")
+    timeout_seconds: int | None = Field(default=None, ge=1, le=MAX_INT)
+
+
+class ExecutionParent(BaseModel):
+    id: int
+    action_ref: str
+    status: ExecutionStatus
+
+
+class ExecutionLinks(BaseModel):
+    """Where an execution came from; each is null when absent or dangling (the row is gone)."""
+
+    enforcement: Enforcement | None
+    rule: RefLink | None
+    trigger: RefLink | None
+    parent: ExecutionParent | None
+
+
+class ExecutionDetail(Execution):
+    links: ExecutionLinks
+
+
+class CancelOut(BaseModel):
+    outcome: Literal["cancelled", "canceling"] = Field(
+        description="`cancelled`: it had not started; `canceling`: it runs, its executor stops it"
+    )
+    execution: Execution
+
+
+StatusFilter = Annotated[
+    list[ExecutionStatus] | None, Query(description="one or more statuses (repeat the parameter)")
+]
+
+
+async def _detail(db: Queryable, execution: Execution) -> ExecutionDetail:
+    links = (await links_of(db, [execution]))[execution.id]
+    parent = (await parents_of(db, [execution]))[execution.id]
+    return ExecutionDetail(
+        **execution.model_dump(),
+        links=ExecutionLinks(
+            enforcement=links.enforcement,
+            rule=None if links.rule is None else RefLink(id=links.rule.id, ref=links.rule.ref),
+            trigger=None if links.trigger is None else RefLink(id=links.trigger.id, ref=links.trigger.ref),
+            parent=None
+            if parent is None
+            else ExecutionParent(id=parent.id, action_ref=parent.action_ref, status=parent.status),
+        ),
+    )
+
+
+async def _get(db: Queryable, id: int) -> Execution:
+    execution = await ExecutionRepository(db).get(id)
+    if execution is None:
+        raise not_found(f"execution {id}")
+    return execution
+
+
+async def _request(
+    db: Queryable,
+    bus: Bus,
+    principal: Principal,
+    action_ref: str,
+    parameters: dict[str, Any],
+    timeout_seconds: int | None,
+) -> Execution:
+    """Validate the parameters against the action, create the execution, then announce it."""
+    action = await ActionRepository(db).get_by_ref(action_ref)
+    if action is None:
+        raise invalid("action_ref", f"action {action_ref} does not exist")
+    if not action.enabled:
+        raise ProblemError(409, f"action {action_ref} is disabled", slug="action-disabled")
+    try:
+        params = validate_parameters(parameters, action.parameters_schema)
+    except ParameterError as exc:
+        errors = [(f"parameters.{f}" if f != "(root)" else "parameters", m) for f, m in exc.errors]
+        raise ProblemError(
+            422, f"{errors[0][0]}: {errors[0][1]}", slug="invalid-parameters", errors=errors
+        ) from None
+    except DefinitionError as exc:
+        raise ProblemError(
+            409, f"action {action_ref} has an invalid parameters_schema: {exc}", slug="invalid-action"
+        ) from None
+    execution = await ExecutionRepository(db).create(
+        NewExecution(
+            action_ref=action.ref,
+            action=action.id,
+            config=params,
+            executor=principal.identity_id,
+            timeout_seconds=timeout_seconds,
+            max_retries=action.max_retries,
+        )
+    )
+    EXECUTIONS_REQUESTED.inc()
+    try:
+        await lifecycle.publish_requested(bus, execution)
+    except RetryableError as exc:  # the row is committed; the executor's reconciler republishes it
+        log.warning("api.execution_not_announced", extra={"execution_id": execution.id, "error": str(exc)})
+    return execution
+
+
+@router.get("", summary="List executions, newest first")
+async def list_executions(
+    _: Viewer,
+    pool: PoolDep,
+    status: StatusFilter = None,
+    action_ref: RefFilter = None,
+    rule_ref: RefFilter = None,
+    trigger_ref: RefFilter = None,
+    enforcement: IdFilter = None,
+    parent: IdFilter = None,
+    since: Since = None,
+    until: Until = None,
+    limit: Limit = 100,
+    before_id: BeforeId = None,
+) -> Page[Execution]:
+    rows = await ExecutionRepository(pool).list(
+        status=status or None,
+        action_ref=action_ref,
+        rule_ref=rule_ref,
+        trigger_ref=trigger_ref,
+        enforcement=enforcement,
+        parent=parent,
+        since=utc(since),
+        until=utc(until),
+        before_id=before_id,
+        limit=limit,
+    )
+    return Page[Execution](**page(rows, limit))
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Run an action: parameters are validated against its schema (422 names the failing field)",
+    responses={
+        422: {"description": "unknown action or invalid parameters"},
+        409: {"description": "action disabled"},
+    },
+)
+async def create_execution(
+    principal: Operator, pool: PoolDep, bus: BusDep, body: ExecutionCreate, response: Response
+) -> Execution:
+    execution = await _request(pool, bus, principal, body.action_ref, body.parameters, body.timeout_seconds)
+    response.headers["Location"] = f"/api/v1/executions/{execution.id}"
+    return execution
+
+
+@router.get(
+    "/stream",
+    summary="Live execution status changes (SSE; id = stream sequence; Last-Event-ID resumes)",
+    response_class=EventSourceResponse,
+    responses=streams.SSE_RESPONSES,
+)
+async def stream_executions(
+    _: Viewer,
+    pool: PoolDep,
+    hub: HubDep,
+    settings: SettingsDep,
+    action_ref: RefFilter = None,
+    execution_id: IdFilter = None,
+    last_event_id: Annotated[str | None, Header(description="resume after this stream sequence")] = None,
+) -> EventSourceResponse:
+    matches = streams.ref_matcher(action_ref)
+    after = streams.last_event_id(last_event_id)
+
+    def accepts(data: dict[str, Any]) -> bool:
+        return matches(data.get("action_ref")) and (
+            execution_id is None or data.get("execution_id") == execution_id
+        )
+
+    async def prelude() -> AsyncIterator[Item]:
+        if execution_id is not None:
+            current = await ExecutionRepository(pool).get(execution_id)
+            if current is not None and matches(current.action_ref):
+                yield Item(
+                    "snapshot",
+                    None,
+                    {
+                        "execution_id": current.id,
+                        "created": current.created.isoformat(),
+                        "action_ref": current.action_ref,
+                        "status": current.status,
+                        "updated": current.updated.isoformat(),
+                    },
+                )
+        if after is not None:
+            async for item in hub.replay_statuses(after, settings.api.sse_replay_max):
+                if accepts(item.data):
+                    yield item
+
+    return streams.response(settings, hub, EXECUTIONS, accepts, prelude, skip_through=after)
+
+
+@router.get(
+    "/{id}",
+    summary="Get an execution with its enforcement, rule, trigger and parent",
+    responses={404: {"description": "no such execution"}},
+)
+async def get_execution(_: Viewer, pool: PoolDep, id: IdPath) -> ExecutionDetail:
+    return await _detail(pool, await _get(pool, id))
+
+
+@router.post(
+    "/{id}/cancel",
+    summary="Cancel: not started -> cancelled now; running -> canceling, then cancelled by its executor",
+    responses={404: {"description": "no such execution"}, 409: {"description": "already finished"}},
+)
+async def cancel_execution(_: Operator, pool: PoolDep, bus: BusDep, id: IdPath) -> CancelOut:
+    try:
+        result = await lifecycle.cancel(pool, bus, id)
+    except RetryableError as exc:  # the status change is committed, its announcement failed
+        log.warning("api.cancel_not_announced", extra={"execution_id": id, "error": str(exc)})
+        execution = await _get(pool, id)
+        if execution.status in (ExecutionStatus.CANCELLED, ExecutionStatus.CANCELING):
+            return CancelOut(outcome=execution.status.value, execution=execution)
+        raise
+    except RuntimeError as exc:
+        raise ProblemError(409, str(exc)) from None
+    if result is None:
+        raise not_found(f"execution {id}")
+    if result.outcome == "finished":
+        raise ProblemError(
+            409,
+            f"execution {id} is already {result.execution.status}; nothing to cancel",
+            slug="not-cancelable",
+        )
+    return CancelOut(outcome=result.outcome, execution=await _get(pool, id))
+
+
+@router.post(
+    "/{id}/rerun",
+    status_code=201,
+    summary="Run the same action again with the same parameters (optionally some changed)",
+    responses={404: {"description": "no such execution"}},
+)
+async def rerun_execution(
+    principal: Operator,
+    pool: PoolDep,
+    bus: BusDep,
+    id: IdPath,
+    response: Response,
+    body: ExecutionRerun | None = None,
+) -> Execution:
+    original = await _get(pool, id)
+    parameters = dict(original.config) | dict((body.parameters if body else None) or {})
+    timeout = (body.timeout_seconds if body else None) or original.timeout_seconds
+    execution = await _request(pool, bus, principal, original.action_ref, parameters, timeout)
+    response.headers["Location"] = f"/api/v1/executions/{execution.id}"
+    return execution
+
+
+@router.get(
+    "/{id}/history",
+    summary="Field-level changes of an execution, newest first",
+    responses={404: {"description": "no such execution and no history"}},
+)
+async def execution_history(
+    _: Viewer, pool: PoolDep, id: IdPath, limit: Limit = 100, before_id: BeforeId = None
+) -> Page[HistoryEntry]:
+    rows = await ExecutionHistoryRepository(pool).for_entity(id, before_id=before_id, limit=limit)
+    if not rows and before_id is None and await ExecutionRepository(pool).get(id) is None:
+        raise not_found(f"execution {id}")
+    return Page[HistoryEntry](**page(rows, limit))

@@ -1,0 +1,86 @@
+"""Sensors (catalog entries): list, get, create, update, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from attune_api import catalog
+from attune_api.deps import Admin, PoolDep, Viewer
+from attune_api.schemas import (
+    API_PREFIX,
+    COMPONENT_REF,
+    BeforeId,
+    EnabledFilter,
+    Limit,
+    PackFilter,
+    Page,
+    RefFilter,
+    RefPath,
+    page,
+)
+from attune_shared.models import Sensor
+from attune_shared.repos import SensorRepository
+
+router = APIRouter(prefix=f"{API_PREFIX}/sensors", tags=["sensors"])
+KIND = "sensor"
+
+
+class SensorCreate(BaseModel):
+    ref: str = Field(pattern=COMPONENT_REF, max_length=255)
+    label: str = ""
+    description: str = ""
+    runner_type: str = "builtin"
+    entry_point: str = ""
+    trigger_types: list[str] = Field(default_factory=list)
+    enabled: bool = True
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class SensorUpdate(BaseModel):
+    label: str | None = None
+    description: str | None = None
+    runner_type: str | None = None
+    entry_point: str | None = None
+    trigger_types: list[str] | None = None
+    enabled: bool | None = None
+    config: dict[str, Any] | None = None
+
+
+@router.get("", summary="List sensors")
+async def list_sensors(
+    _: Viewer,
+    pool: PoolDep,
+    pack: PackFilter = None,
+    enabled: EnabledFilter = None,
+    ref: RefFilter = None,
+    limit: Limit = 100,
+    before_id: BeforeId = None,
+) -> Page[Sensor]:
+    rows = await SensorRepository(pool).list(
+        pack=pack, enabled=enabled, ref=ref, limit=limit, before_id=before_id
+    )
+    return Page[Sensor](**page(rows, limit))
+
+
+@router.get("/{ref}", summary="Get a sensor", responses={404: {"description": "no such sensor"}})
+async def get_sensor(_: Viewer, pool: PoolDep, ref: RefPath) -> Sensor:
+    return await catalog.get_or_404(SensorRepository(pool), ref, KIND)
+
+
+@router.post("", status_code=201, summary="Create a sensor (ad hoc)")
+async def create_sensor(_: Admin, pool: PoolDep, body: SensorCreate) -> Sensor:
+    values = body.model_dump() | await catalog.owner(pool, body.ref) | {"is_adhoc": True}
+    return await catalog.insert(SensorRepository(pool), values, KIND)
+
+
+@router.patch("/{ref}", summary="Update a sensor")
+async def update_sensor(_: Admin, pool: PoolDep, ref: RefPath, body: SensorUpdate) -> Sensor:
+    return await catalog.update(SensorRepository(pool), ref, body.model_dump(exclude_unset=True), KIND)
+
+
+@router.delete("/{ref}", status_code=204, summary="Delete a sensor")
+async def delete_sensor(_: Admin, pool: PoolDep, ref: RefPath) -> None:
+    await catalog.delete(SensorRepository(pool), ref, KIND)

@@ -1,0 +1,26 @@
+"""What the routes use, built once by the application's lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+from nats.aio.client import Client as NatsClient
+
+from attune_api.auth import TokenSigner
+from attune_api.sse import Hub
+from attune_shared.bus import Bus, BusSpec
+from attune_shared.secrets import SecretBox
+from attune_shared.settings import Settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    pool: asyncpg.Pool
+    bus: Bus
+    nc: NatsClient
+    spec: BusSpec
+    hub: Hub
+    signer: TokenSigner
+    box: SecretBox

@@ -1,0 +1,244 @@
+"""Live streams (SSE) fed from NATS: one subscription per API process, fanned out to bounded client queues.
+
+- Execution status changes come from an ordered JetStream consumer on the UPDATES stream
+  (``<p>.execution.status.>``, new messages only), so each carries its **stream sequence**, used
+  as the SSE ``id``. A client reconnecting with ``Last-Event-ID: <seq>`` is registered first,
+  then the gap ``seq+1 … last`` is replayed from the stream (direct gets, at most
+  ``api.sse_replay_max``), then the live messages follow, without duplicates.
+- ``event.created`` and ``enforcement.created`` are on the work-queue stream, where no second
+  consumer may overlap, so they come from plain core-NATS subscriptions (JetStream delivers to
+  those too); their SSE ``id`` is the row id and a resume replays newer rows from the database.
+- Every client has a queue of ``api.sse_queue_size`` messages. A client that falls that far
+  behind is dropped: its queue is emptied and it receives one ``dropped`` event, then the
+  stream ends (it may reconnect with ``Last-Event-ID``). Memory per client is bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.js.api import DeliverPolicy
+from nats.js.errors import NotFoundError
+from pydantic import BaseModel, ValidationError
+from sse_starlette import ServerSentEvent
+
+from attune_api.metrics import SSE_CLIENTS, SSE_DROPPED
+from attune_shared.bus import BusSpec, EnforcementCreated, EventCreated, ExecutionStatusChanged
+
+log = logging.getLogger("attune.api.sse")
+
+EXECUTIONS, EVENTS, ENFORCEMENTS = "executions", "events", "enforcements"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One message for clients: the SSE ``event`` name, ``id`` (sequence or row id) and JSON ``data``."""
+
+    event: str
+    id: int | None
+    data: dict[str, Any]
+
+    def sse(self) -> ServerSentEvent:
+        return ServerSentEvent(
+            data=json.dumps(self.data, separators=(",", ":")),
+            event=self.event,
+            id=None if self.id is None else str(self.id),
+        )
+
+
+#: Queue markers: the hub dropped this client (too slow), or the hub is shutting down.
+DROPPED = Item("dropped", None, {})
+CLOSED = Item("closed", None, {})
+
+
+@dataclass(eq=False)
+class Client:
+    channel: str
+    accepts: Callable[[dict[str, Any]], bool]
+    queue: asyncio.Queue[Item]
+    gone: bool = field(default=False)
+
+
+class Hub:
+    """The process-wide fan-out."""
+
+    def __init__(self, nc: NatsClient, spec: BusSpec, queue_size: int) -> None:
+        self.nc = nc
+        self.spec = spec
+        self.queue_size = queue_size
+        self._clients: dict[str, set[Client]] = {EXECUTIONS: set(), EVENTS: set(), ENFORCEMENTS: set()}
+        self._subscriptions: list[Subscription] = []
+
+    async def start(self) -> None:
+        subjects = self.spec.subjects
+        js = self.nc.jetstream()
+        self._subscriptions = [
+            await js.subscribe(
+                subjects.execution_statuses,
+                stream=self.spec.updates_stream,
+                ordered_consumer=True,
+                deliver_policy=DeliverPolicy.NEW,
+                cb=self._on_status,
+            ),
+            await self.nc.subscribe(subjects.event_created, cb=self._on_event),
+            await self.nc.subscribe(subjects.enforcement_created, cb=self._on_enforcement),
+        ]
+
+    async def close(self) -> None:
+        """Unsubscribe and end every client's stream."""
+        for sub in self._subscriptions:
+            try:
+                await sub.unsubscribe()
+            except Exception as exc:  # closing: a dead connection is fine
+                log.debug("sse.unsubscribe_failed", extra={"error": str(exc)})
+        self._subscriptions = []
+        for clients in self._clients.values():
+            for client in list(clients):
+                self._end(client, CLOSED)
+
+    # -- clients --------------------------------------------------------------------------------
+    def register(self, channel: str, accepts: Callable[[dict[str, Any]], bool]) -> Client:
+        client = Client(channel, accepts, asyncio.Queue(self.queue_size))
+        self._clients[channel].add(client)
+        SSE_CLIENTS.labels(channel).inc()
+        return client
+
+    def unregister(self, client: Client) -> None:
+        if client in self._clients[client.channel]:
+            self._clients[client.channel].discard(client)
+            SSE_CLIENTS.labels(client.channel).dec()
+
+    def clients(self, channel: str) -> int:
+        return len(self._clients[channel])
+
+    def dispatch(self, channel: str, item: Item) -> None:
+        for client in list(self._clients[channel]):
+            try:
+                if not client.accepts(item.data):
+                    continue
+            except Exception:  # a filter must never break the fan-out
+                continue
+            try:
+                client.queue.put_nowait(item)
+            except asyncio.QueueFull:
+                SSE_DROPPED.labels(channel).inc()
+                log.warning("sse.client_dropped", extra={"channel": channel, "queue_size": self.queue_size})
+                self._end(client, DROPPED)
+
+    def _end(self, client: Client, marker: Item) -> None:
+        self.unregister(client)
+        client.gone = True
+        while not client.queue.empty():
+            client.queue.get_nowait()
+        client.queue.put_nowait(marker)
+
+    # -- NATS callbacks ---------------------------------------------------------------------------
+    async def _on_status(self, msg: Msg) -> None:
+        body = _parse(ExecutionStatusChanged, msg)
+        if body is not None:
+            seq = msg.metadata.sequence.stream
+            self.dispatch(EXECUTIONS, Item("execution", seq, _status_data(body)))
+
+    async def _on_event(self, msg: Msg) -> None:
+        body = _parse(EventCreated, msg)
+        if body is not None:
+            self.dispatch(EVENTS, Item("event", body.event_id, body.model_dump(mode="json", exclude={"v"})))
+
+    async def _on_enforcement(self, msg: Msg) -> None:
+        body = _parse(EnforcementCreated, msg)
+        if body is not None:
+            data = body.model_dump(mode="json", exclude={"v"})
+            self.dispatch(ENFORCEMENTS, Item("enforcement", body.enforcement_id, data))
+
+    # -- replay -----------------------------------------------------------------------------------
+    async def replay_statuses(self, after_seq: int, limit: int) -> AsyncIterator[Item]:
+        """Status changes with a stream sequence above ``after_seq`` (as of now), oldest first."""
+        if limit <= 0:
+            return
+        jsm = self.nc.jsm()
+        stream = self.spec.updates_stream
+        state = (await jsm.stream_info(stream)).state
+        seq, sent = max(after_seq + 1, state.first_seq, 1), 0
+        while seq <= state.last_seq and sent < limit:
+            try:
+                raw = await jsm.get_msg(stream, seq, subject=self.spec.subjects.execution_statuses, next=True)
+            except NotFoundError:
+                return
+            if raw.seq is None or raw.seq > state.last_seq:
+                return
+            try:
+                body = ExecutionStatusChanged.model_validate_json(raw.data or b"")
+            except ValidationError:
+                seq = raw.seq + 1
+                continue
+            yield Item("execution", raw.seq, _status_data(body))
+            sent += 1
+            seq = raw.seq + 1
+
+
+def _status_data(body: ExecutionStatusChanged) -> dict[str, Any]:
+    return body.model_dump(mode="json", exclude={"v"})
+
+
+def _parse(model: type[Any], msg: Msg) -> Any:
+    try:
+        parsed: BaseModel = model.model_validate_json(msg.data)
+    except ValidationError as exc:
+        log.warning("sse.bad_message", extra={"subject": msg.subject, "error": str(exc)[:200]})
+        return None
+    return parsed
+
+
+async def follow(
+    hub: Hub,
+    channel: str,
+    accepts: Callable[[dict[str, Any]], bool],
+    prelude: Callable[[], AsyncIterator[Item]],
+    skip_through: int | None = None,
+) -> AsyncIterator[ServerSentEvent]:
+    """The SSE events of one client: what ``prelude`` yields (snapshot, replay), then live messages.
+
+    The client is registered before the prelude runs, so nothing published meanwhile is lost;
+    live messages already sent by the prelude (same id), or at or below ``skip_through``, are skipped.
+    """
+    client = hub.register(channel, accepts)
+    sent: set[int] = set()
+    try:
+        async for item in prelude():
+            if item.id is not None:
+                sent.add(item.id)
+            yield item.sse()
+        while True:
+            item = await client.queue.get()
+            if item is CLOSED:
+                return
+            if item is DROPPED:
+                yield ServerSentEvent(
+                    event="dropped",
+                    data=json.dumps(
+                        {
+                            "detail": "this client fell too far behind and was dropped; reconnect with Last-Event-ID"
+                        }
+                    ),
+                )
+                return
+            if item.id is not None and (
+                item.id in sent or (skip_through is not None and item.id <= skip_through)
+            ):
+                continue
+            yield item.sse()
+    finally:
+        hub.unregister(client)
+
+
+async def items(values: Iterable[Item]) -> AsyncIterator[Item]:
+    for value in values:
+        yield value
