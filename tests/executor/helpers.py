@@ -89,3 +89,45 @@ async def status_of(db: Queryable, x: Execution) -> Execution:
     row = await ExecutionRepository(db).get(x.id, x.created)
     assert row is not None
     return row
+
+
+class HttpServer:
+    """A tiny HTTP server on 127.0.0.1 answering every request with a fixed status and JSON body,
+    recording what it received."""
+
+    def __init__(self, status: int = 200, body: bytes = b'{"ok": true}') -> None:
+        self.status = status
+        self.body = body
+        self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
+        self._server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        port = self._server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    async def __aenter__(self) -> HttpServer:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode()
+        request_line, *lines = head.strip().split("\r\n")
+        method, path, _ = request_line.split(" ", 2)
+        headers = {k.lower(): v.strip() for k, v in (line.split(":", 1) for line in lines)}
+        body = await reader.readexactly(int(headers.get("content-length", "0")))
+        self.requests.append((method, path, headers, body))
+        reason = {200: "OK", 201: "Created", 500: "Internal Server Error"}.get(self.status, "Status")
+        writer.write(
+            f"HTTP/1.1 {self.status} {reason}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(self.body)}\r\nConnection: close\r\n\r\n".encode()
+            + self.body
+        )
+        await writer.drain()
+        writer.close()

@@ -2,22 +2,36 @@
 
 from __future__ import annotations
 
-import asyncpg
+import json
 
-from attune_shared.bus import Bus
-from attune_shared.repos import ActionRepository, ExecutionHistoryRepository
+import asyncpg
+from nats.aio.client import Client as NatsClient
+
+from attune_shared.bus import Bus, EnforcementCreated, RuleChanged
+from attune_shared.bus.specs import EXECUTOR_EVENTS
+from attune_shared.constants import PACKS_DIR
+from attune_shared.packs import register_pack
+from attune_shared.repos import (
+    ActionRepository,
+    EnforcementRepository,
+    ExecutionHistoryRepository,
+    NewEnforcement,
+    RuleRepository,
+)
 from attune_shared.statuses import EnforcementStatus, ExecutionStatus
 
-from ..shared.factories import make_rule, make_trigger
+from ..shared.factories import make_action, make_rule, make_trigger
 from .conftest import StartExecutor
-from .helpers import enforcements_of, executions_of, finished, fire, wait_for
+from .helpers import HttpServer, announce_events, enforcements_of, executions_of, finished, fire, request, wait_for
 
 
 async def test_matching_rules_run_their_actions(
     db_pool: asyncpg.Pool, bus: Bus, core: None, start_executor: StartExecutor
 ) -> None:
     trigger = await make_trigger(db_pool, "demo.alert")
+    await make_trigger(db_pool, "demo.other")
     echo = await ActionRepository(db_pool).get_by_ref("core.echo")
+    noop = await ActionRepository(db_pool).get_by_ref("core.noop")
     await make_rule(
         db_pool,
         "demo.echo_critical",
@@ -26,27 +40,233 @@ async def test_matching_rules_run_their_actions(
         criteria={"trigger.severity": {"type": "equals", "pattern": "critical"}},
         action_params={"message": "{{ trigger.host }} is {{ trigger.severity }}"},
     )
+    await make_rule(
+        db_pool,
+        "demo.noop_web",
+        trigger=trigger,
+        action=noop,
+        criteria={"trigger.host": {"type": "startswith", "pattern": "web"}},
+        action_params={"event": "{{ event.id }}", "rule": "{{ rule.ref }}"},
+    )
+    await make_rule(db_pool, "demo.elsewhere", trigger=await make_trigger(db_pool, "demo.other"), action=noop)
     await start_executor()
 
     events = await fire(
-        db_pool, bus, "demo.alert", {"host": "web-1", "severity": "critical"}, {"host": "web-2", "severity": "info"}
+        db_pool,
+        bus,
+        "demo.alert",
+        {"host": "web-1", "severity": "critical"},
+        {"host": "db-2", "severity": "info"},
+        {"host": "web-3", "severity": "info"},
     )
-    [x] = await finished(db_pool, 1, "core.echo")
+    await finished(db_pool, 3)
+    [x] = await executions_of(db_pool, "core.echo")
     assert x.status is ExecutionStatus.COMPLETED
-    assert x.result is not None and x.result["succeeded"] is True
-    assert x.result["stdout"] == "web-1 is critical"
+    assert x.result == {
+        "succeeded": True,
+        "exit_code": None,
+        "duration_ms": x.result["duration_ms"],
+        "stdout": "web-1 is critical",
+        "stderr": "",
+        "data": None,
+    }
     assert x.rule_ref == "demo.echo_critical" and x.trigger_ref == "demo.alert"
+    assert x.timeout_seconds == 600 and x.worker is not None and x.started_at is not None
+    noops = sorted(await executions_of(db_pool, "core.noop"), key=lambda n: n.config["event"])
+    assert [n.config for n in noops] == [
+        {"event": events[0].id, "rule": "demo.noop_web"},
+        {"event": events[2].id, "rule": "demo.noop_web"},
+    ]
     enforcements = await enforcements_of(db_pool, events)
-    assert [(e.event, e.status) for e in enforcements] == [(events[0].id, EnforcementStatus.PROCESSED)]
-    assert enforcements[0].resolved_at is not None and enforcements[0].created == events[0].created
-    assert x.enforcement == enforcements[0].id and x.created == enforcements[0].created
+    assert sorted((e.event, e.rule_ref) for e in enforcements) == [
+        (events[0].id, "demo.echo_critical"),
+        (events[0].id, "demo.noop_web"),
+        (events[2].id, "demo.noop_web"),
+    ]
+    for e in enforcements:
+        assert e.status is EnforcementStatus.PROCESSED and e.resolved_at is not None
+        assert e.created == next(ev.created for ev in events if ev.id == e.event)
+        assert (e.resolved_at - e.created).total_seconds() < 1.0
+    echo_enforcement = next(e for e in enforcements if e.rule_ref == "demo.echo_critical")
+    assert x.enforcement == echo_enforcement.id and x.created == echo_enforcement.created
+    assert echo_enforcement.config == {"message": "web-1 is critical"}
     history = await ExecutionHistoryRepository(db_pool).for_entity(x.id)
     statuses = [h.new_values["status"] for h in reversed(history) if "status" in h.changed_fields]
     assert statuses == ["requested", "scheduling", "scheduled", "running", "completed"]
-    assert len(await executions_of(db_pool)) == 1
-
-    await wait_for(lambda: _no_pending(db_pool), 5, "no created enforcement")
 
 
-async def _no_pending(db: asyncpg.Pool) -> bool:
-    return not await db.fetchval("SELECT count(*) FROM enforcement WHERE status = 'created'")
+async def test_redelivered_events_and_enforcements_are_harmless(
+    db_pool: asyncpg.Pool, bus: Bus, nats_client: NatsClient, core: None, start_executor: StartExecutor
+) -> None:
+    await make_rule(
+        db_pool, "demo.always", trigger=await make_trigger(db_pool), action=await ActionRepository(db_pool).get_by_ref("core.noop")
+    )
+    await start_executor()
+    events = await fire(db_pool, bus, "demo.alert", {"n": 1}, {"n": 2})
+    await finished(db_pool, 2)
+    enforcements = await enforcements_of(db_pool, events)
+    await announce_events(bus, events + events)
+    for e in enforcements:
+        await bus.enforcement_created(EnforcementCreated(enforcement_id=e.id, created=e.created, rule_ref=e.rule_ref))
+
+    async def consumed() -> bool:
+        info = await nats_client.jsm().consumer_info(bus.spec.work_stream, EXECUTOR_EVENTS)
+        work = await nats_client.jsm().stream_info(bus.spec.work_stream)
+        return info.num_pending == 0 and info.num_ack_pending == 0 and work.state.messages == 0
+
+    await wait_for(consumed, 10, "redelivered messages consumed")
+    assert len(await enforcements_of(db_pool, events)) == 2
+    assert len(await executions_of(db_pool)) == 2
+
+
+async def test_event_for_one_rule_only_runs_that_rule(
+    db_pool: asyncpg.Pool, bus: Bus, core: None, start_executor: StartExecutor
+) -> None:
+    trigger = await make_trigger(db_pool)
+    noop = await ActionRepository(db_pool).get_by_ref("core.noop")
+    await make_rule(db_pool, "demo.first", trigger=trigger, action=noop)
+    await make_rule(db_pool, "demo.second", trigger=trigger, action=noop)
+    await start_executor()
+    events = await fire(db_pool, bus, "demo.alert", {"tick": 1}, rule_ref="demo.second")
+    [x] = await finished(db_pool, 1)
+    assert x.rule_ref == "demo.second"
+    assert [e.rule_ref for e in await enforcements_of(db_pool, events)] == ["demo.second"]
+
+
+async def test_rule_and_parameter_errors_are_recorded_on_the_enforcement(
+    db_pool: asyncpg.Pool, bus: Bus, core: None, start_executor: StartExecutor
+) -> None:
+    trigger = await make_trigger(db_pool)
+    echo = await ActionRepository(db_pool).get_by_ref("core.echo")
+    sleep = await ActionRepository(db_pool).get_by_ref("core.sleep")
+    await make_rule(db_pool, "demo.missing_key", trigger=trigger, action=echo, action_params={"message": "{{ trigger.nope.deeper }}"})
+    await make_rule(db_pool, "demo.wrong_type", trigger=trigger, action=sleep, action_params={"seconds": "{{ trigger.host }}"})
+    await make_rule(db_pool, "demo.missing_param", trigger=trigger, action=echo, action_params={})
+    await make_rule(db_pool, "demo.unknown_param", trigger=trigger, action=echo, action_params={"message": "x", "colour": "red"})
+    await make_rule(
+        db_pool,
+        "demo.bad_criteria",
+        trigger=trigger,
+        action=echo,
+        criteria={"trigger.host": {"type": "equalz", "pattern": "x"}},
+        action_params={"message": "x"},
+    )
+    await start_executor()
+    events = await fire(db_pool, bus, "demo.alert", {"host": "web-1"})
+
+    async def resolved() -> list | None:
+        rows = await enforcements_of(db_pool, events)
+        return rows if len(rows) == 5 and all(r.status is not EnforcementStatus.CREATED for r in rows) else None
+
+    reasons = {e.rule_ref: (e.status, e.failure_reason) for e in await wait_for(resolved, 10, "5 resolved enforcements")}
+    for status, _ in reasons.values():
+        assert status is EnforcementStatus.DISABLED
+    assert "action_params.message" in reasons["demo.missing_key"][1] and "nope" in reasons["demo.missing_key"][1]
+    assert "seconds" in reasons["demo.wrong_type"][1] and "number" in reasons["demo.wrong_type"][1]
+    assert "message: required" in reasons["demo.missing_param"][1]
+    assert "colour: unexpected" in reasons["demo.missing_param"][1] or "colour" in reasons["demo.unknown_param"][1]
+    assert "criteria.trigger.host.type" in reasons["demo.bad_criteria"][1] and "equalz" in reasons["demo.bad_criteria"][1]
+    assert await executions_of(db_pool) == []
+
+
+async def test_disabled_rule_or_missing_action_disables_the_enforcement(
+    db_pool: asyncpg.Pool, bus: Bus, core: None, start_executor: StartExecutor
+) -> None:
+    trigger = await make_trigger(db_pool)
+    gone = await make_action(db_pool, "demo.gone")
+    off = await make_rule(db_pool, "demo.off", trigger=trigger, enabled=False)
+    orphan = await make_rule(db_pool, "demo.orphan", trigger=trigger, action=gone)
+    await ActionRepository(db_pool).delete_by_ref("demo.gone")
+    [event] = await fire(db_pool, bus, "demo.other", {})  # matches nothing; its row is the enforcements' event
+    rows = await EnforcementRepository(db_pool).create_many(
+        [
+            NewEnforcement(rule=r.id, rule_ref=r.ref, trigger_ref=r.trigger_ref, event=event.id, event_created=event.created)
+            for r in (off, orphan)
+        ]
+    )
+    await start_executor()
+    for e in rows:
+        await bus.enforcement_created(EnforcementCreated(enforcement_id=e.id, created=e.created, rule_ref=e.rule_ref))
+
+    async def resolved() -> dict | None:
+        found = {e.rule_ref: e for e in await EnforcementRepository(db_pool).for_events([event.id])}
+        return found if all(e.status is EnforcementStatus.DISABLED for e in found.values()) else None
+
+    found = await wait_for(resolved, 10, "disabled enforcements")
+    assert found["demo.off"].failure_reason == "rule demo.off is disabled"
+    assert found["demo.orphan"].failure_reason == "action demo.gone does not exist"
+    assert all(e.resolved_at is not None for e in found.values())
+    assert await executions_of(db_pool) == []
+
+
+async def test_rule_changes_apply_at_once(
+    db_pool: asyncpg.Pool, bus: Bus, core: None, start_executor: StartExecutor
+) -> None:
+    trigger = await make_trigger(db_pool)
+    rule = await make_rule(db_pool, "demo.toggled", trigger=trigger, action=await ActionRepository(db_pool).get_by_ref("core.noop"))
+    await start_executor(CACHE_TTL="600")  # only rule.changed can invalidate the cached rules
+    await fire(db_pool, bus, "demo.alert", {"n": 1})
+    await finished(db_pool, 1)
+    await RuleRepository(db_pool).update(rule.ref, {"enabled": False})
+    await bus.rule_changed(RuleChanged(rule_ref=rule.ref, trigger_ref=rule.trigger_ref, enabled=False, op="disabled"))
+    await RuleRepository(db_pool).update(rule.ref, {"enabled": True, "action_params": {"again": True}})
+
+    async def applied() -> bool:
+        # the executor sees the change once an event's execution carries the new parameters
+        await fire(db_pool, bus, "demo.alert", {"n": 2})
+        xs = await executions_of(db_pool, "core.noop")
+        return any(x.config == {"again": True} for x in xs)
+
+    await bus.rule_changed(RuleChanged(rule_ref=rule.ref, trigger_ref=rule.trigger_ref, enabled=True, op="updated"))
+    await wait_for(applied, 10, "the updated rule")
+
+
+async def test_example_pack_end_to_end(db_pool: asyncpg.Pool, bus: Bus, core: None, start_executor: StartExecutor) -> None:
+    await register_pack(db_pool, PACKS_DIR / "examples")
+    await start_executor()
+    payload = {
+        "host": "db-1",
+        "severity": "critical",
+        "message": "Disk full on /var",
+        "count": 5,
+        "threshold": 3,
+        "tags": ["production"],
+        "checks": [{"name": "disk-root", "status": "failed"}],
+    }
+    await fire(db_pool, bus, "examples.alert", payload)
+    done = {x.action_ref: x for x in await finished(db_pool, 4, timeout=30)}
+    assert {ref: x.status for ref, x in done.items()} == {
+        "core.echo": ExecutionStatus.COMPLETED,
+        "examples.notify": ExecutionStatus.COMPLETED,
+        "examples.remediate": ExecutionStatus.COMPLETED,
+        "examples.triage": ExecutionStatus.COMPLETED,
+    }
+    notify = done["examples.notify"]
+    assert notify.result is not None
+    assert notify.result["stdout"].strip() == (
+        f"[#ops-oncall] critical: db-1: Disk full on /var (rule examples.page_on_critical) "
+        f"(execution {notify.id} of examples.notify)"
+    )
+    triage = done["examples.triage"].result
+    assert triage is not None and triage["data"]["score"] == 55 and triage["data"]["page"] is True
+    assert triage["data"]["execution"] == str(done["examples.triage"].id)
+    assert "remediated db-1" in done["examples.remediate"].result["stdout"]  # type: ignore[index]
+
+
+async def test_http_action(db_pool: asyncpg.Pool, bus: Bus, core: None, start_executor: StartExecutor) -> None:
+    await start_executor()
+    async with HttpServer(status=201, body=b'{"id": 7}') as server:
+        ok = await request(
+            db_pool, bus, "core.http", {"url": f"{server.url}/hooks", "method": "POST", "json": {"a": 1}, "headers": {"X-Token": "t"}}
+        )
+        [done] = await finished(db_pool, 1)
+        assert done.id == ok.id and done.status is ExecutionStatus.COMPLETED
+        assert done.result is not None and done.result["data"]["status_code"] == 201
+        assert done.result["data"]["body"] == {"id": 7}
+        method, path, headers, body = server.requests[0]
+        assert (method, path, headers["x-token"], json.loads(body)) == ("POST", "/hooks", "t", {"a": 1})
+        server.status = 500
+        await request(db_pool, bus, "core.http", {"url": f"{server.url}/fail"})
+        failed = (await finished(db_pool, 2))[1]
+        assert failed.status is ExecutionStatus.FAILED
+        assert failed.result is not None and "HTTP 500" in failed.result["error"]

@@ -189,7 +189,9 @@ class Maintenance:
         }
         if time.monotonic() - self._last_retention >= self.ex.retention_interval:
             self._last_retention = time.monotonic()
-            done["retention"] = await purge_expired(self.pool, self.settings.retention)
+            purged = await purge_expired(self.pool, self.settings.retention)
+            if purged and any(purged.values()):
+                done["retention"] = purged
         if any(v for v in done.values()):
             log.info("maintenance.round", extra=done)
         return done

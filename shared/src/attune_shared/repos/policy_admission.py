@@ -32,7 +32,7 @@ class PolicyAdmissionRepository(Repository[PolicyAdmission]):
     async def lock(self, policy: int, group_key: str) -> None:
         """Serialize decisions of one policy group until the current transaction ends."""
         await self.db.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended('attune.policy:' || $1::text || ':' || $2, 0))",
+            "SELECT pg_advisory_xact_lock(hashtextextended('attune.policy:' || $1::bigint || ':' || $2::text, 0))",
             policy,
             group_key,
         )
