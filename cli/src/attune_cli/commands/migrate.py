@@ -32,7 +32,9 @@ def migrate(
         console.print(f"  skipped  {name} (not for this database)", style="dim")
     console.print(f"{len(report.applied)} applied, {len(report.already_applied)} already applied")
     if core is not None:
-        console.print(f"core pack: {'registered' if core.changed else 'unchanged'} ({core.path})")
+        console.print(
+            f"core pack: {'registered' if core.changed else 'unchanged'} ({core.path})", soft_wrap=True
+        )
 
 
 async def _migrate(  # type: ignore[no-untyped-def]

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 from nats.errors import Error as NatsError
 
-from attune_cli.output import console, err_console, print_json, print_table
+from attune_cli.output import print_json, print_table
 from attune_shared.bus import Bus, RuleChanged, bus_spec, make_broker, provision, stop_broker
 from attune_shared.db import connect
 from attune_shared.errors import AttuneError
@@ -52,12 +52,12 @@ def validate(
         for problem in result.problems:
             typer.echo(str(problem))
         if result.unchecked_refs:
-            console.print(f"not checked (offline): {', '.join(result.unchecked_refs)}", style="dim")
+            typer.echo(f"not checked (offline): {', '.join(result.unchecked_refs)}")
         if result.valid:
-            console.print(f"pack {result.pack_ref} is valid ({result.path})")
+            typer.echo(f"pack {result.pack_ref} is valid ({result.path})")
         else:
             count = len(result.problems)
-            err_console.print(f"pack {result.path} is invalid: {count} problem{'s' if count != 1 else ''}")
+            typer.echo(f"pack {result.path} is invalid: {count} problem{'s' if count != 1 else ''}", err=True)
     if not result.valid:
         raise typer.Exit(INVALID)
 
@@ -80,8 +80,8 @@ def register(path: Path = PathArgument, json_output: bool = JsonOption) -> None:
         report = asyncio.run(_register(path, settings))
     except InvalidPackError as exc:
         for problem in exc.problems:
-            err_console.print(str(problem), highlight=False, soft_wrap=True)
-        err_console.print(f"pack {exc.path} is invalid: nothing was registered")
+            typer.echo(str(problem), err=True)
+        typer.echo(f"pack {exc.path} is invalid: nothing was registered", err=True)
         raise typer.Exit(INVALID) from None
     published = asyncio.run(_announce(settings, report.rule_changes))
     if json_output:
@@ -89,9 +89,10 @@ def register(path: Path = PathArgument, json_output: bool = JsonOption) -> None:
         return
     _print_report(report)
     if published < len(report.rule_changes):
-        err_console.print(
+        typer.echo(
             f"warning: {len(report.rule_changes) - published} rule change(s) were not published; "
-            "services pick them up when they reconcile or restart"
+            "services pick them up when they reconcile or restart",
+            err=True,
         )
 
 
@@ -119,7 +120,7 @@ async def _announce(settings: Settings, changes: list[RuleChanged]) -> int:
             published += 1
     except (AttuneError, NatsError, TimeoutError, OSError) as exc:
         detail = str(exc) or type(exc).__name__
-        err_console.print(f"publishing rule changes to {settings.nats.url} failed: {detail}", highlight=False)
+        typer.echo(f"publishing rule changes to {settings.nats.url} failed: {detail}", err=True)
     finally:
         await stop_broker(broker)
     return published
@@ -143,8 +144,8 @@ def _print_report(report: RegistrationReport) -> None:
         changes = report.section(name)
         for outcome in ("created", "updated", "removed"):
             for ref in getattr(changes, outcome):
-                console.print(f"  {outcome:<8} {ref}", highlight=False)
+                typer.echo(f"  {outcome:<8} {ref}")
     if not report.changed:
-        console.print(f"pack {report.pack_ref} is unchanged ({report.path})")
+        typer.echo(f"pack {report.pack_ref} is unchanged ({report.path})")
     else:
-        console.print(f"pack {report.pack_ref} registered from {report.path}")
+        typer.echo(f"pack {report.pack_ref} registered from {report.path}")
