@@ -13,7 +13,7 @@ import asyncpg
 from attune_shared.bus.messages import RuleChanged
 from attune_shared.constants import PACKS_DIR
 from attune_shared.models import Action, Trigger
-from attune_shared.packs.components import Kind
+from attune_shared.packs.components import DIRECTORIES, Kind
 from attune_shared.packs.loader import LoadedPack, load_pack
 from attune_shared.packs.problems import InvalidPackError, PackProblem
 from attune_shared.packs.references import catalog_of, database_catalog, reference_problems
@@ -38,13 +38,6 @@ _REPOSITORIES: dict[Kind, type[PackComponentRepository[Any]]] = {
     "sensor": SensorRepository,
     "rule": RuleRepository,
     "policy": PolicyRepository,
-}
-_SECTIONS: dict[Kind, str] = {
-    "trigger": "triggers",
-    "action": "actions",
-    "sensor": "sensors",
-    "rule": "rules",
-    "policy": "policies",
 }
 #: Removal order: what refers to others goes first.
 _REMOVAL_ORDER: tuple[Kind, ...] = ("rule", "policy", "sensor", "action", "trigger")
@@ -130,7 +123,7 @@ async def _write(conn: asyncpg.Connection, pack: LoadedPack) -> RegistrationRepo
     for kind in ("trigger", "action", "sensor"):
         for component in pack.of(kind):
             _, outcome = await _REPOSITORIES[kind](conn).upsert({**component.values, **owner})
-            report.section(_SECTIONS[kind]).add(component.ref, outcome)
+            report.section(DIRECTORIES[kind]).add(component.ref, outcome)
     triggers = await TriggerRepository(conn).get_by_refs({r.values["trigger_ref"] for r in pack.of("rule")})
     actions = await ActionRepository(conn).get_by_refs(
         {c.values["action_ref"] for c in [*pack.of("rule"), *pack.of("policy")]}
@@ -170,7 +163,7 @@ async def _remove_missing(conn: asyncpg.Connection, pack: LoadedPack, report: Re
             if row.ref in present:
                 continue
             await repository.delete_by_ref(row.ref)
-            report.section(_SECTIONS[kind]).add(row.ref, "removed")
+            report.section(DIRECTORIES[kind]).add(row.ref, "removed")
             if kind == "rule":
                 report.rule_changes.append(
                     RuleChanged(rule_ref=row.ref, trigger_ref=row.trigger_ref, enabled=False, op="deleted")

@@ -11,7 +11,7 @@ from attune_shared.repos.base import UpsertOutcome
 
 Outcome = UpsertOutcome | Literal["removed"]
 
-#: Report sections, in the order they are registered and shown.
+#: Report sections, in the order they are registered and shown (components are named like their directories).
 SECTIONS = ("pack", "triggers", "actions", "sensors", "rules", "policies")
 
 
