@@ -224,3 +224,47 @@ def _json(value):
     import json
 
     return json.loads(value) if isinstance(value, str) else value
+
+
+async def test_analytics_queries_on_continuous_aggregates(timescale_conn: asyncpg.Connection) -> None:
+    """The API's analytics reads (attune_shared.repos.analytics) on real-time continuous aggregates."""
+    from attune_shared.repos.analytics import AnalyticsRepository
+
+    db = timescale_conn
+    tag = uuid.uuid4().hex[:6]
+    trigger = await make_trigger(db, f"an{tag}.alert")
+    action = await make_action(db, f"an{tag}.run")
+    rule = await make_rule(db, f"an{tag}.on_alert", trigger=trigger, action=action)
+    event = await make_event(db, trigger.ref)
+    await EnforcementRepository(db).create_many(
+        [NewEnforcement(rule.id, rule.ref, trigger.ref, event.id, event.created)]
+    )
+    executions = ExecutionRepository(db)
+    for outcome in (ExecutionStatus.COMPLETED, ExecutionStatus.FAILED):
+        x = await executions.create(NewExecution(action_ref=action.ref))
+        assert await executions.update_status(
+            x.id, x.created, ExecutionStatus.REQUESTED, ExecutionStatus.RUNNING
+        )
+        assert await executions.update_status(x.id, x.created, ExecutionStatus.RUNNING, outcome)
+    worker = await WorkerRepository(db).register(name=f"an-{tag}", host="h", pid=1, concurrency=1)
+    await WorkerRepository(db).set_status(worker.id, WorkerStatus.INACTIVE)
+
+    analytics = AnalyticsRepository(db)
+    until = now() + timedelta(minutes=1)
+    since = until - timedelta(hours=2)
+    pattern = f"an{tag}.*"
+    assert [(p.ref, p.value) for p in await analytics.event_volume(since, until, pattern)] == [
+        (trigger.ref, 1)
+    ]
+    assert [p.value for p in await analytics.enforcement_volume(since, until, pattern)] == [1]
+    assert [p.value for p in await analytics.execution_volume(since, until, pattern)] == [2]
+    assert [p.value for p in await analytics.execution_volume(since, until, pattern, "failed")] == [1]
+    assert [p.value for p in await analytics.execution_throughput(since, until, pattern)] == [2]
+    statuses = {p.status: p.value for p in await analytics.execution_status(since, until, pattern)}
+    assert statuses == {"requested": 2, "running": 2, "completed": 1, "failed": 1}
+    rate = await analytics.failure_rate(since, until, pattern)
+    assert (rate.total_terminal, rate.failed_count, rate.failure_rate_pct) == (2, 1, 50.0)
+    workers = {p.status: p.value for p in await analytics.worker_status(since, until, f"an-{tag}")}
+    assert workers == {"active": 1, "inactive": 1}
+    assert (await analytics.executions_by_status(["requested", "completed"]))["completed"] >= 1
+    assert (await analytics.workers_by_status())["inactive"] >= 1
