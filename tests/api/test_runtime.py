@@ -118,7 +118,7 @@ async def test_events_enforcements_executions_with_joins(api: Api) -> None:
         assert orphan["enforcement"] == 123456789
         assert orphan["links"] == {"enforcement": None, "rule": None, "trigger": None, "parent": None}
 
-        def ids_of(response):  # noqa: ANN001, ANN202
+        def ids_of(response):
             return [x["id"] for x in response.json()["data"]]
 
         assert ids_of(
