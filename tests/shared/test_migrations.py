@@ -14,6 +14,10 @@ from attune_shared.settings import DatabaseSettings
 from attune_shared.testing.plugin import with_database
 
 
+#: Every migration file that applies to plain PostgreSQL, in order.
+PLAIN_FILES = [m.filename for m in load_migrations() if m.applies(timescale=False)]
+
+
 @pytest.fixture
 async def empty_database(postgres_server_url: str):
     """A database with nothing in it (not cloned from the migrated template)."""
@@ -44,7 +48,7 @@ async def test_migrations_apply_twice_without_change(empty_database: str) -> Non
     conn = await asyncpg.connect(empty_database)
     try:
         first = await migrate(conn)
-        assert first.applied == ["0001_catalog.sql", "0002_pipeline.sql", "0003_rollups_plain.sql"]
+        assert first.applied == PLAIN_FILES
         assert first.not_applicable == ["0004_timescale.sql"]
         snapshot = await _schema_snapshot(conn)
         recorded = await conn.fetch(
@@ -86,10 +90,10 @@ async def test_concurrent_migrate_processes_are_safe(empty_database: str) -> Non
     reports = [json.loads(o[0]) for o in outputs]
     applied = [name for r in reports for name in r["applied"]]
     # every migration applied exactly once, by whichever process got the lock first
-    assert sorted(applied) == ["0001_catalog.sql", "0002_pipeline.sql", "0003_rollups_plain.sql"]
+    assert sorted(applied) == PLAIN_FILES
     conn = await asyncpg.connect(empty_database)
     try:
-        assert await conn.fetchval("SELECT count(*) FROM attune.schema_migrations") == 3
+        assert await conn.fetchval("SELECT count(*) FROM attune.schema_migrations") == len(PLAIN_FILES)
     finally:
         await conn.close()
 
@@ -123,7 +127,9 @@ async def test_failing_migration_names_the_file_and_rolls_back(empty_database: s
         with pytest.raises(MigrationError, match=r"0099_broken.sql: UndefinedColumnError"):
             await migrate(conn, load_migrations(copy))
         assert await conn.fetchval("SELECT to_regclass('attune.half_done')") is None
-        assert await conn.fetchval("SELECT max(version) FROM attune.schema_migrations") == 3
+        assert await conn.fetchval("SELECT max(version) FROM attune.schema_migrations") == max(
+            m.version for m in load_migrations() if m.applies(timescale=False)
+        )
     finally:
         await conn.close()
 
