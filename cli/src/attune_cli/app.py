@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from attune_cli.commands import bus, migrate, pack, rule
+from attune_cli.commands import bus, migrate, pack, rule, up
 from attune_cli.output import fail
 from attune_shared.errors import AttuneError, ConfigError
 
@@ -22,6 +22,7 @@ app.add_typer(bus.bus_app, name="bus")
 app.add_typer(bus.dlq_app, name="dlq")
 app.add_typer(pack.pack_app, name="pack")
 app.add_typer(rule.rule_app, name="rule")
+app.command(name="up")(up.up)
 
 
 @app.callback()
