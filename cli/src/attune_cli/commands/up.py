@@ -55,11 +55,12 @@ def up(
 ) -> None:
     """Run the whole system locally (no Docker): NATS, PostgreSQL, api, sensor and executors."""
     settings = load_settings()
-    asyncio.run(_up(settings, data_dir.resolve(), executors, api_port))
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    asyncio.run(_up(settings, data_dir, executors, api_port))
 
 
 async def _up(settings: Settings, data_dir: Path, executors: int, api_port: int) -> None:
-    data_dir.mkdir(parents=True, exist_ok=True)
     state = _load_state(data_dir)
     stack = DevStack(data_dir, settings, {})
     stopping = asyncio.Event()

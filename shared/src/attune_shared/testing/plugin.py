@@ -16,6 +16,8 @@ import contextlib
 import hashlib
 import os
 import secrets
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -97,8 +99,14 @@ def failed(request: pytest.FixtureRequest) -> bool:
 
 
 @pytest.fixture(scope="session")
-def servers_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("servers")
+def servers_dir() -> Iterator[Path]:
+    """Data of the session's servers, outside pytest's basetemp: concurrent pytest runs rotate
+    (delete) each other's old basetemps, which must not pull a database from under a session."""
+    path = Path(tempfile.mkdtemp(prefix="attune-test-servers-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
