@@ -9,6 +9,7 @@ from typing import Any
 
 import nats
 import typer
+from nats.aio.client import Client as NatsClient
 from nats.js.errors import NotFoundError
 
 from attune_cli.output import console, print_json, print_table
@@ -22,7 +23,7 @@ bus_app = typer.Typer(help="The NATS JetStream topology and its documentation.",
 dlq_app = typer.Typer(help="Dead-lettered messages.", no_args_is_help=True)
 
 
-async def _connect(settings: NatsSettings) -> nats.NATS:
+async def _connect(settings: NatsSettings) -> NatsClient:
     try:
         return await nats.connect(
             settings.url.split(","),
