@@ -1,7 +1,8 @@
 -- Durable admission state of execution policies (concurrency and rate limits).
 --
 -- One row per (policy, execution) the scheduler decided on:
---   queued  - waiting for a concurrency slot of its group, first in first out by `id`;
+--   queued  - waiting for a concurrency slot of its group, first in first out by the time the
+--             execution was requested (`execution_created`, then `execution`);
 --   active  - admitted at `admitted_at`: holds a concurrency slot while its execution is not
 --             terminal, and counts towards the policy's rate limit while inside the window.
 -- Slots are counted by joining the execution's current status, so an execution that ends by any
@@ -26,6 +27,8 @@ CREATE TABLE policy_admission (
 );
 COMMENT ON TABLE policy_admission IS 'concurrency slots, FIFO queues and rate-limit admissions of execution policies';
 COMMENT ON COLUMN policy_admission.group_key IS 'JSON array of the execution parameters named by the policy''s concurrency_group_by; empty without grouping';
-CREATE INDEX policy_admission_group_idx ON policy_admission (policy, group_key, state, id);
+CREATE INDEX policy_admission_group_idx ON policy_admission (policy, group_key, state);
+CREATE INDEX policy_admission_queue_idx ON policy_admission (policy, group_key, execution_created, execution)
+    WHERE state = 'queued';
 CREATE INDEX policy_admission_admitted_idx ON policy_admission (policy, admitted_at) WHERE state = 'active';
 CREATE INDEX policy_admission_execution_idx ON policy_admission (execution);

@@ -30,14 +30,14 @@ StartExecutor = Callable[..., Awaitable[ServiceProcess]]
 
 
 @pytest.fixture
-def start_executor(spawn_service: SpawnService, bus: Bus) -> StartExecutor:  # noqa: ARG001 - provisions the bus
-    """Factory: ``await start_executor("ex-1", CONCURRENCY="4")`` starts an executor process (env keys
-    without prefix are executor settings) and waits until it consumes."""
+def start_executor(spawn_service: SpawnService, bus: Bus) -> StartExecutor:
+    """Factory: ``await start_executor("ex-1", CONCURRENCY="4")`` starts an executor process (keyword
+    arguments are executor settings, ``env`` other variables) and waits until it consumes."""
 
-    async def start(name: str = "ex-0", **settings: str) -> ServiceProcess:
-        env = {**FAST, "ATTUNE__EXECUTOR__NAME": name}
-        env.update({f"ATTUNE__EXECUTOR__{k}": v for k, v in settings.items()})
-        return await spawn_service("attune-executor", env=env)
+    async def start(name: str = "ex-0", env: dict[str, str] | None = None, **settings: str) -> ServiceProcess:
+        full = {**FAST, "ATTUNE__EXECUTOR__NAME": name, **(env or {})}
+        full.update({f"ATTUNE__EXECUTOR__{k}": v for k, v in settings.items()})
+        return await spawn_service("attune-executor", env=full)
 
     return start
 

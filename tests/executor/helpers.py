@@ -11,7 +11,13 @@ from typing import Any, TypeVar
 
 from attune_shared.bus import Bus, EventCreated, ExecutionRequested
 from attune_shared.models import Enforcement, Event, Execution
-from attune_shared.repos import EnforcementRepository, EventRepository, ExecutionRepository, NewEvent, NewExecution
+from attune_shared.repos import (
+    EnforcementRepository,
+    EventRepository,
+    ExecutionRepository,
+    NewEvent,
+    NewExecution,
+)
 from attune_shared.statuses import TERMINAL_STATUSES
 from attune_shared.types import Queryable
 
@@ -36,7 +42,9 @@ async def store_events(
     now = datetime.now(UTC)
     stored = await EventRepository(db).insert_many(
         [
-            NewEvent(created=now, trigger_ref=trigger_ref, payload=p, dedup_id=uuid.uuid4().hex, rule_ref=rule_ref)
+            NewEvent(
+                created=now, trigger_ref=trigger_ref, payload=p, dedup_id=uuid.uuid4().hex, rule_ref=rule_ref
+            )
             for p in payloads
         ]
     )
@@ -46,7 +54,10 @@ async def store_events(
 
 async def announce_events(bus: Bus, events: list[Event]) -> None:
     await asyncio.gather(
-        *(bus.event_created(EventCreated(event_id=e.id, created=e.created, trigger_ref=e.trigger_ref)) for e in events)
+        *(
+            bus.event_created(EventCreated(event_id=e.id, created=e.created, trigger_ref=e.trigger_ref))
+            for e in events
+        )
     )
 
 
@@ -59,10 +70,16 @@ async def fire(
     return events
 
 
-async def request(db: Queryable, bus: Bus, action_ref: str, config: dict[str, Any] | None = None, **values: Any) -> Execution:
+async def request(
+    db: Queryable, bus: Bus, action_ref: str, config: dict[str, Any] | None = None, **values: Any
+) -> Execution:
     """What ``POST /executions`` does: a requested execution and its wake-up."""
-    x = await ExecutionRepository(db).create(NewExecution(action_ref=action_ref, config=config or {}, **values))
-    await bus.execution_requested(ExecutionRequested(execution_id=x.id, created=x.created, action_ref=x.action_ref))
+    x = await ExecutionRepository(db).create(
+        NewExecution(action_ref=action_ref, config=config or {}, **values)
+    )
+    await bus.execution_requested(
+        ExecutionRequested(execution_id=x.id, created=x.created, action_ref=x.action_ref)
+    )
     return x
 
 
@@ -74,7 +91,9 @@ async def executions_of(db: Queryable, action_ref: str | None = None) -> list[Ex
     return await ExecutionRepository(db).list(action_ref=action_ref)
 
 
-async def finished(db: Queryable, count: int, action_ref: str | None = None, timeout: float = 30.0) -> list[Execution]:
+async def finished(
+    db: Queryable, count: int, action_ref: str | None = None, timeout: float = 30.0
+) -> list[Execution]:
     """Wait until ``count`` executions (of ``action_ref``) are terminal; returns them oldest first."""
 
     async def check() -> list[Execution] | None:

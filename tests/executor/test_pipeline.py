@@ -22,7 +22,16 @@ from attune_shared.statuses import EnforcementStatus, ExecutionStatus
 
 from ..shared.factories import make_action, make_rule, make_trigger
 from .conftest import StartExecutor
-from .helpers import HttpServer, announce_events, enforcements_of, executions_of, finished, fire, request, wait_for
+from .helpers import (
+    HttpServer,
+    announce_events,
+    enforcements_of,
+    executions_of,
+    finished,
+    fire,
+    request,
+    wait_for,
+)
 
 
 async def test_matching_rules_run_their_actions(
@@ -99,7 +108,10 @@ async def test_redelivered_events_and_enforcements_are_harmless(
     db_pool: asyncpg.Pool, bus: Bus, nats_client: NatsClient, core: None, start_executor: StartExecutor
 ) -> None:
     await make_rule(
-        db_pool, "demo.always", trigger=await make_trigger(db_pool), action=await ActionRepository(db_pool).get_by_ref("core.noop")
+        db_pool,
+        "demo.always",
+        trigger=await make_trigger(db_pool),
+        action=await ActionRepository(db_pool).get_by_ref("core.noop"),
     )
     await start_executor()
     events = await fire(db_pool, bus, "demo.alert", {"n": 1}, {"n": 2})
@@ -107,7 +119,9 @@ async def test_redelivered_events_and_enforcements_are_harmless(
     enforcements = await enforcements_of(db_pool, events)
     await announce_events(bus, events + events)
     for e in enforcements:
-        await bus.enforcement_created(EnforcementCreated(enforcement_id=e.id, created=e.created, rule_ref=e.rule_ref))
+        await bus.enforcement_created(
+            EnforcementCreated(enforcement_id=e.id, created=e.created, rule_ref=e.rule_ref)
+        )
 
     async def consumed() -> bool:
         info = await nats_client.jsm().consumer_info(bus.spec.work_stream, EXECUTOR_EVENTS)
@@ -139,10 +153,28 @@ async def test_rule_and_parameter_errors_are_recorded_on_the_enforcement(
     trigger = await make_trigger(db_pool)
     echo = await ActionRepository(db_pool).get_by_ref("core.echo")
     sleep = await ActionRepository(db_pool).get_by_ref("core.sleep")
-    await make_rule(db_pool, "demo.missing_key", trigger=trigger, action=echo, action_params={"message": "{{ trigger.nope.deeper }}"})
-    await make_rule(db_pool, "demo.wrong_type", trigger=trigger, action=sleep, action_params={"seconds": "{{ trigger.host }}"})
+    await make_rule(
+        db_pool,
+        "demo.missing_key",
+        trigger=trigger,
+        action=echo,
+        action_params={"message": "{{ trigger.nope.deeper }}"},
+    )
+    await make_rule(
+        db_pool,
+        "demo.wrong_type",
+        trigger=trigger,
+        action=sleep,
+        action_params={"seconds": "{{ trigger.host }}"},
+    )
     await make_rule(db_pool, "demo.missing_param", trigger=trigger, action=echo, action_params={})
-    await make_rule(db_pool, "demo.unknown_param", trigger=trigger, action=echo, action_params={"message": "x", "colour": "red"})
+    await make_rule(
+        db_pool,
+        "demo.unknown_param",
+        trigger=trigger,
+        action=echo,
+        action_params={"message": "x", "colour": "red"},
+    )
     await make_rule(
         db_pool,
         "demo.bad_criteria",
@@ -156,16 +188,29 @@ async def test_rule_and_parameter_errors_are_recorded_on_the_enforcement(
 
     async def resolved() -> list | None:
         rows = await enforcements_of(db_pool, events)
-        return rows if len(rows) == 5 and all(r.status is not EnforcementStatus.CREATED for r in rows) else None
+        return (
+            rows if len(rows) == 5 and all(r.status is not EnforcementStatus.CREATED for r in rows) else None
+        )
 
-    reasons = {e.rule_ref: (e.status, e.failure_reason) for e in await wait_for(resolved, 10, "5 resolved enforcements")}
+    reasons = {
+        e.rule_ref: (e.status, e.failure_reason)
+        for e in await wait_for(resolved, 10, "5 resolved enforcements")
+    }
     for status, _ in reasons.values():
         assert status is EnforcementStatus.DISABLED
-    assert "action_params.message" in reasons["demo.missing_key"][1] and "nope" in reasons["demo.missing_key"][1]
+    assert (
+        "action_params.message" in reasons["demo.missing_key"][1] and "nope" in reasons["demo.missing_key"][1]
+    )
     assert "seconds" in reasons["demo.wrong_type"][1] and "number" in reasons["demo.wrong_type"][1]
     assert "message: required" in reasons["demo.missing_param"][1]
-    assert "colour: unexpected" in reasons["demo.missing_param"][1] or "colour" in reasons["demo.unknown_param"][1]
-    assert "criteria.trigger.host.type" in reasons["demo.bad_criteria"][1] and "equalz" in reasons["demo.bad_criteria"][1]
+    assert (
+        "colour: unexpected" in reasons["demo.missing_param"][1]
+        or "colour" in reasons["demo.unknown_param"][1]
+    )
+    assert (
+        "criteria.trigger.host.type" in reasons["demo.bad_criteria"][1]
+        and "equalz" in reasons["demo.bad_criteria"][1]
+    )
     assert await executions_of(db_pool) == []
 
 
@@ -177,16 +222,26 @@ async def test_disabled_rule_or_missing_action_disables_the_enforcement(
     off = await make_rule(db_pool, "demo.off", trigger=trigger, enabled=False)
     orphan = await make_rule(db_pool, "demo.orphan", trigger=trigger, action=gone)
     await ActionRepository(db_pool).delete_by_ref("demo.gone")
-    [event] = await fire(db_pool, bus, "demo.other", {})  # matches nothing; its row is the enforcements' event
+    [event] = await fire(
+        db_pool, bus, "demo.other", {}
+    )  # matches nothing; its row is the enforcements' event
     rows = await EnforcementRepository(db_pool).create_many(
         [
-            NewEnforcement(rule=r.id, rule_ref=r.ref, trigger_ref=r.trigger_ref, event=event.id, event_created=event.created)
+            NewEnforcement(
+                rule=r.id,
+                rule_ref=r.ref,
+                trigger_ref=r.trigger_ref,
+                event=event.id,
+                event_created=event.created,
+            )
             for r in (off, orphan)
         ]
     )
     await start_executor()
     for e in rows:
-        await bus.enforcement_created(EnforcementCreated(enforcement_id=e.id, created=e.created, rule_ref=e.rule_ref))
+        await bus.enforcement_created(
+            EnforcementCreated(enforcement_id=e.id, created=e.created, rule_ref=e.rule_ref)
+        )
 
     async def resolved() -> dict | None:
         found = {e.rule_ref: e for e in await EnforcementRepository(db_pool).for_events([event.id])}
@@ -203,12 +258,19 @@ async def test_rule_changes_apply_at_once(
     db_pool: asyncpg.Pool, bus: Bus, core: None, start_executor: StartExecutor
 ) -> None:
     trigger = await make_trigger(db_pool)
-    rule = await make_rule(db_pool, "demo.toggled", trigger=trigger, action=await ActionRepository(db_pool).get_by_ref("core.noop"))
+    rule = await make_rule(
+        db_pool,
+        "demo.toggled",
+        trigger=trigger,
+        action=await ActionRepository(db_pool).get_by_ref("core.noop"),
+    )
     await start_executor(CACHE_TTL="600")  # only rule.changed can invalidate the cached rules
     await fire(db_pool, bus, "demo.alert", {"n": 1})
     await finished(db_pool, 1)
     await RuleRepository(db_pool).update(rule.ref, {"enabled": False})
-    await bus.rule_changed(RuleChanged(rule_ref=rule.ref, trigger_ref=rule.trigger_ref, enabled=False, op="disabled"))
+    await bus.rule_changed(
+        RuleChanged(rule_ref=rule.ref, trigger_ref=rule.trigger_ref, enabled=False, op="disabled")
+    )
     await RuleRepository(db_pool).update(rule.ref, {"enabled": True, "action_params": {"again": True}})
 
     async def applied() -> bool:
@@ -217,11 +279,15 @@ async def test_rule_changes_apply_at_once(
         xs = await executions_of(db_pool, "core.noop")
         return any(x.config == {"again": True} for x in xs)
 
-    await bus.rule_changed(RuleChanged(rule_ref=rule.ref, trigger_ref=rule.trigger_ref, enabled=True, op="updated"))
+    await bus.rule_changed(
+        RuleChanged(rule_ref=rule.ref, trigger_ref=rule.trigger_ref, enabled=True, op="updated")
+    )
     await wait_for(applied, 10, "the updated rule")
 
 
-async def test_example_pack_end_to_end(db_pool: asyncpg.Pool, bus: Bus, core: None, start_executor: StartExecutor) -> None:
+async def test_example_pack_end_to_end(
+    db_pool: asyncpg.Pool, bus: Bus, core: None, start_executor: StartExecutor
+) -> None:
     await register_pack(db_pool, PACKS_DIR / "examples")
     await start_executor()
     payload = {
@@ -253,11 +319,16 @@ async def test_example_pack_end_to_end(db_pool: asyncpg.Pool, bus: Bus, core: No
     assert "remediated db-1" in done["examples.remediate"].result["stdout"]  # type: ignore[index]
 
 
-async def test_http_action(db_pool: asyncpg.Pool, bus: Bus, core: None, start_executor: StartExecutor) -> None:
+async def test_http_action(
+    db_pool: asyncpg.Pool, bus: Bus, core: None, start_executor: StartExecutor
+) -> None:
     await start_executor()
     async with HttpServer(status=201, body=b'{"id": 7}') as server:
         ok = await request(
-            db_pool, bus, "core.http", {"url": f"{server.url}/hooks", "method": "POST", "json": {"a": 1}, "headers": {"X-Token": "t"}}
+            db_pool,
+            bus,
+            "core.http",
+            {"url": f"{server.url}/hooks", "method": "POST", "json": {"a": 1}, "headers": {"X-Token": "t"}},
         )
         [done] = await finished(db_pool, 1)
         assert done.id == ok.id and done.status is ExecutionStatus.COMPLETED

@@ -80,7 +80,9 @@ async def transition_many(db: Queryable, bus: Bus, transitions: Sequence[Transit
         [StatusChange(t.execution.id, t.execution.created, t.expected, t.new, t.changes) for t in transitions]
     )
     await gather_bounded(
-        announce(bus, t.execution, old, t.new) for t, old in zip(transitions, previous, strict=True) if old is not None
+        announce(bus, t.execution, old, t.new)
+        for t, old in zip(transitions, previous, strict=True)
+        if old is not None
     )
     return [old is not None for old in previous]
 

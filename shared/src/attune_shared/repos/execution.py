@@ -284,7 +284,9 @@ class ExecutionRepository(TimeSeriesRepository[Execution]):
         f = Filters().add("worker = ?", worker).add("status = ANY(?::text[])", list(statuses))
         return await self._select(f, order="updated", limit=limit)
 
-    async def requested_due(self, older_than: timedelta, *, limit: int = MAX_PAGE) -> builtins.list[Execution]:
+    async def requested_due(
+        self, older_than: timedelta, *, limit: int = MAX_PAGE
+    ) -> builtins.list[Execution]:
         """``requested`` executions untouched for ``older_than`` whose ``run_after`` has come (their
         wake-up was probably lost), oldest first."""
         f = Filters().add("status = ?", ExecutionStatus.REQUESTED)

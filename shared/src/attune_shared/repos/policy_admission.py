@@ -61,12 +61,12 @@ class PolicyAdmissionRepository(Repository[PolicyAdmission]):
         return value
 
     async def head(self, policy: int, group_key: str) -> QueueHead | None:
-        """The oldest queued admission of the group whose execution still waits."""
+        """The queued admission of the group requested first whose execution still waits."""
         record = await self.db.fetchrow(
             "SELECT a.policy, a.group_key, a.execution, a.execution_created, a.action_ref "
             "FROM policy_admission a JOIN execution e ON e.id = a.execution AND e.created = a.execution_created "
             "WHERE a.policy = $1 AND a.group_key = $2 AND a.state = 'queued' AND e.status <> ALL($3::text[]) "
-            "ORDER BY a.id LIMIT 1",
+            "ORDER BY a.execution_created, a.execution LIMIT 1",
             policy,
             group_key,
             _TERMINAL,
@@ -79,12 +79,14 @@ class PolicyAdmissionRepository(Repository[PolicyAdmission]):
             "SELECT DISTINCT ON (a.policy, a.group_key) a.policy, a.group_key, a.execution, "
             "a.execution_created, a.action_ref "
             "FROM policy_admission a JOIN execution e ON e.id = a.execution AND e.created = a.execution_created "
-            "WHERE a.state = 'queued' AND e.status <> ALL($1::text[]) ORDER BY a.policy, a.group_key, a.id",
+            "WHERE a.state = 'queued' AND e.status <> ALL($1::text[]) ORDER BY a.policy, a.group_key, a.execution_created, a.execution",
             _TERMINAL,
         )
         return [QueueHead(*r) for r in records]
 
-    async def admitted_since(self, policy: int, window_seconds: float, *, excluding: int | None = None) -> int:
+    async def admitted_since(
+        self, policy: int, window_seconds: float, *, excluding: int | None = None
+    ) -> int:
         """Admissions of the policy (all groups) within the last ``window_seconds``."""
         value: int = await self.db.fetchval(
             "SELECT count(*) FROM policy_admission WHERE policy = $1 AND state = 'active' "

@@ -1,0 +1,95 @@
+"""Several replicas: work is shared and done exactly once, also when a replica is SIGKILLed."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import asyncpg
+import pytest
+
+from attune_shared.bus import Bus
+from attune_shared.repos import ActionRepository, ExecutionHistoryRepository, WorkerRepository
+from attune_shared.statuses import TERMINAL_STATUSES, ExecutionStatus
+
+from ..shared.factories import make_action, make_rule, make_trigger
+from .conftest import StartExecutor
+from .helpers import executions_of, finished, fire, wait_for
+
+S = ExecutionStatus
+pytestmark = pytest.mark.slow
+
+
+async def test_two_replicas_share_500_events_exactly_once(
+    db_pool: asyncpg.Pool, bus: Bus, core: None, start_executor: StartExecutor
+) -> None:
+    noop = await ActionRepository(db_pool).get_by_ref("core.noop")
+    await make_rule(
+        db_pool,
+        "demo.load",
+        trigger=await make_trigger(db_pool, "demo.load"),
+        action=noop,
+        action_params={"n": "{{ trigger.n }}"},
+    )
+    await start_executor("ex-a")
+    await start_executor("ex-b")
+    await fire(db_pool, bus, "demo.load", *({"n": i} for i in range(500)))
+    done = await finished(db_pool, 500, timeout=90)
+    assert len(done) == 500 and {x.status for x in done} == {S.COMPLETED}
+    assert sorted(x.config["n"] for x in done) == list(range(500))  # one execution per event
+    assert len({x.enforcement for x in done}) == 500
+    workers = {w.id: w.name for w in await WorkerRepository(db_pool).list_workers()}
+    shares = Counter(workers[x.worker] for x in done if x.worker is not None)
+    assert set(shares) == {"ex-a", "ex-b"}, shares
+    running = await db_pool.fetchval(
+        "SELECT count(*) FROM execution_history WHERE 'status' = ANY(changed_fields) AND new_values->>'status' = 'running'"
+    )
+    assert running == 500  # nothing ran twice
+
+
+async def test_sigkill_of_a_replica_while_50_actions_run(
+    db_pool: asyncpg.Pool, bus: Bus, core: None, start_executor: StartExecutor
+) -> None:
+    work = await make_action(db_pool, "demo.work", runner_type="shell", max_retries=1, timeout_seconds=30)
+    await make_rule(
+        db_pool,
+        "demo.on_job",
+        trigger=await make_trigger(db_pool, "demo.job"),
+        action=work,
+        action_params={"cmd": "sleep 1.5; echo done"},
+    )
+    victim = await start_executor("ex-victim", CONCURRENCY="16")
+    await start_executor("ex-survivor", CONCURRENCY="16")
+    await fire(db_pool, bus, "demo.job", *({"n": i} for i in range(50)))
+    workers = {w.name: w.id for w in await WorkerRepository(db_pool).list_workers()}
+
+    async def victim_busy() -> bool:
+        xs = await executions_of(db_pool, "demo.work")
+        return sum(1 for x in xs if x.status is S.RUNNING and x.worker == workers["ex-victim"]) >= 8
+
+    await wait_for(victim_busy, 15, "the victim to run actions")
+    await victim.kill()
+
+    async def settled() -> list | None:
+        xs = await executions_of(db_pool, "demo.work")
+        tops = [x for x in xs if x.original_execution is None]
+        if len(tops) < 50 or any(x.status not in TERMINAL_STATUSES for x in xs):
+            return None
+        retried = {x.original_execution for x in xs if x.original_execution is not None}
+        if any(x.status is S.ABANDONED and x.id not in retried for x in tops):
+            return None
+        return xs
+
+    xs = await wait_for(settled, 60, "every execution to end")
+    tops = [x for x in xs if x.original_execution is None]
+    retries = [x for x in xs if x.original_execution is not None]
+    assert len(tops) == 50 and len({x.enforcement for x in tops}) == 50  # no duplicates
+    abandoned = [x for x in tops if x.status is S.ABANDONED]
+    assert abandoned, "the victim was killed while running actions"
+    assert all(x.worker == workers["ex-victim"] for x in abandoned)
+    assert sorted(r.original_execution for r in retries) == sorted(x.id for x in abandoned)  # type: ignore[type-var]
+    assert {x.status for x in tops if x not in abandoned} <= {S.COMPLETED}
+    assert {r.status for r in retries} == {S.COMPLETED}
+    for x in xs:
+        history = await ExecutionHistoryRepository(db_pool).for_entity(x.id)
+        assert sum(1 for h in history if h.new_values.get("status") == "running") <= 1
+    await finished(db_pool, 50 + len(retries), "demo.work")
