@@ -1,1 +1,1 @@
-from tests.api.harness import api  # noqa: F401  (the module-scoped API process fixture)
+from tests.api.harness import api, services  # noqa: F401  (module API process, other services)

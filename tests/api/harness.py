@@ -11,7 +11,7 @@ import json
 import os
 import secrets
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from attune_shared.apikeys import create_api_key
 from attune_shared.db import connect
 from attune_shared.packs import register_core_pack
 from attune_shared.settings import DatabaseSettings, NatsSettings, Settings
-from attune_shared.testing.plugin import RUN_ID, delete_prefix_streams, with_database
+from attune_shared.testing.plugin import RUN_ID, delete_prefix_streams, failed, with_database
 from attune_shared.testing.services import ServiceProcess, console_script
 
 ROLES = ("admin", "operator", "viewer")
@@ -122,9 +122,16 @@ async def make_keys(settings: Settings) -> dict[str, str]:
 
 @pytest_asyncio.fixture(scope="module")
 async def api(
-    postgres_server_url: str, template_database: str, nats_url: str, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    postgres_server_url: str,
+    template_database: str,
+    nats_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Api]:
-    """One API process for the whole test module, on its own database and NATS prefix."""
+    """One API process for the whole test module, on its own database and NATS prefix.
+
+    A module may set ``API_ENV = {...}`` to add environment variables (settings) for its process.
+    """
     database = await new_database(postgres_server_url, template_database)
     prefix = f"m{uuid.uuid4().hex[:10]}"
     settings = Settings(
@@ -136,7 +143,8 @@ async def api(
     proc: ServiceProcess | None = None
     try:
         keys = await make_keys(settings)
-        proc, url = await start_api(env_for(settings), tmp_path_factory.mktemp("api") / "attune-api.log")
+        env = {**env_for(settings), **getattr(request.module, "API_ENV", {})}
+        proc, url = await start_api(env, tmp_path_factory.mktemp("api") / "attune-api.log")
         yield Api(url, settings, proc, keys)
     finally:
         if proc is not None:
@@ -148,6 +156,36 @@ async def api(
             finally:
                 await nc.close()
         await drop_database(postgres_server_url, database)
+
+
+@pytest_asyncio.fixture
+async def services(
+    api: Api, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[Callable[..., Awaitable[ServiceProcess]]]:
+    """Factory starting other services (``await services("attune-executor")``) on the module API's
+    database and prefix; all are killed at the end of the test (their logs printed if it failed)."""
+    started: list[ServiceProcess] = []
+
+    async def start(script: str, env: dict[str, str] | None = None, timeout: float = 60.0) -> ServiceProcess:
+        proc = ServiceProcess(
+            script,
+            [console_script(script)],
+            {**api.env, **(env or {})},
+            tmp_path / f"{script}-{len(started)}.log",
+        )
+        started.append(proc.start())
+        await proc.wait_ready(timeout)
+        return proc
+
+    try:
+        yield start
+    finally:
+        for proc in started:
+            await proc.kill()
+        if failed(request):
+            for proc in started:
+                print(f"\n----- {proc.name} ({proc.log_path}) -----\n{proc.output()[-6000:]}")
+            print(f"\n----- attune-api -----\n{api.process.output()[-6000:]}")
 
 
 def problem(response: httpx.Response, status: int) -> dict[str, object]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -199,17 +199,16 @@ def _parse(model: type[Any], msg: Msg) -> Any:
 
 async def follow(
     hub: Hub,
-    channel: str,
-    accepts: Callable[[dict[str, Any]], bool],
+    client: Client,
     prelude: Callable[[], AsyncIterator[Item]],
     skip_through: int | None = None,
 ) -> AsyncIterator[ServerSentEvent]:
     """The SSE events of one client: what ``prelude`` yields (snapshot, replay), then live messages.
 
-    The client is registered before the prelude runs, so nothing published meanwhile is lost;
-    live messages already sent by the prelude (same id), or at or below ``skip_through``, are skipped.
+    The client is registered (by the caller, before the response starts) before the prelude runs,
+    so nothing published meanwhile is lost; live messages the prelude already sent (same id), or at
+    or below ``skip_through``, are skipped.
     """
-    client = hub.register(channel, accepts)
     sent: set[int] = set()
     try:
         async for item in prelude():
@@ -237,8 +236,3 @@ async def follow(
             yield item.sse()
     finally:
         hub.unregister(client)
-
-
-async def items(values: Iterable[Item]) -> AsyncIterator[Item]:
-    for value in values:
-        yield value

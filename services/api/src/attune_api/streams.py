@@ -41,8 +41,11 @@ def response(
     prelude: Callable[[], AsyncIterator[Item]],
     skip_through: int | None = None,
 ) -> EventSourceResponse:
+    client = hub.register(
+        channel, accepts
+    )  # before the response starts: nothing published after this is lost
     return EventSourceResponse(
-        follow(hub, channel, accepts, prelude, skip_through),
+        follow(hub, client, prelude, skip_through),
         ping=settings.api.sse_ping_seconds,
         send_timeout=settings.api.sse_send_timeout,
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},

@@ -1,0 +1,278 @@
+"""Live streams (SSE) against a real uvicorn process, fed by a real NATS server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import nats
+import pytest_asyncio
+from httpx_sse import ServerSentEvent, aconnect_sse
+
+from attune_api.sse import DROPPED, EXECUTIONS, Hub, Item
+from attune_shared.bus import (
+    Bus,
+    EnforcementCreated,
+    EventCreated,
+    ExecutionStatusChanged,
+    bus_spec,
+    make_broker,
+    stop_broker,
+)
+from attune_shared.statuses import ExecutionStatus
+
+from ..shared.factories import make_event
+from .harness import Api, problem
+
+API_ENV = {"ATTUNE__API__SSE_PING_SECONDS": "0.5"}
+
+LIFECYCLE = ["requested", "scheduling", "scheduled", "running", "completed"]
+
+
+class Stream:
+    """An SSE connection read in the background; events wait in a queue."""
+
+    def __init__(self, http: httpx.AsyncClient, path: str, **kwargs: Any) -> None:
+        self.http, self.path, self.kwargs = http, path, kwargs
+        self.events: asyncio.Queue[ServerSentEvent] = asyncio.Queue()
+        self.connected = asyncio.Event()
+        self.response: httpx.Response | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def _read(self) -> None:
+        async with aconnect_sse(self.http, "GET", self.path, **self.kwargs) as source:
+            self.response = source.response
+            self.connected.set()
+            async for event in source.aiter_sse():
+                if event.event == "message" and not event.data:
+                    continue  # a keep-alive comment (httpx-sse reports it as an empty message)
+                await self.events.put(event)
+
+    async def __aenter__(self) -> Stream:
+        self._task = asyncio.create_task(self._read())
+        waiter = asyncio.create_task(self.connected.wait())
+        done, _ = await asyncio.wait({self._task, waiter}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        if self._task in done:
+            self._task.result()
+        assert self.connected.is_set(), "the stream did not connect"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
+            await self._task
+
+    async def next(self, timeout: float = 10.0) -> ServerSentEvent:
+        return await asyncio.wait_for(self.events.get(), timeout)
+
+    async def collect(self, done: Any, timeout: float = 30.0) -> list[ServerSentEvent]:
+        """Events until ``done(events)`` is true."""
+        seen: list[ServerSentEvent] = []
+        async with asyncio.timeout(timeout):
+            while not done(seen):
+                seen.append(await self.events.get())
+        return seen
+
+
+@pytest_asyncio.fixture
+async def module_bus(api: Api) -> AsyncIterator[Bus]:
+    broker = make_broker(api.settings.nats, "pytest")
+    await broker.connect()
+    try:
+        yield Bus(broker, bus_spec(api.settings.nats))
+    finally:
+        await stop_broker(broker)
+
+
+def status(execution_id: int, action_ref: str, old: str | None, new: str) -> ExecutionStatusChanged:
+    return ExecutionStatusChanged(
+        execution_id=execution_id,
+        created=datetime.now(UTC),
+        action_ref=action_ref,
+        old_status=ExecutionStatus(old) if old else None,
+        new_status=ExecutionStatus(new),
+    )
+
+
+async def publish_lifecycle(bus: Bus, execution_id: int, action_ref: str) -> None:
+    old = None
+    for new in LIFECYCLE:
+        await bus.execution_status(status(execution_id, action_ref, old, new))
+        old = new
+
+
+async def test_status_changes_in_order_with_ids_and_resume(api: Api, module_bus: Bus) -> None:
+    async with api.client("viewer") as http:
+        async with Stream(http, "/api/v1/executions/stream", params={"action_ref": "sse.*"}) as stream:
+            assert stream.response is not None
+            assert stream.response.headers["content-type"].startswith("text/event-stream")
+            await publish_lifecycle(module_bus, 1001, "other.action")  # filtered out
+            await publish_lifecycle(module_bus, 1002, "sse.run")
+            events = await stream.collect(lambda seen: len(seen) == len(LIFECYCLE))
+        assert [e.event for e in events] == ["execution"] * 5
+        data = [json.loads(e.data) for e in events]
+        assert [d["new_status"] for d in data] == LIFECYCLE
+        assert {d["execution_id"] for d in data} == {1002}
+        assert data[0]["old_status"] is None and data[1]["old_status"] == "requested"
+        ids = [int(e.id) for e in events]
+        assert ids == sorted(ids) and len(set(ids)) == 5  # JetStream sequences
+
+        # reconnect after the second event: the rest is replayed, then live messages follow
+        headers = {"Last-Event-ID": str(ids[1])}
+        async with Stream(
+            http, "/api/v1/executions/stream", params={"action_ref": "sse.*"}, headers=headers
+        ) as again:
+            replayed = await again.collect(lambda seen: len(seen) == 3)
+            assert [int(e.id) for e in replayed] == ids[2:]
+            await module_bus.execution_status(status(1003, "sse.run", None, "requested"))
+            live = await again.next()
+            assert json.loads(live.data)["execution_id"] == 1003 and int(live.id) > ids[-1]
+
+
+async def test_execution_filter_snapshot_and_api_driven_changes(api: Api) -> None:
+    async with api.client("operator") as http:
+        created = (await http.post("/api/v1/executions", json={"action_ref": "core.noop"})).json()
+        params = {"execution_id": created["id"]}
+        async with Stream(http, "/api/v1/executions/stream", params=params) as stream:
+            snapshot = await stream.next()
+            assert snapshot.event == "snapshot" and not snapshot.id
+            assert json.loads(snapshot.data)["status"] == "requested"
+            other = (await http.post("/api/v1/executions", json={"action_ref": "core.noop"})).json()
+            await http.post(f"/api/v1/executions/{other['id']}/cancel")
+            await http.post(f"/api/v1/executions/{created['id']}/cancel")
+            change = await stream.next()
+            body = json.loads(change.data)
+            assert (body["execution_id"], body["old_status"], body["new_status"]) == (
+                created["id"],
+                "requested",
+                "cancelled",
+            )
+
+
+async def test_heartbeats_on_idle_streams(api: Api) -> None:
+    async with api.client("viewer") as http:
+        async with http.stream(
+            "GET", "/api/v1/executions/stream", params={"action_ref": "idle.*"}
+        ) as response:
+            assert response.status_code == 200
+            lines = response.aiter_lines()
+            async with asyncio.timeout(10):
+                while not (await anext(lines)).startswith(": ping"):
+                    pass
+
+
+async def test_stream_auth(api: Api) -> None:
+    async with api.client(None) as http:
+        problem(await http.get("/api/v1/executions/stream"), 401)
+        token = (await http.post("/auth/token", headers={"X-API-Key": api.keys["viewer"]})).json()[
+            "access_token"
+        ]
+        # EventSource cannot send headers: a bearer token may come as the access_token parameter
+        async with Stream(http, "/api/v1/events/stream", params={"access_token": token}) as stream:
+            assert stream.response is not None and stream.response.status_code == 200
+        problem(await http.get("/api/v1/actions", params={"access_token": token}), 401)
+
+
+async def test_event_and_enforcement_streams(api: Api, module_bus: Bus) -> None:
+    conn = await api.db()
+    try:
+        stored = [await make_event(conn, "sse.alert", {"n": n}) for n in range(3)]
+    finally:
+        await conn.close()
+    async with api.client("viewer") as http:
+        async with (
+            Stream(http, "/api/v1/events/stream", params={"trigger_ref": "sse.*"}) as events,
+            Stream(http, "/api/v1/enforcements/stream", params={"rule_ref": "sse.on_alert"}) as enforcements,
+        ):
+            now = datetime.now(UTC)
+            await module_bus.event_created(
+                EventCreated(event_id=424242, created=now, trigger_ref="zzz.other")
+            )
+            await module_bus.event_created(
+                EventCreated(event_id=424243, created=now, trigger_ref="sse.alert")
+            )
+            await module_bus.enforcement_created(
+                EnforcementCreated(enforcement_id=77, created=now, rule_ref="sse.on_alert")
+            )
+            event = await events.next()
+            assert (event.event, event.id, json.loads(event.data)["trigger_ref"]) == (
+                "event",
+                "424243",
+                "sse.alert",
+            )
+            enforcement = await enforcements.next()
+            assert (enforcement.event, enforcement.id) == ("enforcement", "77")
+            assert json.loads(enforcement.data)["rule_ref"] == "sse.on_alert"
+        # resume: newer events are replayed from the database
+        headers = {"Last-Event-ID": str(stored[0].id)}
+        async with Stream(
+            http, "/api/v1/events/stream", params={"trigger_ref": "sse.*"}, headers=headers
+        ) as resumed:
+            replayed = await resumed.collect(lambda seen: len(seen) == 2)
+            assert [int(e.id) for e in replayed] == [stored[1].id, stored[2].id]
+
+
+async def test_slow_client_is_dropped_with_bounded_memory(api: Api, module_bus: Bus) -> None:
+    """The hub of a process, on the real bus: a client that does not read is cut off at its queue size."""
+    nc = await nats.connect(api.settings.nats.url)
+    hub = Hub(nc, bus_spec(api.settings.nats), queue_size=3)
+    await hub.start()
+    try:
+        action = f"slow.{uuid.uuid4().hex[:6]}"
+        reader = hub.register(EXECUTIONS, lambda data: data["action_ref"] == action)
+        sleeper = hub.register(EXECUTIONS, lambda data: data["action_ref"] == action)
+        for n in range(5):
+            await module_bus.execution_status(status(n, action, None, "requested"))
+            if n < 3:  # the reader keeps up
+                item = await asyncio.wait_for(reader.queue.get(), 10)
+                assert isinstance(item, Item) and item.data["execution_id"] == n
+        async with asyncio.timeout(10):
+            while not sleeper.gone:  # noqa: ASYNC110 (the hub sets a flag, no event)
+                await asyncio.sleep(0.02)
+        assert sleeper.queue.qsize() == 1 and sleeper.queue.get_nowait() is DROPPED
+        assert hub.clients(EXECUTIONS) == 1  # the reader is still there
+        for n in (3, 4):
+            assert (await asyncio.wait_for(reader.queue.get(), 10)).data["execution_id"] == n
+    finally:
+        await hub.close()
+        await nc.close()
+
+
+async def test_lifecycle_of_a_run_seen_in_order(api: Api, services: Any) -> None:
+    """The acceptance check: a client sees requested -> ... -> completed for an execution it started
+    (needs a real attune-executor)."""
+    await services("attune-executor")
+    async with api.client("operator") as http:
+        async with Stream(http, "/api/v1/executions/stream", params={"action_ref": "core.echo"}) as stream:
+            created = await http.post(
+                "/api/v1/executions", json={"action_ref": "core.echo", "parameters": {"message": "over SSE"}}
+            )
+            assert created.status_code == 201, created.text
+            execution_id = created.json()["id"]
+
+            def finished(seen: list[ServerSentEvent]) -> bool:
+                mine = [
+                    json.loads(e.data) for e in seen if json.loads(e.data)["execution_id"] == execution_id
+                ]
+                return bool(mine) and ExecutionStatus(mine[-1]["new_status"]).is_terminal
+
+            events = await stream.collect(finished, timeout=60)
+        statuses = [
+            json.loads(e.data)["new_status"]
+            for e in events
+            if json.loads(e.data)["execution_id"] == execution_id
+        ]
+        assert statuses[0] == "requested" and statuses[-1] == "completed", statuses
+        assert "running" in statuses, statuses
+        positions = [LIFECYCLE.index(s) for s in statuses]
+        assert positions == sorted(positions) and len(set(positions)) == len(positions), statuses
+        result = (await http.get(f"/api/v1/executions/{execution_id}")).json()
+        assert result["status"] == "completed"
