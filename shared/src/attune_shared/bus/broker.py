@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Iterable, Sequence
 from typing import Any
 
 from faststream.nats import JStream, NatsBroker
 from faststream.nats.publisher.usecase import LogicPublisher
 from nats.errors import Error as NatsError
+from nats.js import JetStreamContext
 from nats.js.api import PubAck
 
 from attune_shared.bus.messages import (
@@ -32,6 +33,8 @@ from attune_shared.errors import RetryableError
 from attune_shared.settings import NatsSettings
 
 log = logging.getLogger("attune.bus")
+
+JSON = "application/json"
 
 
 def bus_spec(settings: NatsSettings, lease_ttl: float = 10.0) -> BusSpec:
@@ -94,6 +97,7 @@ class Bus:
         self.spec = spec
         self.subjects = spec.subjects
         self.timeout = timeout
+        self._js: JetStreamContext | None = None
         s = spec.subjects
         p = self._declare
         self._event_created = p(
@@ -160,6 +164,53 @@ class Bus:
             self.spec.work_stream,
             {MSG_ID_HEADER: f"event.{msg.event_id}"},
         )
+
+    async def event_created_many(self, msgs: Sequence[EventCreated]) -> list[RetryableError | None]:
+        """Publish many ``event.created`` at once; one outcome per message (``None`` = stored).
+
+        The publishes are written in one go and their PubAcks awaited together (nats-py's async
+        publish), several times cheaper per message than :meth:`event_created` in a loop.
+        """
+        return await self._publish_many(
+            self.subjects.event_created,
+            self.spec.work_stream,
+            [(m.model_dump_json().encode(), {MSG_ID_HEADER: f"event.{m.event_id}"}) for m in msgs],
+        )
+
+    async def _publish_many(
+        self, subject: str, stream: str, items: list[tuple[bytes, dict[str, str]]]
+    ) -> list[RetryableError | None]:
+        outcomes: list[RetryableError | None] = [None] * len(items)
+        if not items:
+            return outcomes
+        if self._js is None:
+            self._js = self.broker.connection.jetstream()
+        futures: list[asyncio.Future[PubAck]] = []
+        try:
+            for data, headers in items:
+                # no wait_stall: acquiring the pending-publish slot then never yields, so the whole
+                # batch is buffered and flushed together
+                futures.append(
+                    await self._js.publish_async(
+                        subject, data, stream=stream, headers={**headers, "content-type": JSON}
+                    )
+                )
+        except (NatsError, TimeoutError, OSError) as exc:
+            for i in range(len(futures), len(items)):
+                outcomes[i] = RetryableError(f"publish to {subject} failed: {type(exc).__name__}: {exc}")
+        if futures:
+            _, pending = await asyncio.wait(futures, timeout=self.timeout)
+            for i, future in enumerate(futures):
+                if future in pending:
+                    future.cancel()
+                    outcomes[i] = RetryableError(
+                        f"publish to {subject} failed: no PubAck in {self.timeout} s"
+                    )
+                elif (error := future.exception()) is not None:
+                    outcomes[i] = RetryableError(
+                        f"publish to {subject} failed: {type(error).__name__}: {error}"
+                    )
+        return outcomes
 
     async def enforcement_created(self, msg: EnforcementCreated) -> None:
         await self._publish(
