@@ -1,0 +1,83 @@
+"""The sensor process: ingest trigger messages into events, and fire timers (one replica at a time)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from attune_sensor.ingest import Ingestor
+from attune_sensor.timers.lease import Lease
+from attune_sensor.timers.scheduler import TimerScheduler
+from attune_shared.bus import RuleChanged, Settler
+from attune_shared.bus.specs import LEASES_BUCKET, SENSOR_TRIGGERS
+from attune_shared.errors import AttuneError
+from attune_shared.metrics import DEAD_LETTERS, serve_metrics
+from attune_shared.runtime import connect, ready
+from attune_shared.settings import Settings
+
+SERVICE = "sensor"
+
+log = logging.getLogger("attune.sensor")
+
+
+async def serve(settings: Settings, stopping: asyncio.Event) -> None:
+    """Run until ``stopping`` is set; then stop fetching, settle the batch in hand, release the lease."""
+    sensor = settings.sensor
+    async with connect(settings, SERVICE) as rt:
+        serve_metrics(sensor.metrics_port)
+        # The same mapping of outcomes to ack / nak / dead letter as every FastStream subscriber.
+        settler = Settler(
+            rt.spec, rt.bus.dead_letter, on_dead_letter=lambda r: DEAD_LETTERS.labels(SERVICE, r).inc()
+        )
+        ingestor = Ingestor(
+            rt.pool,
+            rt.bus,
+            settler,
+            sensor,
+            stopping,
+            ack_wait=rt.spec.consumer(SENSOR_TRIGGERS).ack_wait,
+        )
+        lease = Lease(rt.broker.connection, rt.spec.bucket(LEASES_BUCKET), sensor.timer_lease_ttl)
+        timers = TimerScheduler(rt.pool, rt.bus, lease, reconcile_every=sensor.timer_reconcile_interval)
+        lease.on_change = lambda _held: timers.wake()
+
+        async def on_rule_changed(change: RuleChanged) -> None:
+            await timers.on_rule_changed(change)
+
+        # Not the shared durable consumer: every replica must see every rule change.
+        rt.broker.subscriber(
+            rt.spec.subjects.rule_changed,
+            title=f"{rt.spec.subjects.rule_changed}:sensor",
+            description="Sensor replicas: update the timers of the rule that changed",
+        )(on_rule_changed)
+
+        await timers.reconcile()
+        await rt.broker.start()
+        triggers = await ingestor.subscribe(rt.broker.connection)
+        background = [
+            asyncio.create_task(ingestor.run(triggers), name="ingest"),
+            asyncio.create_task(lease.run(stopping), name="lease"),
+            asyncio.create_task(timers.run(), name="timers"),
+        ]
+        ready(SERVICE, consumer=SENSOR_TRIGGERS, batch_size=sensor.batch_size, timers=len(timers.timers))
+        try:
+            await _until_stopped(stopping, background)
+        finally:
+            # No new fetch; the batch in hand is stored, announced and settled; the lease is released.
+            log.info("service.stopping", extra={"service_name": SERVICE})
+            stopping.set()
+            timers.stop()
+            await asyncio.gather(*background, return_exceptions=True)
+            await ingestor.gate.close()
+        # leaving `connect` stops the rule.changed subscriber and drains the connection (pending acks)
+
+
+async def _until_stopped(stopping: asyncio.Event, background: list[asyncio.Task[None]]) -> None:
+    stop = asyncio.create_task(stopping.wait())
+    try:
+        done, _ = await asyncio.wait([stop, *background], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+    for task in done:
+        if task is not stop and not task.cancelled() and task.exception() is not None:
+            raise AttuneError(f"{task.get_name()} failed: {task.exception()!r}") from task.exception()

@@ -1,0 +1,168 @@
+"""When a timer fires: the schedules of the core timer triggers, as pure functions of a rule's
+``trigger_params``.
+
+Every replica computes the same slots for the same rule (an interval timer counts from the rule's
+``updated`` time, cron slots are absolute, a datetime timer has one slot), so the slot's time makes
+a message id that JetStream de-duplicates when two replicas fire the same slot.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+
+INTERVAL_TRIGGER = "core.intervaltimer"
+CRON_TRIGGER = "core.crontimer"
+DATETIME_TRIGGER = "core.datetimetimer"
+TIMER_TRIGGERS = (INTERVAL_TRIGGER, CRON_TRIGGER, DATETIME_TRIGGER)
+
+#: Seconds per ``unit`` of ``core.intervaltimer``.
+UNITS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
+#: The shortest interval accepted, in seconds.
+MIN_INTERVAL = 0.1
+
+_MICROSECOND = timedelta(microseconds=1)
+
+
+class ScheduleError(ValueError):
+    """A rule's ``trigger_params`` do not describe a schedule."""
+
+
+class Schedule(Protocol):
+    @property
+    def kind(self) -> str:
+        """``interval``, ``cron`` or ``datetime`` (the payload's ``type``)."""
+        ...
+
+    def next_after(self, t: datetime) -> datetime | None:
+        """The first slot strictly after ``t`` (aware), or ``None`` when there is none."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """Fields added to the payload of every event the timer fires."""
+        ...
+
+
+@dataclass(frozen=True)
+class IntervalSchedule:
+    """Slots at ``anchor + k * period`` for k ≥ 1: the first one period after the rule was enabled."""
+
+    anchor: datetime
+    period: timedelta
+    kind: str = "interval"
+
+    def next_after(self, t: datetime) -> datetime:
+        period_us = self.period // _MICROSECOND
+        elapsed_us = (t - self.anchor) // _MICROSECOND
+        k = max(elapsed_us // period_us + 1, 1)
+        return self.anchor + timedelta(microseconds=k * period_us)
+
+    def describe(self) -> dict[str, Any]:
+        return {"interval_seconds": self.period.total_seconds()}
+
+
+@dataclass(frozen=True)
+class CronSchedule:
+    """Cron slots in ``timezone`` (five fields, or six with seconds first), none before ``anchor``."""
+
+    expression: str
+    timezone: ZoneInfo
+    anchor: datetime
+    kind: str = "cron"
+
+    def next_after(self, t: datetime) -> datetime:
+        base = max(t, self.anchor).astimezone(self.timezone)
+        slots = croniter(self.expression, base, second_at_beginning=_has_seconds(self.expression))
+        nxt: datetime = slots.get_next(datetime)
+        return nxt.astimezone(UTC)
+
+    def describe(self) -> dict[str, Any]:
+        return {"expression": self.expression, "timezone": self.timezone.key}
+
+
+@dataclass(frozen=True)
+class DateTimeSchedule:
+    """One slot, ``fire_at``."""
+
+    fire_at: datetime
+    kind: str = "datetime"
+
+    def next_after(self, t: datetime) -> datetime | None:
+        return self.fire_at if self.fire_at > t else None
+
+    def describe(self) -> dict[str, Any]:
+        return {}
+
+
+def schedule_for(trigger_ref: str, params: dict[str, Any], anchor: datetime) -> Schedule:
+    """The schedule of a rule on a timer trigger; ``anchor`` is when the rule was last changed."""
+    if trigger_ref == INTERVAL_TRIGGER:
+        return interval_schedule(params, anchor)
+    if trigger_ref == CRON_TRIGGER:
+        return cron_schedule(params, anchor)
+    if trigger_ref == DATETIME_TRIGGER:
+        return datetime_schedule(params)
+    raise ScheduleError(f"{trigger_ref} is not a timer trigger")
+
+
+def interval_schedule(params: dict[str, Any], anchor: datetime) -> IntervalSchedule:
+    unit = params.get("unit")
+    if unit not in UNITS:
+        raise ScheduleError(f"unit must be one of {', '.join(UNITS)}, not {unit!r}")
+    interval = params.get("interval")
+    if isinstance(interval, bool) or not isinstance(interval, int | float) or not math.isfinite(interval):
+        raise ScheduleError(f"interval must be a number, not {interval!r}")
+    seconds = interval * UNITS[unit]
+    if seconds < MIN_INTERVAL:
+        raise ScheduleError(f"interval must be at least {MIN_INTERVAL} seconds, not {seconds:g}")
+    return IntervalSchedule(_aware(anchor), timedelta(seconds=seconds))
+
+
+def cron_schedule(params: dict[str, Any], anchor: datetime) -> CronSchedule:
+    expression = params.get("expression")
+    if not isinstance(expression, str) or not expression.strip():
+        raise ScheduleError("expression must be a cron expression such as '*/5 * * * *'")
+    expression = " ".join(expression.split())
+    fields = len(expression.split())
+    if not expression.startswith("@") and fields not in (5, 6):
+        raise ScheduleError(f"expression {expression!r} must have 5 fields (or 6, seconds first)")
+    if not croniter.is_valid(expression, second_at_beginning=_has_seconds(expression)):
+        raise ScheduleError(f"expression {expression!r} is not a valid cron expression")
+    return CronSchedule(expression, _zone(params), _aware(anchor))
+
+
+def datetime_schedule(params: dict[str, Any]) -> DateTimeSchedule:
+    fire_at = params.get("fire_at")
+    if not isinstance(fire_at, str):
+        raise ScheduleError(f"fire_at must be an ISO 8601 date and time, not {fire_at!r}")
+    try:
+        parsed = datetime.fromisoformat(fire_at)
+    except ValueError as exc:
+        raise ScheduleError(f"fire_at {fire_at!r} is not an ISO 8601 date and time") from exc
+    zone = _zone(params)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=zone)
+    return DateTimeSchedule(parsed.astimezone(UTC))
+
+
+def _zone(params: dict[str, Any]) -> ZoneInfo:
+    name = params.get("timezone") or "UTC"
+    if not isinstance(name, str):
+        raise ScheduleError(f"timezone must be an IANA time zone name, not {name!r}")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ScheduleError(f"unknown time zone {name!r}") from exc
+
+
+def _has_seconds(expression: str) -> bool:
+    return len(expression.split()) == 6
+
+
+def _aware(t: datetime) -> datetime:
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
