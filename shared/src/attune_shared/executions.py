@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 from attune_shared.bus import Bus, ExecutionRequested, ExecutionStatusChanged, gather_bounded
@@ -87,6 +88,34 @@ async def transition_many(db: Queryable, bus: Bus, transitions: Sequence[Transit
     return [old is not None for old in previous]
 
 
+#: The statuses :func:`start_many` moves an execution through, in order.
+START_STEPS = (
+    (ExecutionStatus.REQUESTED, ExecutionStatus.SCHEDULING),
+    (ExecutionStatus.SCHEDULING, ExecutionStatus.SCHEDULED),
+    (ExecutionStatus.SCHEDULED, ExecutionStatus.RUNNING),
+)
+
+
+async def start_many(
+    db: Queryable,
+    bus: Bus,
+    keys: Sequence[tuple[int, datetime]],
+    worker: int,
+    started_at: datetime,
+) -> list[Execution]:
+    """Claim, schedule and start the ``requested`` executions of ``keys`` (``(id, created)``) that
+    need no policy decision, in one round trip; each of the three changes is in
+    ``execution_history`` and announced in order. Returns the executions now ``running`` on ``worker``."""
+    running = await ExecutionRepository(db).start_many(keys, worker, started_at)
+
+    async def steps(x: Execution) -> None:
+        for old, new in START_STEPS:
+            await announce(bus, x, old, new)
+
+    await gather_bounded(steps(x) for x in running)
+    return running
+
+
 async def request(db: Queryable, bus: Bus, new: NewExecution) -> Execution:
     """Create a ``requested`` execution and publish ``execution.requested`` (and its status)."""
     execution = await ExecutionRepository(db).create(new)
@@ -96,12 +125,13 @@ async def request(db: Queryable, bus: Bus, new: NewExecution) -> Execution:
 
 async def publish_requested(bus: Bus, execution: Execution) -> None:
     """Announce a ``requested`` execution: the wake-up for the schedulers, and the status change."""
+    # the status first: a scheduler woken by the request announces `scheduling` after it
+    await announce(bus, execution, None, ExecutionStatus.REQUESTED)
     await bus.execution_requested(
         ExecutionRequested(
             execution_id=execution.id, created=execution.created, action_ref=execution.action_ref
         )
     )
-    await announce(bus, execution, None, ExecutionStatus.REQUESTED)
 
 
 def cancelled_result(reason: str = "cancelled by user") -> dict[str, Any]:

@@ -47,7 +47,7 @@ class CancelWatcher:
             self._sub = None
 
     async def _on_status(self, msg: Msg) -> None:
-        if _MARKER not in msg.data or not self.runs.runs:
+        if _MARKER not in msg.data:
             return  # most status changes: skip them before parsing
         try:
             change = ExecutionStatusChanged.model_validate_json(msg.data)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,8 @@ from attune_shared.statuses import ExecutionStatus
 
 log = logging.getLogger("attune.executor.running")
 
+#: How long a `canceling` seen for a run not (yet) registered is remembered, in seconds.
+EARLY_CANCEL_MEMORY = 30.0
 #: How long to keep trying to record a finished run while the database is unreachable.
 FINISH_RETRY_DELAY = 1.0
 
@@ -60,6 +63,8 @@ class RunManager:
         self.runners = Runners()
         self.batcher = TransitionBatcher(pool, bus)
         self.runs: dict[int, Run] = {}
+        #: executions seen `canceling` before their run was registered here, with when
+        self._early_cancels: dict[int, float] = {}
         self.stopping = False
 
     def prepare(self, execution: Execution, action: Action, pack: Pack | None) -> Run:
@@ -77,11 +82,22 @@ class RunManager:
     def start(self, run: Run, execution: Execution) -> None:
         run.execution = run.ctx.execution = execution
         run.task = asyncio.create_task(self._run(run))
+        if self._early_cancels:
+            horizon = time.monotonic() - EARLY_CANCEL_MEMORY
+            self._early_cancels = {i: t for i, t in self._early_cancels.items() if t > horizon}
+            if self._early_cancels.pop(execution.id, None) is not None:
+                self.cancel(execution.id)
 
     def cancel(self, execution_id: int) -> bool:
-        """Stop a run because its execution is ``canceling``; False when it does not run here."""
+        """Stop a run because its execution is ``canceling``; False when it does not run here (yet:
+        a run starting right after is stopped at once)."""
         run = self.runs.get(execution_id)
-        if run is None or run.cancel_requested:
+        if run is None:
+            if len(self._early_cancels) > 10_000:
+                self._early_cancels.clear()
+            self._early_cancels[execution_id] = time.monotonic()
+            return False
+        if run.cancel_requested:
             return False
         run.cancel_requested = True
         run.ctx.stop.set()
@@ -98,14 +114,16 @@ class RunManager:
                 result = RunResult(
                     False, None, run.ctx.elapsed_ms(), error=f"executor error: {type(exc).__name__}: {exc}"
                 )
+            finally:
+                # the action is over: its slot takes new work while the result is recorded
+                RUNNING_ACTIONS.dec()
+                self.credits.give()
             ACTION_SECONDS.labels(run.ctx.action.runner_type).observe(result.duration_ms / 1000)
             await self._finish(run, result)
         except Exception:
             log.exception("run.finish_failed", extra={"execution": run.execution.id})
         finally:
-            RUNNING_ACTIONS.dec()
             self.runs.pop(run.execution.id, None)
-            self.credits.give()
 
     async def _finish(self, run: Run, outcome: RunResult) -> None:
         x = run.execution

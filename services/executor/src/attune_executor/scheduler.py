@@ -51,37 +51,81 @@ class Scheduler:
         self.worker_id = worker_id
 
     async def handle(self, deliveries: list[Delivery[ExecutionRequested]]) -> None:
+        refs = {d.body.action_ref for d in deliveries}
+        actions = await self.catalog.actions(refs)
+        policies = await self.catalog.policies(refs)
+        first: dict[int, Delivery[ExecutionRequested]] = {}
+        for d in deliveries:
+            first.setdefault(d.body.execution_id, d)  # a duplicate in the same batch is just acked
+        direct = [
+            d
+            for d in first.values()
+            if (a := actions.get(d.body.action_ref)) is not None and a.enabled and not policies[a.ref]
+        ]
+        started: set[int] = set()
+        if direct:
+            started = await self._start_direct(direct, actions)
+        rest = [d for d in first.values() if d.body.execution_id not in started]
+        if rest:
+            await self._handle_each(rest)
+
+    async def _start_direct(
+        self, direct: list[Delivery[ExecutionRequested]], actions: dict[str, Action | None]
+    ) -> set[int]:
+        """Actions without policies: claimed, scheduled and started in one round trip."""
+        by_id = {d.body.execution_id: d for d in direct}
+        running = await executions.start_many(
+            self.pool,
+            self.bus,
+            [(d.body.execution_id, d.body.created) for d in direct],
+            self.worker_id,
+            datetime.now(UTC),
+        )
+        if not running:
+            return set()
+        ran = {x.action_ref: actions[x.action_ref] for x in running}
+        packs = await self.catalog.packs({a.pack_ref for a in ran.values() if a is not None})
+        for x in running:
+            action = ran[x.action_ref]
+            assert action is not None
+            run = self.runs.prepare(x, action, packs.get(action.pack_ref))
+            by_id[x.id].keep_credit = True
+            self.runs.start(run, x)
+        return {x.id for x in running}
+
+    async def _handle_each(self, deliveries: list[Delivery[ExecutionRequested]]) -> None:
+        """The general path: executions with policies, retries waiting for ``run_after``, wake-ups
+        of queued executions, and messages for executions that moved on."""
         rows = await ExecutionRepository(self.pool).get_keys(
             [(d.body.execution_id, d.body.created) for d in deliveries]
         )
         now = datetime.now(UTC)
-        claim: dict[int, tuple[Delivery[ExecutionRequested], Execution]] = {}
-        woken: dict[int, tuple[Delivery[ExecutionRequested], Execution]] = {}
+        claim: list[tuple[Delivery[ExecutionRequested], Execution]] = []
+        woken: list[tuple[Delivery[ExecutionRequested], Execution]] = []
         for d in deliveries:
             x = rows.get(d.body.execution_id)
-            if x is None or x.id in claim or x.id in woken:
-                continue  # gone (retention) or a duplicate in this batch: acked
+            if x is None:
+                continue  # gone (retention): acked
             if x.status is S.REQUESTED:
                 if x.run_after is not None and x.run_after > now:
                     self.wakeups.at_run_after(x)
                 else:
-                    claim[x.id] = (d, x)
+                    claim.append((d, x))
             elif x.status is S.SCHEDULING:
-                woken[x.id] = (d, x)
+                woken.append((d, x))
         claimed: list[tuple[Delivery[ExecutionRequested], Execution, bool]] = []
         if claim:
-            items = list(claim.values())
             won = await executions.transition_many(
-                self.pool, self.bus, [Transition(x, S.SCHEDULING) for _, x in items]
+                self.pool, self.bus, [Transition(x, S.SCHEDULING) for _, x in claim]
             )
             claimed += [
                 (d, x.model_copy(update={"status": S.SCHEDULING}), False)
-                for (d, x), ok in zip(items, won, strict=True)
+                for (d, x), ok in zip(claim, won, strict=True)
                 if ok
             ]
         if woken:
-            queued = await self._queued([x for _, x in woken.values()])
-            claimed += [(d, x, True) for d, x in woken.values() if x.id in queued]
+            queued = await self._queued([x for _, x in woken])
+            claimed += [(d, x, True) for d, x in woken if x.id in queued]
         if claimed:
             await self._schedule(claimed)
 

@@ -54,7 +54,8 @@ class StatusChange:
 
 _BATCH_UPDATABLE = ("result", "worker", "started_at")
 _UPDATE_MANY = (
-    "WITH u AS (SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::jsonb[], "
+    "WITH u AS (SELECT id, created, old, new, result, set_result, worker, set_worker, started_at, set_started "
+    "FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::jsonb[], "
     "$6::bool[], $7::bigint[], $8::bool[], $9::timestamptz[], $10::bool[]) "
     "AS u(id, created, old, new, result, set_result, worker, set_worker, started_at, set_started)), "
     # lock in id order so concurrent batches cannot deadlock, and read the status being replaced
@@ -209,6 +210,23 @@ class ExecutionRepository(TimeSeriesRepository[Execution]):
             )
         }
         return [won.get(c.id) for c in changes]
+
+    async def start_many(
+        self, keys: Sequence[tuple[int, datetime]], worker: int, started_at: datetime
+    ) -> builtins.list[Execution]:
+        """``requested`` -> ``scheduling`` -> ``scheduled`` (``worker``) -> ``running`` (``started_at``)
+        for every execution of ``keys`` that is ``requested`` and due, in one round trip (the
+        ``execution_start`` function of migration 0005). Returns the rows now running."""
+        if not keys:
+            return []
+        records = await self.db.fetch(
+            f"SELECT {self.select_list} FROM execution_start($1::bigint[], $2::timestamptz[], $3, $4)",
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            worker,
+            started_at,
+        )
+        return self._rows(records)
 
     async def update_status(
         self,
