@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 from nats.aio.client import Client as NatsClient
 from nats.js.api import PubAck
+from nats.js.errors import NotFoundError
 
 from attune_shared.bus import BusSpec, gather_bounded
 
@@ -93,3 +94,41 @@ async def sensor_idle(nc: NatsClient, spec: BusSpec) -> bool:
     info = await nc.jsm().consumer_info(spec.triggers_stream, "sensor")
     stream = await nc.jsm().stream_info(spec.triggers_stream)
     return info.num_pending == 0 and info.num_ack_pending == 0 and stream.state.messages == 0
+
+
+async def publish_steadily(
+    nc: NatsClient,
+    subject: str,
+    ids: list[str],
+    *,
+    chunk: int = 50,
+    pause: float = 0.01,
+    retry_for: float = 0.0,
+) -> None:
+    """Publish ``{"id": …}`` for every id, ``chunk`` at a time with a pause between chunks, so that
+    ingestion is still going on when a test stops or kills something."""
+    for start in range(0, len(ids), chunk):
+        part = ids[start : start + chunk]
+        await publish(nc, subject, ({"id": i} for i in part), msg_ids=part, retry_for=retry_for)
+        await asyncio.sleep(pause)
+
+
+async def stored_ids(db: asyncpg.Pool) -> list[str]:
+    """The dedup ids of every event (one per stored message)."""
+    return [r["dedup_id"] for r in await db.fetch("SELECT dedup_id FROM event")]
+
+
+async def remaining_ids(nc: NatsClient, stream: str) -> set[str]:
+    """``Nats-Msg-Id`` of the messages still in a (work-queue) stream, i.e. never acked."""
+    jsm = nc.jsm()
+    state = (await jsm.stream_info(stream)).state
+    found: set[str] = set()
+    if not state.messages:
+        return found
+    for seq in range(state.first_seq, state.last_seq + 1):
+        try:
+            msg = await jsm.get_msg(stream, seq)
+        except NotFoundError:
+            continue
+        found.add((msg.headers or {}).get("Nats-Msg-Id", f"seq:{seq}"))
+    return found

@@ -78,6 +78,7 @@ class TimerScheduler:
         self.grace = grace
         self.clock = clock
         self.timers: dict[str, Timer] = {}
+        self._invalid: dict[str, tuple[str, str, datetime]] = {}
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._stopped = False
@@ -132,8 +133,11 @@ class TimerScheduler:
             schedule = schedule_for(rule.trigger_ref, rule.trigger_params, rule.updated)
         except ScheduleError as exc:
             self.timers.pop(rule.ref, None)
-            log.warning("timer.invalid", extra={"rule_ref": rule.ref, "error": str(exc)})
+            if self._invalid.get(rule.ref) != identity:  # once per version of the rule
+                self._invalid[rule.ref] = identity
+                log.warning("timer.invalid", extra={"rule_ref": rule.ref, "error": str(exc)})
             return
+        self._invalid.pop(rule.ref, None)
         first = schedule.next_after(self.clock() - self.grace)
         self.timers[rule.ref] = Timer(rule.ref, rule.trigger_ref, schedule, identity, first)
         if first is None:
