@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from attune_cli.commands import bus, migrate, pack, rule, up
+from attune_cli.commands import action, apikey, bus, event, execution, migrate, pack, rule, run, up
 from attune_cli.output import fail
 from attune_shared.errors import AttuneError, ConfigError
 
@@ -22,6 +22,11 @@ app.add_typer(bus.bus_app, name="bus")
 app.add_typer(bus.dlq_app, name="dlq")
 app.add_typer(pack.pack_app, name="pack")
 app.add_typer(rule.rule_app, name="rule")
+app.add_typer(action.action_app, name="action")
+app.command(name="run")(run.run)
+app.add_typer(execution.execution_app, name="execution")
+app.add_typer(event.event_app, name="event")
+app.add_typer(apikey.apikey_app, name="apikey")
 app.command(name="up")(up.up)
 
 

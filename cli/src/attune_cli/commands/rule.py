@@ -11,7 +11,8 @@ import typer
 import yaml
 from rich.markup import escape
 
-from attune_cli.output import console, err_console, print_json
+from attune_cli.client import ApiClient, short
+from attune_cli.output import console, err_console, print_json, print_table
 from attune_shared.errors import DefinitionError, ParameterError, TemplateRenderError
 from attune_shared.packs.schemas import with_defaults
 from attune_shared.parameters import schema_errors, validate_parameters
@@ -209,3 +210,68 @@ def _show(value: Any) -> str:
 
 def _kind(value: Any) -> str:
     return "null" if value is None else type(value).__name__
+
+
+# -- `attune rule list|get|enable|disable`: the rules registered, through the API ------------------
+
+
+@rule_app.command("list")
+def list_rules(
+    pack: str | None = typer.Option(None, "--pack", help="only this pack's rules"),
+    ref: str | None = typer.Option(None, "--ref", help="a ref or a wildcard such as 'examples.*'"),
+    enabled: bool | None = typer.Option(
+        None, "--enabled/--disabled", help="only enabled (or disabled) rules"
+    ),
+    limit: int = typer.Option(100, "--limit", "-n", min=1, max=1000),
+    json_output: bool = typer.Option(False, "-j", "--json", help="print JSON"),
+) -> None:
+    """List registered rules, newest first."""
+    page = ApiClient().get("/api/v1/rules", {"pack": pack, "ref": ref, "enabled": enabled, "limit": limit})
+    if json_output:
+        print_json(page["data"])
+        return
+    rows = [{**r, "enabled": "yes" if r["enabled"] else "no"} for r in page["data"]]
+    print_table(rows, ["ref", "trigger_ref", "action_ref", "enabled"], title="rules")
+
+
+@rule_app.command("get")
+def get_rule(
+    ref: str = typer.Argument(..., help="the rule ref"),
+    json_output: bool = typer.Option(False, "-j", "--json", help="print JSON"),
+) -> None:
+    """Show a registered rule: trigger, criteria, action and parameters."""
+    rule = ApiClient().get(f"/api/v1/rules/{ref}")
+    if json_output:
+        print_json(rule)
+        return
+    for field in ("ref", "description", "enabled", "trigger_ref", "condition", "action_ref"):
+        _plain(f"{field}: {rule[field]}")
+    _plain(f"trigger_params: {short(rule['trigger_params'], 100)}")
+    _plain(f"criteria: {short(rule['criteria'], 200)}")
+    _plain(f"action_params: {short(rule['action_params'], 200)}")
+
+
+@rule_app.command("enable")
+def enable_rule(
+    ref: str = typer.Argument(..., help="the rule ref"),
+    json_output: bool = typer.Option(False, "-j", "--json", help="print JSON"),
+) -> None:
+    """Enable a rule (needs the operator role)."""
+    _toggle(ref, "enable", json_output)
+
+
+@rule_app.command("disable")
+def disable_rule(
+    ref: str = typer.Argument(..., help="the rule ref"),
+    json_output: bool = typer.Option(False, "-j", "--json", help="print JSON"),
+) -> None:
+    """Disable a rule (needs the operator role)."""
+    _toggle(ref, "disable", json_output)
+
+
+def _toggle(ref: str, verb: str, json_output: bool) -> None:
+    rule = ApiClient().post(f"/api/v1/rules/{ref}/{verb}")
+    if json_output:
+        print_json(rule)
+    else:
+        _plain(f"rule {rule['ref']} is {'enabled' if rule['enabled'] else 'disabled'}")
