@@ -35,6 +35,8 @@ from attune_shared.settings import NatsSettings
 log = logging.getLogger("attune.bus")
 
 JSON = "application/json"
+#: Publishes sent together by :meth:`Bus.event_created_many` before awaiting their PubAcks.
+PUBLISH_MANY_CHUNK = 1000
 
 
 def bus_spec(settings: NatsSettings, lease_ttl: float = 10.0) -> BusSpec:
@@ -180,16 +182,23 @@ class Bus:
     async def _publish_many(
         self, subject: str, stream: str, items: list[tuple[bytes, dict[str, str]]]
     ) -> list[RetryableError | None]:
+        outcomes: list[RetryableError | None] = []
+        for start in range(0, len(items), PUBLISH_MANY_CHUNK):
+            outcomes += await self._publish_chunk(subject, stream, items[start : start + PUBLISH_MANY_CHUNK])
+        return outcomes
+
+    async def _publish_chunk(
+        self, subject: str, stream: str, items: list[tuple[bytes, dict[str, str]]]
+    ) -> list[RetryableError | None]:
         outcomes: list[RetryableError | None] = [None] * len(items)
-        if not items:
-            return outcomes
         if self._js is None:
             self._js = self.broker.connection.jetstream()
         futures: list[asyncio.Future[PubAck]] = []
         try:
             for data, headers in items:
-                # no wait_stall: acquiring the pending-publish slot then never yields, so the whole
-                # batch is buffered and flushed together
+                # No wait_stall: taking a pending-publish slot then never yields, so the chunk is
+                # buffered and flushed together. A chunk is smaller than nats-py's 4,000 slots, and
+                # every future is resolved or cancelled before the next chunk.
                 futures.append(
                     await self._js.publish_async(
                         subject, data, stream=stream, headers={**headers, "content-type": JSON}
