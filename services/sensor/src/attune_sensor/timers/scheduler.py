@@ -26,7 +26,7 @@ from attune_shared.bus import Bus, RuleChanged, gather_bounded
 from attune_shared.errors import RetryableError
 from attune_shared.metrics import TIMER_FIRES, TIMERS
 from attune_shared.models import Rule
-from attune_shared.repos import RuleRepository
+from attune_shared.repos import RuleRepository, TriggerRepository
 
 log = logging.getLogger("attune.sensor.timers")
 
@@ -96,7 +96,12 @@ class TimerScheduler:
     async def reconcile(self) -> None:
         """Make the table match the enabled timer rules in the database."""
         async with self._lock:
-            rules = await RuleRepository(self.pool).enabled_for_triggers(list(TIMER_TRIGGERS))
+            enabled = await self._enabled_triggers()
+            rules = [
+                r
+                for r in await RuleRepository(self.pool).enabled_for_triggers(list(TIMER_TRIGGERS))
+                if r.trigger_ref in enabled
+            ]
             for rule in rules:
                 self._apply(rule)
             for ref in set(self.timers) - {r.ref for r in rules}:
@@ -112,7 +117,7 @@ class TimerScheduler:
         try:
             async with self._lock:
                 rule = await RuleRepository(self.pool).get_by_ref(change.rule_ref)
-                if rule is None or not rule.enabled or rule.trigger_ref not in TIMER_TRIGGERS:
+                if rule is None or not rule.enabled or rule.trigger_ref not in await self._enabled_triggers():
                     self._remove(change.rule_ref, change.op)
                 else:
                     self._apply(rule)
@@ -123,6 +128,11 @@ class TimerScheduler:
             self._next_reconcile = 0.0  # reconcile as soon as the database answers
         TIMERS.set(len(self.timers))
         self._wake.set()
+
+    async def _enabled_triggers(self) -> set[str]:
+        """The timer triggers that are enabled: a disabled one fires nothing (rather than dead letters)."""
+        triggers = await TriggerRepository(self.pool).get_by_refs(TIMER_TRIGGERS)
+        return {ref for ref, trigger in triggers.items() if trigger.enabled}
 
     def _apply(self, rule: Rule) -> None:
         identity = (rule.trigger_ref, json.dumps(rule.trigger_params, sort_keys=True), rule.updated)
