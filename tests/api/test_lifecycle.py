@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 
+from attune_shared.bus import Bus, ExecutionStatusChanged, bus_spec, make_broker, stop_broker
 from attune_shared.embedded import NatsServer
+from attune_shared.settings import NatsSettings
+from attune_shared.statuses import ExecutionStatus
 
 from .harness import Api, problem, start_api
 
@@ -32,7 +36,9 @@ async def test_sigterm_ends_open_streams_and_exits_zero(api: Api, tmp_path: Path
         await proc.kill()
 
 
-async def test_ready_reports_nats_down(api: Api, owned_nats: NatsServer, tmp_path: Path) -> None:
+async def test_nats_restart_readiness_and_streams_recover(
+    api: Api, owned_nats: NatsServer, tmp_path: Path
+) -> None:
     env = {**api.env, "ATTUNE__NATS__URL": owned_nats.url}
     proc, url = await start_api(env, tmp_path / "api.log")
     try:
@@ -50,5 +56,28 @@ async def test_ready_reports_nats_down(api: Api, owned_nats: NatsServer, tmp_pat
                     if (await http.get("/health/ready")).status_code == 200:
                         break
                     await asyncio.sleep(0.2)
+            # live status changes flow again after the reconnect
+            nats_settings = NatsSettings(url=owned_nats.url, prefix=api.settings.nats.prefix)
+            broker = make_broker(nats_settings, "pytest")
+            await broker.connect()
+            try:
+                bus = Bus(broker, bus_spec(nats_settings))
+                headers = {"X-API-Key": api.keys["viewer"]}
+                async with http.stream("GET", "/api/v1/executions/stream", headers=headers) as response:
+                    lines = response.aiter_lines()
+                    await bus.execution_status(
+                        ExecutionStatusChanged(
+                            execution_id=5,
+                            created=datetime.now(UTC),
+                            action_ref="x.y",
+                            old_status=None,
+                            new_status=ExecutionStatus.REQUESTED,
+                        )
+                    )
+                    async with asyncio.timeout(15):
+                        while not (await anext(lines)).startswith("data:"):
+                            pass
+            finally:
+                await stop_broker(broker)
     finally:
         await proc.kill()

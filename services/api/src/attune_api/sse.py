@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -25,7 +26,7 @@ from typing import Any
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from nats.js.api import DeliverPolicy
+from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from pydantic import BaseModel, ValidationError
 from sse_starlette import ServerSentEvent
@@ -70,36 +71,75 @@ class Client:
 class Hub:
     """The process-wide fan-out."""
 
-    def __init__(self, nc: NatsClient, spec: BusSpec, queue_size: int) -> None:
+    def __init__(self, nc: NatsClient, spec: BusSpec, queue_size: int, watch_interval: float = 1.0) -> None:
         self.nc = nc
         self.spec = spec
         self.queue_size = queue_size
+        self.watch_interval = watch_interval
         self._clients: dict[str, set[Client]] = {EXECUTIONS: set(), EVENTS: set(), ENFORCEMENTS: set()}
         self._subscriptions: list[Subscription] = []
+        self._statuses: Subscription | None = None
+        #: stream sequence of the last status change received, to resume after a reconnect
+        self._last_seq: int | None = None
+        self._reconnects = 0
+        self._watcher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         subjects = self.spec.subjects
-        js = self.nc.jetstream()
+        await self._subscribe_statuses()
         self._subscriptions = [
-            await js.subscribe(
-                subjects.execution_statuses,
-                stream=self.spec.updates_stream,
-                ordered_consumer=True,
-                deliver_policy=DeliverPolicy.NEW,
-                cb=self._on_status,
-            ),
             await self.nc.subscribe(subjects.event_created, cb=self._on_event),
             await self.nc.subscribe(subjects.enforcement_created, cb=self._on_enforcement),
         ]
+        self._watcher = asyncio.create_task(self._watch())
+
+    async def _subscribe_statuses(self) -> None:
+        """The ordered consumer of status changes after the last one seen (at first: after the stream's
+        current last message), so a resubscription after a reconnect loses nothing."""
+        self._reconnects = self.nc.stats["reconnects"]
+        if self._last_seq is None:
+            self._last_seq = (await self.nc.jsm().stream_info(self.spec.updates_stream)).state.last_seq
+        self._statuses = await self.nc.jetstream().subscribe(
+            self.spec.subjects.execution_statuses,
+            stream=self.spec.updates_stream,
+            ordered_consumer=True,
+            config=ConsumerConfig(
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self._last_seq + 1
+            ),
+            cb=self._on_status,
+        )
+
+    async def _watch(self) -> None:
+        """Core subscriptions survive reconnects; an ordered JetStream consumer may not (the server it
+        lived on restarted), so after every reconnect it is recreated from the last sequence seen."""
+        while True:
+            await asyncio.sleep(self.watch_interval)
+            if not self.nc.is_connected or self.nc.stats["reconnects"] == self._reconnects:
+                continue
+            old, self._statuses = self._statuses, None
+            if old is not None:
+                with contextlib.suppress(Exception):
+                    await old.unsubscribe()
+            try:
+                await self._subscribe_statuses()
+                log.info("sse.resubscribed", extra={"after_seq": self._last_seq})
+            except Exception as exc:  # NATS is back but not ready yet: try again next round
+                log.warning("sse.resubscribe_failed", extra={"error": f"{type(exc).__name__}: {exc}"})
 
     async def close(self) -> None:
         """Unsubscribe and end every client's stream."""
-        for sub in self._subscriptions:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+            self._watcher = None
+        for sub in [*self._subscriptions, *([self._statuses] if self._statuses else [])]:
             try:
                 await sub.unsubscribe()
             except Exception as exc:  # closing: a dead connection is fine
                 log.debug("sse.unsubscribe_failed", extra={"error": str(exc)})
         self._subscriptions = []
+        self._statuses = None
         for clients in self._clients.values():
             for client in list(clients):
                 self._end(client, CLOSED)
@@ -142,9 +182,10 @@ class Hub:
 
     # -- NATS callbacks ---------------------------------------------------------------------------
     async def _on_status(self, msg: Msg) -> None:
+        seq = msg.metadata.sequence.stream
+        self._last_seq = max(self._last_seq or 0, seq)
         body = _parse(ExecutionStatusChanged, msg)
         if body is not None:
-            seq = msg.metadata.sequence.stream
             self.dispatch(EXECUTIONS, Item("execution", seq, _status_data(body)))
 
     async def _on_event(self, msg: Msg) -> None:
