@@ -179,6 +179,7 @@ async def test_stream_auth(api: Api) -> None:
         async with Stream(http, "/api/v1/events/stream", params={"access_token": token}) as stream:
             assert stream.response is not None and stream.response.status_code == 200
         problem(await http.get("/api/v1/actions", params={"access_token": token}), 401)
+        problem(await http.get("/api/v1/events/stream", params={"access_token": api.keys["viewer"]}), 401)
 
 
 async def test_event_and_enforcement_streams(api: Api, module_bus: Bus) -> None:

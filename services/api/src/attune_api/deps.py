@@ -9,7 +9,7 @@ import asyncpg
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from attune_api.auth import ANONYMOUS_ADMIN, Principal, authenticate
+from attune_api.auth import ANONYMOUS_ADMIN, TOKEN_PREFIX, Principal, authenticate
 from attune_api.problems import ProblemError
 from attune_api.services import Services
 from attune_api.sse import Hub
@@ -68,13 +68,15 @@ def credential_of(
     request: Request, api_key: str | None, credentials: HTTPAuthorizationCredentials | None
 ) -> str | None:
     """The key or token a request carries: ``X-API-Key``, ``Authorization: Bearer``, or for live
-    streams (browsers' EventSource cannot set headers) an ``access_token`` query parameter."""
+    streams (browsers' EventSource cannot set headers) a bearer token — never an API key, which
+    must not end up in URLs and logs — as the ``access_token`` query parameter."""
     if api_key:
         return api_key
     if credentials is not None and credentials.credentials:
         return credentials.credentials
     if request.method == "GET" and request.url.path.endswith("/stream"):
-        return request.query_params.get("access_token") or None
+        token = request.query_params.get("access_token") or ""
+        return token if token.startswith(TOKEN_PREFIX) else None
     return None
 
 
