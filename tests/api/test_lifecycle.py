@@ -81,3 +81,23 @@ async def test_nats_restart_readiness_and_streams_recover(
                 await stop_broker(broker)
     finally:
         await proc.kill()
+
+
+async def test_private_docs_and_public_metrics(api: Api, tmp_path: Path) -> None:
+    env = {**api.env, "ATTUNE__API__DOCS_PUBLIC": "false", "ATTUNE__API__METRICS_PUBLIC": "true"}
+    proc, url = await start_api(env, tmp_path / "api.log")
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            for path in ("/openapi.json", "/docs", "/redoc"):
+                problem(await http.get(path), 401)
+                assert (await http.get(path, headers={"X-API-Key": api.keys["viewer"]})).status_code == 200
+            assert (
+                "/api/v1/executions"
+                in (await http.get("/openapi.json", headers={"X-API-Key": api.keys["viewer"]})).json()[
+                    "paths"
+                ]
+            )
+            metrics = await http.get("/metrics")
+            assert metrics.status_code == 200 and "attune_api_requests_total" in metrics.text
+    finally:
+        await proc.kill()
