@@ -137,3 +137,31 @@ async def test_timeouts_are_retried_too(
     chain = await finished(db_pool, 2, timeout=20)
     assert [c.status for c in chain] == [ExecutionStatus.TIMEOUT, ExecutionStatus.TIMEOUT]
     assert chain[1].original_execution == x.id and chain[1].retry_reason == "timeout"
+
+
+async def test_queued_executions_survive_an_executor_crash(
+    db_pool: asyncpg.Pool, bus: Bus, start_executor: StartExecutor
+) -> None:
+    await make_action(db_pool, "demo.slow", runner_type="builtin", entry_point="sleep")
+    await _policy(
+        db_pool, "demo.one_at_a_time", "demo.slow", concurrency_limit=1, concurrency_method="enqueue"
+    )
+    crashing = await start_executor("ex-crashing")
+    first, *queued = [await request(db_pool, bus, "demo.slow", {"seconds": s}) for s in (60, 0.3, 0.3)]
+    await wait_for(lambda: _is_running(db_pool, first), 10, "the first execution to run")
+
+    async def waiting() -> bool:
+        statuses = [(await status_of(db_pool, x)).status for x in queued]
+        return statuses == [ExecutionStatus.SCHEDULING] * len(queued)
+
+    await wait_for(waiting, 10, "the others to wait in the queue")
+    await crashing.kill()
+    await start_executor("ex-rescuer")
+    done = await finished(db_pool, 3, timeout=20)
+    assert [x.status for x in done] == [
+        ExecutionStatus.ABANDONED,
+        ExecutionStatus.COMPLETED,
+        ExecutionStatus.COMPLETED,
+    ]
+    assert not _overlaps(done[1:])
+    assert done[1].started_at < done[2].started_at  # type: ignore[operator]

@@ -192,8 +192,12 @@ class Maintenance:
             purged = await purge_expired(self.pool, self.settings.retention)
             if purged and any(purged.values()):
                 done["retention"] = purged
-        if any(v for v in done.values()):
-            log.info("maintenance.round", extra=done)
+        repaired = any(
+            done[k]
+            for k in ("stale_workers", "orphans", "unstarted", "republished", "retention")
+            if k in done
+        )
+        log.log(logging.INFO if repaired else logging.DEBUG, "maintenance.round", extra=done)
         return done
 
     async def mark_stale_workers(self) -> int:

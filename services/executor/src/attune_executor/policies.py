@@ -25,7 +25,7 @@ import asyncpg
 from attune_shared.bus import Bus, ExecutionRequested
 from attune_shared.metrics import POLICY_DECISIONS
 from attune_shared.models import Execution, Policy
-from attune_shared.repos import PolicyAdmissionRepository
+from attune_shared.repos import PolicyAdmissionRepository, QueueHead
 
 log = logging.getLogger("attune.executor.policies")
 
@@ -68,8 +68,17 @@ class PolicyEngine:
     ) -> Decision:
         """Admit, queue or cancel ``execution`` (status ``scheduling``). With ``queued_only`` (a
         wake-up of an execution that was queued), ``skip`` unless it still waits in a queue."""
-        x, params = execution, execution.config
-        ordered = sorted(policies, key=lambda p: p.id)
+        wake: list[QueueHead] = []
+        decision = await self._decide(execution, sorted(policies, key=lambda p: p.id), queued_only, wake)
+        await self._wake(wake)  # after the commit
+        if decision.outcome != "skip":
+            POLICY_DECISIONS.labels(decision.outcome).inc()
+        return decision
+
+    async def _decide(
+        self, x: Execution, ordered: list[Policy], queued_only: bool, wake: list[QueueHead]
+    ) -> Decision:
+        params = x.config
         groups = {p.id: group_key(p, params) for p in ordered}
         locks = sorted(
             {(p.id, groups[p.id]) for p in ordered if p.concurrency_limit}
@@ -87,46 +96,60 @@ class PolicyEngine:
             for p in pending:
                 if not p.concurrency_limit:
                     continue
-                taken = await repo.slots_taken(p.id, groups[p.id])
-                head = await repo.head(p.id, groups[p.id])
-                if taken < p.concurrency_limit and (head is None or head.execution == x.id):
+                if await self._slot_for(repo, x, p, groups[p.id], wake):
                     continue
                 if p.concurrency_method == "cancel":
-                    return self._count(
-                        Decision(
-                            "cancel",
-                            f"concurrency limit of policy {p.ref} reached: {p.concurrency_limit} at a time"
-                            f"{_describe_group(p, params)}",
-                            p.ref,
-                        )
+                    return Decision(
+                        "cancel",
+                        f"concurrency limit of policy {p.ref} reached: {p.concurrency_limit} at a time"
+                        f"{_describe_group(p, params)}",
+                        p.ref,
                     )
                 blocked.append(p)
             if blocked:
                 for p in blocked:
                     await repo.enqueue(p.id, groups[p.id], x.id, x.created, x.action_ref)
-                return self._count(
-                    Decision("queue", f"waiting for a slot of policy {blocked[0].ref}", blocked[0].ref)
-                )
+                return Decision("queue", f"waiting for a slot of policy {blocked[0].ref}", blocked[0].ref)
             for p in pending:
                 if p.rate_limit_max and p.rate_limit_window_seconds:
                     admitted = await repo.admitted_since(p.id, p.rate_limit_window_seconds)
                     if admitted >= p.rate_limit_max:
-                        return self._count(
-                            Decision(
-                                "cancel",
-                                f"rate limit of policy {p.ref} reached: {p.rate_limit_max} executions "
-                                f"per {p.rate_limit_window_seconds} s",
-                                p.ref,
-                            )
+                        return Decision(
+                            "cancel",
+                            f"rate limit of policy {p.ref} reached: {p.rate_limit_max} executions "
+                            f"per {p.rate_limit_window_seconds} s",
+                            p.ref,
                         )
             for p in pending:
                 await repo.admit(p.id, groups[p.id], x.id, x.created, x.action_ref)
-        return self._count(Decision("admit"))
+        return Decision("admit")
 
     @staticmethod
-    def _count(decision: Decision) -> Decision:
-        POLICY_DECISIONS.labels(decision.outcome).inc()
-        return decision
+    async def _slot_for(
+        repo: PolicyAdmissionRepository, x: Execution, p: Policy, group: str, wake: list[QueueHead]
+    ) -> bool:
+        """Whether ``x`` may take a slot of ``p`` now: one is free and (for ``enqueue``) nothing
+        requested before it waits for the group (queued, or not decided yet)."""
+        assert p.concurrency_limit is not None
+        if await repo.slots_taken(p.id, group) >= p.concurrency_limit:
+            return False
+        if p.concurrency_method == "cancel":
+            return True  # no queue, so no order to keep
+        head = await repo.head(p.id, group)
+        if head is not None and head.execution != x.id:
+            wake.append(head)  # a slot is free: the head of the queue takes it
+            return False
+        return not await repo.older_waiting(
+            p.id, x.action_ref, p.concurrency_group_by, group, x.id, x.created
+        )
+
+    async def _wake(self, heads: list[QueueHead]) -> None:
+        for head in heads:
+            await self.bus.execution_requested(
+                ExecutionRequested(
+                    execution_id=head.execution, created=head.execution_created, action_ref=head.action_ref
+                )
+            )
 
     async def release(self, execution: Execution, policies: list[Policy]) -> None:
         """A slot holder ended: wake up the head of each of its queues."""
@@ -134,13 +157,5 @@ class PolicyEngine:
         if not queued:
             return
         repo = PolicyAdmissionRepository(self.pool)
-        for p in queued:
-            head = await repo.head(p.id, group_key(p, execution.config))
-            if head is not None:
-                await self.bus.execution_requested(
-                    ExecutionRequested(
-                        execution_id=head.execution,
-                        created=head.execution_created,
-                        action_ref=head.action_ref,
-                    )
-                )
+        heads = [await repo.head(p.id, group_key(p, execution.config)) for p in queued]
+        await self._wake([h for h in heads if h is not None])

@@ -8,6 +8,8 @@ any path frees its slot.
 from __future__ import annotations
 
 import builtins
+import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
@@ -83,6 +85,36 @@ class PolicyAdmissionRepository(Repository[PolicyAdmission]):
             _TERMINAL,
         )
         return [QueueHead(*r) for r in records]
+
+    async def older_waiting(
+        self,
+        policy: int,
+        action_ref: str,
+        group_by: Sequence[str],
+        group_key: str,
+        execution: int,
+        created: datetime,
+    ) -> bool:
+        """Whether an execution of the action and group requested before ``(created, execution)``
+        still waits for its decision (``requested`` and due, or ``scheduling`` and not admitted):
+        it goes first, even when its scheduler has not got to it yet."""
+        group = ""
+        args: list[object] = [action_ref, created, execution, policy]
+        if group_by:
+            args += [list(group_by), json.loads(group_key)]  # the jsonb codec takes Python values
+            group = (
+                " AND (SELECT jsonb_agg(e.config -> t.k ORDER BY t.n) "
+                "FROM unnest($5::text[]) WITH ORDINALITY AS t(k, n)) = $6::jsonb"
+            )
+        value = await self.db.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM execution e WHERE e.action_ref = $1 "
+            "AND e.status IN ('requested', 'scheduling') AND (e.run_after IS NULL OR e.run_after <= now()) "
+            "AND (e.created, e.id) < ($2, $3) AND NOT EXISTS (SELECT 1 FROM policy_admission a "
+            "WHERE a.policy = $4 AND a.execution = e.id AND a.execution_created = e.created AND a.state = 'active')"
+            f"{group})",
+            *args,
+        )
+        return bool(value)
 
     async def admitted_since(
         self, policy: int, window_seconds: float, *, excluding: int | None = None
