@@ -183,7 +183,9 @@ class Hub:
     # -- NATS callbacks ---------------------------------------------------------------------------
     async def _on_status(self, msg: Msg) -> None:
         seq = msg.metadata.sequence.stream
-        self._last_seq = max(self._last_seq or 0, seq)
+        if self._last_seq is not None and seq <= self._last_seq:
+            return  # already dispatched (a consumer recreated after a reconnect starts after it anyway)
+        self._last_seq = seq
         body = _parse(ExecutionStatusChanged, msg)
         if body is not None:
             self.dispatch(EXECUTIONS, Item("execution", seq, _status_data(body)))
