@@ -84,7 +84,7 @@ class Executor:
             rt.pool, rt.bus, self.catalog, self.policies, self.runs, self.wakeups, worker.id
         )
         events = EventProcessor(rt.pool, rt.bus, self.catalog)
-        enforcements = EnforcementProcessor(rt.pool, rt.bus, settings.executor)
+        enforcements = EnforcementProcessor(rt.pool, rt.bus, self.catalog, settings.executor)
         consumers: list[BatchConsumer[Any]] = [
             BatchConsumer(
                 self.nc,

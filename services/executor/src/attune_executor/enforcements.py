@@ -1,8 +1,9 @@
 """``enforcement.created`` -> the enforcement's execution (``requested``), or ``disabled``.
 
-Rules and actions are read fresh (two queries per batch), so a rule disabled or an action deleted
-since the event matched disables the enforcement. Executions are created before the enforcements
-resolve; both steps are idempotent, so a crash in between is repaired by redelivery or the reconciler.
+Two statements per batch: the enforcements, then their executions created and the enforcements
+resolved together. Rules come from the cache that every ``rule.changed`` clears, actions from the
+``cache_ttl`` cache, so a rule disabled (or an action deleted) since the event matched disables the
+enforcement. Redelivery is harmless: an enforcement resolves once, and has one top-level execution.
 """
 
 from __future__ import annotations
@@ -11,19 +12,14 @@ import logging
 
 import asyncpg
 
+from attune_executor.catalog import Catalog
 from attune_executor.consumer import Delivery
 from attune_shared import executions
 from attune_shared.bus import Bus, EnforcementCreated, ExecutionRequested, gather_bounded
 from attune_shared.errors import PermanentError
 from attune_shared.metrics import ENFORCEMENTS
 from attune_shared.models import Enforcement, Execution
-from attune_shared.repos import (
-    ActionRepository,
-    EnforcementRepository,
-    ExecutionRepository,
-    NewExecution,
-    RuleRepository,
-)
+from attune_shared.repos import EnforcementRepository, ExecutionRepository, NewExecution
 from attune_shared.settings import ExecutorSettings
 from attune_shared.statuses import EnforcementStatus, ExecutionStatus
 
@@ -31,9 +27,10 @@ log = logging.getLogger("attune.executor.enforcements")
 
 
 class EnforcementProcessor:
-    def __init__(self, pool: asyncpg.Pool, bus: Bus, settings: ExecutorSettings) -> None:
+    def __init__(self, pool: asyncpg.Pool, bus: Bus, catalog: Catalog, settings: ExecutorSettings) -> None:
         self.pool = pool
         self.bus = bus
+        self.catalog = catalog
         self.settings = settings
 
     async def handle(self, deliveries: list[Delivery[EnforcementCreated]]) -> None:
@@ -50,14 +47,14 @@ class EnforcementProcessor:
             await self.process(pending)
 
     async def process(self, pending: list[Enforcement]) -> None:
-        rules = await RuleRepository(self.pool).get_many({e.rule for e in pending if e.rule is not None})
-        actions = await ActionRepository(self.pool).get_by_refs({r.action_ref for r in rules.values()})
+        rules = await self.catalog.rules({e.rule_ref for e in pending})
+        actions = await self.catalog.actions({r.action_ref for r in rules.values() if r is not None})
         disabled: list[tuple[Enforcement, str]] = []
         accepted: list[tuple[Enforcement, NewExecution]] = []
         for e in pending:
-            rule = rules.get(e.rule) if e.rule is not None else None
+            rule = rules.get(e.rule_ref)
             action = actions.get(rule.action_ref) if rule is not None else None
-            if rule is None:
+            if rule is None or rule.id != e.rule:
                 disabled.append((e, f"rule {e.rule_ref} no longer exists"))
             elif not rule.enabled:
                 disabled.append((e, f"rule {rule.ref} is disabled"))
@@ -83,10 +80,10 @@ class EnforcementProcessor:
                         ),
                     )
                 )
-        rows = await ExecutionRepository(self.pool).create_for_enforcements([new for _, new in accepted])
-        await EnforcementRepository(self.pool).resolve_many(
-            [(e.id, e.created, EnforcementStatus.PROCESSED, None) for e, _ in accepted]
-            + [(e.id, e.created, EnforcementStatus.DISABLED, reason) for e, reason in disabled]
+        rows = await ExecutionRepository(self.pool).create_for_enforcements(
+            [new for _, new in accepted],
+            resolve=[(e.id, e.created, EnforcementStatus.PROCESSED, None) for e, _ in accepted]
+            + [(e.id, e.created, EnforcementStatus.DISABLED, reason) for e, reason in disabled],
         )
         ENFORCEMENTS.labels("processed").inc(len(accepted))
         ENFORCEMENTS.labels("disabled").inc(len(disabled))

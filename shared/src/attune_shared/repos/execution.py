@@ -10,7 +10,8 @@ from typing import Any
 
 from attune_shared.models import Execution
 from attune_shared.repos.base import MAX_PAGE, Filters, TimeSeriesRepository
-from attune_shared.statuses import ExecutionStatus, WorkerStatus
+from attune_shared.statuses import EnforcementStatus, ExecutionStatus, WorkerStatus
+from attune_shared.types import Queryable
 
 #: Columns an update may set beside ``status``.
 _UPDATABLE = frozenset({"result", "worker", "started_at", "run_after", "retry_reason"})
@@ -101,6 +102,20 @@ _LIVE_WORKER = (
 )
 
 
+async def _resolve(
+    db: Queryable, items: Sequence[tuple[int, datetime, EnforcementStatus, str | None]]
+) -> None:
+    await db.execute(
+        "UPDATE enforcement AS f SET status = r.status, resolved_at = now(), failure_reason = r.reason "
+        "FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[]) AS r(id, created, status, reason) "
+        "WHERE f.id = r.id AND f.created = r.created AND f.status = 'created'",
+        [i[0] for i in items],
+        [i[1] for i in items],
+        [i[2] for i in items],
+        [i[3] for i in items],
+    )
+
+
 class ExecutionRepository(TimeSeriesRepository[Execution]):
     table = "execution"
 
@@ -142,19 +157,40 @@ class ExecutionRepository(TimeSeriesRepository[Execution]):
         return self._row(existing), False
 
     async def create_for_enforcements(
-        self, rows: Sequence[NewExecution]
+        self,
+        rows: Sequence[NewExecution],
+        *,
+        resolve: Sequence[tuple[int, datetime, EnforcementStatus, str | None]] = (),
     ) -> builtins.list[tuple[Execution, bool]]:
         """:meth:`create_for_enforcement` for many enforcements in one statement (plus one to read the
-        rows that existed already); one ``(row, created_now)`` per input, in input order."""
+        rows that existed already); one ``(row, created_now)`` per input, in input order.
+
+        ``resolve`` lists ``(id, created, status, failure_reason)`` of enforcements to resolve in the
+        same statement (as :meth:`EnforcementRepository.resolve_many`), so an enforcement is
+        ``processed`` exactly when its execution exists."""
         if not rows:
+            if resolve:
+                await _resolve(self.db, resolve)
             return []
         for new in rows:
             if new.enforcement is None or new.created is None or new.parent or new.original_execution:
                 raise ValueError("a top-level enforcement execution needs enforcement and created, no parent")
-        values = [[getattr(r, c) for r in rows] for c in _ENFORCED_COLUMNS]
+        values: list[Any] = [[getattr(r, c) for r in rows] for c in _ENFORCED_COLUMNS]
         cols = ", ".join(_ENFORCED_COLUMNS)
         unnest = ", ".join(f"${i}::{t}" for i, t in enumerate(_ENFORCED_TYPES, start=1))
+        n = len(_ENFORCED_TYPES)
+        values += [
+            [r[0] for r in resolve],
+            [r[1] for r in resolve],
+            [r[2] for r in resolve],
+            [r[3] for r in resolve],
+        ]
         records = await self.db.fetch(
+            "WITH resolved AS (UPDATE enforcement AS f SET status = r.status, resolved_at = now(), "
+            "failure_reason = r.reason "
+            f"FROM unnest(${n + 1}::bigint[], ${n + 2}::timestamptz[], ${n + 3}::text[], ${n + 4}::text[]) "
+            "AS r(id, created, status, reason) "
+            "WHERE f.id = r.id AND f.created = r.created AND f.status = 'created' RETURNING f.id) "
             f"INSERT INTO execution ({cols}) SELECT {', '.join('u.' + c for c in _ENFORCED_COLUMNS)} "
             f"FROM unnest({unnest}) AS u({cols}) ON CONFLICT (enforcement, created) "
             "WHERE enforcement IS NOT NULL AND parent IS NULL AND original_execution IS NULL DO NOTHING "
