@@ -8,8 +8,9 @@ from pathlib import Path
 import asyncpg
 
 from attune_shared.bus import Bus
-from attune_shared.models import Execution
+from attune_shared.models import Action, Execution
 from attune_shared.repos import (
+    ActionRepository,
     EnforcementRepository,
     ExecutionRepository,
     NewEnforcement,
@@ -123,9 +124,12 @@ async def test_scheduled_but_never_started_fails(
 async def test_lost_messages_are_republished(
     db_pool: asyncpg.Pool, bus: Bus, core: None, start_executor: StartExecutor
 ) -> None:
-    noop = await ExecutionRepository(db_pool).create(
-        NewExecution(action_ref="core.noop")
-    )  # no wake-up published
+    # an execution whose wake-up was never published, and one whose scheduler died after claiming it
+    noop = await ExecutionRepository(db_pool).create(NewExecution(action_ref="core.noop"))
+    stalled = await ExecutionRepository(db_pool).create(
+        NewExecution(action_ref="core.echo", config={"message": "x"})
+    )
+    await db_pool.execute("UPDATE execution SET status = 'scheduling' WHERE id = $1", stalled.id)
     rule = await make_rule(
         db_pool,
         "demo.lost",
@@ -133,9 +137,8 @@ async def test_lost_messages_are_republished(
         action=(await _action(db_pool, "core.echo")),
         action_params={"message": "m"},
     )
-    [event] = await store_events(
-        db_pool, "demo.alert", [{}]
-    )  # matched earlier; its enforcement's message lost
+    # an event matched earlier, whose enforcement's message was lost
+    [event] = await store_events(db_pool, "demo.alert", [{}])
     [enforcement] = await EnforcementRepository(db_pool).create_many(
         [
             NewEnforcement(
@@ -149,16 +152,16 @@ async def test_lost_messages_are_republished(
         ]
     )
     await start_executor()
-    done = {x.action_ref: x for x in await finished(db_pool, 2, timeout=15)}
-    assert done["core.noop"].id == noop.id and done["core.noop"].status is S.COMPLETED
-    assert done["core.echo"].enforcement == enforcement.id and done["core.echo"].status is S.COMPLETED
+    done = {(x.action_ref, x.enforcement is None): x for x in await finished(db_pool, 3, timeout=15)}
+    assert done["core.noop", True].id == noop.id and done["core.noop", True].status is S.COMPLETED
+    assert done["core.echo", False].enforcement == enforcement.id
+    assert done["core.echo", False].status is S.COMPLETED
+    assert done["core.echo", True].id == stalled.id and done["core.echo", True].status is S.COMPLETED
     resolved = await EnforcementRepository(db_pool).get(enforcement.id, enforcement.created)
     assert resolved is not None and resolved.status is EnforcementStatus.PROCESSED
 
 
-async def _action(db: asyncpg.Pool, ref: str):  # type: ignore[no-untyped-def]
-    from attune_shared.repos import ActionRepository
-
+async def _action(db: asyncpg.Pool, ref: str) -> Action | None:
     return await ActionRepository(db).get_by_ref(ref)
 
 
