@@ -9,16 +9,20 @@ re-checks its running executions periodically — kills the process and sets ``c
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
 from attune_shared.bus import Bus, ExecutionRequested, ExecutionStatusChanged, gather_bounded
+from attune_shared.errors import RetryableError
 from attune_shared.models import Execution
 from attune_shared.repos import ExecutionRepository, NewExecution, StatusChange
 from attune_shared.statuses import PRE_RUN_STATUSES, ExecutionStatus
 from attune_shared.types import Queryable
+
+log = logging.getLogger("attune.executions")
 
 
 async def announce(bus: Bus, execution: Execution, old: ExecutionStatus | None, new: ExecutionStatus) -> None:
@@ -73,15 +77,18 @@ class Transition:
         return (old,) if isinstance(old, ExecutionStatus) else tuple(old)
 
 
-async def transition_many(db: Queryable, bus: Bus, transitions: Sequence[Transition]) -> list[bool]:
+async def transition_many(
+    db: Queryable, bus: Bus, transitions: Sequence[Transition], *, quiet: bool = False
+) -> list[bool]:
     """:func:`transition` for many executions: one statement, then the winners are announced
     (each with the status it really replaced). One ``won`` per transition, in order; an execution
-    may appear only once per call."""
+    may appear only once per call. With ``quiet``, a failed announcement is logged instead of
+    raised, so the caller always learns what the database did."""
     previous = await ExecutionRepository(db).update_status_many(
         [StatusChange(t.execution.id, t.execution.created, t.expected, t.new, t.changes) for t in transitions]
     )
     await gather_bounded(
-        announce(bus, t.execution, old, t.new)
+        _announce(bus, t.execution, [(old, t.new)], quiet)
         for t, old in zip(transitions, previous, strict=True)
         if old is not None
     )
@@ -102,18 +109,31 @@ async def start_many(
     keys: Sequence[tuple[int, datetime]],
     worker: int,
     started_at: datetime,
+    *,
+    quiet: bool = False,
 ) -> list[Execution]:
     """Claim, schedule and start the ``requested`` executions of ``keys`` (``(id, created)``) that
     need no policy decision, in one round trip; each of the three changes is in
-    ``execution_history`` and announced in order. Returns the executions now ``running`` on ``worker``."""
+    ``execution_history`` and announced in order. Returns the executions now ``running`` on
+    ``worker``. ``quiet`` as for :func:`transition_many`."""
     running = await ExecutionRepository(db).start_many(keys, worker, started_at)
-
-    async def steps(x: Execution) -> None:
-        for old, new in START_STEPS:
-            await announce(bus, x, old, new)
-
-    await gather_bounded(steps(x) for x in running)
+    await gather_bounded(_announce(bus, x, START_STEPS, quiet) for x in running)
     return running
+
+
+async def _announce(
+    bus: Bus,
+    execution: Execution,
+    steps: Sequence[tuple[ExecutionStatus | None, ExecutionStatus]],
+    quiet: bool,
+) -> None:
+    try:
+        for old, new in steps:
+            await announce(bus, execution, old, new)
+    except RetryableError as exc:
+        if not quiet:
+            raise
+        log.warning("execution.announce_failed", extra={"execution": execution.id, "error": str(exc)})
 
 
 async def request(db: Queryable, bus: Bus, new: NewExecution) -> Execution:

@@ -50,7 +50,7 @@ class TransitionBatcher:
                     rest.append(item)
             self._pending = rest
             try:
-                won = await executions.transition_many(self.pool, self.bus, [t for t, _ in batch])
+                won = await executions.transition_many(self.pool, self.bus, [t for t, _ in batch], quiet=True)
             except Exception as exc:
                 for _, future in batch:
                     if not future.done():

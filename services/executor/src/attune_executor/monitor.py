@@ -105,7 +105,7 @@ class Liveness:
                 if policies:
                     await self.policies.release(x, policies)
         if handed_back:
-            won_back = await executions.transition_many(self.pool, self.bus, handed_back)
+            won_back = await executions.transition_many(self.pool, self.bus, handed_back, quiet=True)
             back = [t.execution for t, ok in zip(handed_back, won_back, strict=True) if ok]
             await gather_bounded(_wake(self.bus, x) for x in back)
             changed += len(back)

@@ -18,6 +18,7 @@ import asyncpg
 
 from attune_shared import executions
 from attune_shared.bus import Bus, ExecutionRequested
+from attune_shared.errors import RetryableError
 from attune_shared.models import Execution
 from attune_shared.repos import ExecutionRepository, NewExecution, StatusChange
 from attune_shared.settings import ExecutorSettings
@@ -116,9 +117,12 @@ async def end_with_retry(
         )[0]
         if previous is None:
             raise _Lost
-    await executions.announce(bus, execution, previous, status)
-    await executions.announce(bus, created, None, ExecutionStatus.REQUESTED)
     wakeups.at_run_after(created)
+    try:
+        await executions.announce(bus, execution, previous, status)
+        await executions.announce(bus, created, None, ExecutionStatus.REQUESTED)
+    except RetryableError as exc:  # committed: the announcement is lost, not the retry
+        log.warning("execution.announce_failed", extra={"execution": execution.id, "error": str(exc)})
     log.info(
         "execution.retry",
         extra={

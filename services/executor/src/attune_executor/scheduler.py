@@ -74,19 +74,19 @@ class Scheduler:
     ) -> set[int]:
         """Actions without policies: claimed, scheduled and started in one round trip."""
         by_id = {d.body.execution_id: d for d in direct}
+        # everything this needs is read before the executions turn `running`: from then on nothing
+        # may fail before their runs start
+        packs = await self.catalog.packs({a.pack_ref for a in actions.values() if a is not None})
         running = await executions.start_many(
             self.pool,
             self.bus,
             [(d.body.execution_id, d.body.created) for d in direct],
             self.worker_id,
             datetime.now(UTC),
+            quiet=True,
         )
-        if not running:
-            return set()
-        ran = {x.action_ref: actions[x.action_ref] for x in running}
-        packs = await self.catalog.packs({a.pack_ref for a in ran.values() if a is not None})
         for x in running:
-            action = ran[x.action_ref]
+            action = actions[x.action_ref]
             assert action is not None
             run = self.runs.prepare(x, action, packs.get(action.pack_ref))
             by_id[x.id].keep_credit = True
@@ -157,7 +157,7 @@ class Scheduler:
             elif decision.outcome == "queue" and not from_queue:
                 log.info("execution.queued", extra={"execution": x.id, "reason": decision.reason})
         if ends:
-            await executions.transition_many(self.pool, self.bus, ends)
+            await executions.transition_many(self.pool, self.bus, ends, quiet=True)
         if admitted:
             await self._start(admitted)
 
@@ -167,6 +167,7 @@ class Scheduler:
             self.pool,
             self.bus,
             [Transition(x, S.SCHEDULED, changes={"worker": self.worker_id}) for _, x, _ in admitted],
+            quiet=True,
         )
         ready: list[tuple[Delivery[ExecutionRequested], Execution, Run]] = []
         for (d, x, action), ok in zip(admitted, scheduled, strict=True):
@@ -176,11 +177,24 @@ class Scheduler:
         if not ready:
             return
         started = datetime.now(UTC)
-        running = await executions.transition_many(
-            self.pool,
-            self.bus,
-            [Transition(x, S.RUNNING, changes={"started_at": started}) for _, x, _ in ready],
-        )
+        try:
+            running = await executions.transition_many(
+                self.pool,
+                self.bus,
+                [Transition(x, S.RUNNING, changes={"started_at": started}) for _, x, _ in ready],
+                quiet=True,
+            )
+        except BaseException:
+            for _, _, run in ready:
+                self.runs.discard(run)
+            # never started: hand them back (if this fails too, scheduled_timeout ends them)
+            await executions.transition_many(
+                self.pool,
+                self.bus,
+                [Transition(x, S.REQUESTED, changes={"worker": None}) for _, x, _ in ready],
+                quiet=True,
+            )
+            raise
         for (d, x, run), ok in zip(ready, running, strict=True):
             if ok:
                 d.keep_credit = True
