@@ -13,7 +13,7 @@ from attune_shared.statuses import TERMINAL_STATUSES, ExecutionStatus
 
 from ..shared.factories import make_action, make_rule, make_trigger
 from .conftest import StartExecutor
-from .helpers import executions_of, finished, fire, wait_for
+from .helpers import executions_of, finished, fire, request, wait_for
 
 S = ExecutionStatus
 pytestmark = pytest.mark.slow
@@ -93,3 +93,28 @@ async def test_sigkill_of_a_replica_while_50_actions_run(
         history = await ExecutionHistoryRepository(db_pool).for_entity(x.id)
         assert sum(1 for h in history if h.new_values.get("status") == "running") <= 1
     await finished(db_pool, 50 + len(retries), "demo.work")
+
+
+async def test_replicas_claim_no_more_than_they_can_run(
+    db_pool: asyncpg.Pool, bus: Bus, core: None, start_executor: StartExecutor
+) -> None:
+    await start_executor("ex-small-a", CONCURRENCY="2")
+    await start_executor("ex-small-b", CONCURRENCY="2")
+    for _ in range(8):
+        await request(db_pool, bus, "core.sleep", {"seconds": 0.6})
+    peak: dict[int, int] = {}
+    waiting_while_full = False
+
+    async def all_done() -> bool:
+        nonlocal waiting_while_full
+        xs = await executions_of(db_pool, "core.sleep")
+        running = Counter(x.worker for x in xs if x.status is S.RUNNING)
+        for worker, n in running.items():
+            peak[worker] = max(peak.get(worker, 0), n)  # type: ignore[index]
+        if sum(running.values()) == 4 and any(x.status is S.REQUESTED for x in xs):
+            waiting_while_full = True  # the rest stays in the stream, claimed by nobody
+        return len([x for x in xs if x.status is S.COMPLETED]) == 8
+
+    await wait_for(all_done, 20, "8 sleeps")
+    assert set(peak.values()) == {2}, peak  # both replicas ran two at a time, never more
+    assert waiting_while_full

@@ -121,8 +121,7 @@ class Executor:
         await self.cancels.start()
         for consumer in consumers:
             await consumer.start()
-        stop_fetching = asyncio.Event()
-        self._spawn(*(c.run(stop_fetching) for c in consumers))
+        self._spawn(*(c.run() for c in consumers))
         self._spawn(
             self.presence.heartbeat(stopping), self.maintenance.run(stopping), self.cancels.run(stopping)
         )
@@ -135,7 +134,8 @@ class Executor:
         await stopping.wait()
 
         log.info("executor.stopping", extra={"running": len(self.runs.runs)})
-        stop_fetching.set()  # batches in flight finish
+        for consumer in consumers:
+            consumer.stop()  # batches in flight finish
         await self._join(self._tasks[: len(consumers)])
         await self.runs.drain(settings.executor.shutdown_grace)
         self.wakeups.close()

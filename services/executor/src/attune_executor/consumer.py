@@ -30,36 +30,28 @@ M = TypeVar("M", bound=BusMessage)
 
 
 class Credits:
-    """Free capacity: a consumer takes one per fetched message; whoever finishes the work gives it back."""
+    """Free capacity: a consumer takes one per fetched message; whoever finishes the work gives it
+    back, which wakes the consumers sharing these credits."""
 
     def __init__(self, total: int) -> None:
         self.total = total
         self.used = 0
-        self._changed = asyncio.Event()
+        self._listeners: list[asyncio.Event] = []
 
     @property
     def free(self) -> int:
         return self.total - self.used
+
+    def listen(self, event: asyncio.Event) -> None:
+        self._listeners.append(event)
 
     def take(self, n: int) -> None:
         self.used += n
 
     def give(self, n: int = 1) -> None:
         self.used -= n
-        self._changed.set()
-
-    async def wait(self, stopping: asyncio.Event) -> int:
-        """Free credits (at least one), or 0 once ``stopping`` is set."""
-        while self.free <= 0 and not stopping.is_set():
-            self._changed.clear()
-            stop = asyncio.ensure_future(stopping.wait())
-            changed = asyncio.ensure_future(self._changed.wait())
-            try:
-                await asyncio.wait({stop, changed}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                stop.cancel()
-                changed.cancel()
-        return 0 if stopping.is_set() else self.free
+        for event in self._listeners:
+            event.set()
 
 
 @dataclass
@@ -92,53 +84,59 @@ class BatchConsumer(Generic[M]):
     ) -> None:
         consumer = spec.consumer(durable)
         self.durable = durable
-        self.fetcher = PullFetcher(nc, consumer.stream, durable)
+        self.fetcher = PullFetcher(nc, consumer.stream, durable, expires=wait)
         self.model = model
         self.handler = handler
         self.settler = settler
         self.credits = credits
         self.batch_size = batch_size
-        self.wait = wait
+        self.wake = self.fetcher.changed
+        credits.listen(self.wake)
+        self._stopping = False
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         await self.fetcher.start()
 
-    async def run(self, stopping: asyncio.Event) -> None:
-        """Fetch and handle until ``stopping``; then finish the batches in flight."""
-        last_request = 0.0
+    def stop(self) -> None:
+        """Stop fetching; :meth:`run` finishes the batches in flight and returns."""
+        self._stopping = True
+        self.wake.set()
+
+    async def run(self) -> None:
+        """Fetch and handle until :meth:`stop`; then finish the batches in flight."""
+        fetcher = self.fetcher
         try:
-            while True:
-                free = await self.credits.wait(stopping)
-                if not free:
-                    break
-                fetch = asyncio.ensure_future(self.fetcher.fetch(min(free, self.batch_size), self.wait))
-                stop = asyncio.ensure_future(stopping.wait())
-                last_request = time.monotonic()
-                await asyncio.wait({fetch, stop}, return_when=asyncio.FIRST_COMPLETED)
-                stop.cancel()
-                if not fetch.done():
-                    fetch.cancel()
-                    break
-                try:
-                    msgs = fetch.result()
-                except (NatsError, OSError) as exc:
-                    log.warning("fetch.failed", extra={"durable": self.durable, "error": str(exc)})
-                    await asyncio.sleep(0.5)
+            while not self._stopping:
+                free = self.credits.free
+                if free > 0 and fetcher.arrived:
+                    self._dispatch(fetcher.take(min(free, self.batch_size)))
                     continue
-                if msgs:
-                    self._dispatch(msgs)
+                room = free - len(fetcher.arrived)
+                if room > 0 and fetcher.idle:
+                    await fetcher.request(min(room, self.batch_size))
+                try:
+                    await asyncio.wait_for(self.wake.wait(), fetcher.expires)
+                except TimeoutError:
+                    pass
+                self.wake.clear()
         finally:
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
-            # a lingering pull request may still deliver one message: take it and hand it back
-            await asyncio.sleep(max(0.0, last_request + self.wait - time.monotonic()))
-            for msg in self.fetcher.drain():
+            # the open request may still deliver: wait for its end, then hand back what came
+            deadline = time.monotonic() + fetcher.expires + 0.5
+            while not fetcher.idle and (remaining := deadline - time.monotonic()) > 0:
+                try:
+                    await asyncio.wait_for(self.wake.wait(), remaining)
+                except TimeoutError:
+                    pass
+                self.wake.clear()
+            for msg in fetcher.drain():
                 try:
                     await msg.nak()
                 except NatsError:
                     pass
-            await self.fetcher.stop()
+            await fetcher.stop()
 
     def _dispatch(self, msgs: list[Msg]) -> None:
         self.credits.take(len(msgs))

@@ -1,10 +1,12 @@
-"""Pull requests sized to what this replica can take right now.
+"""Pull requests sized to what this replica can take.
 
-nats-py's ``fetch(batch=n)`` keeps a lingering request for ``n`` messages open and waits for all of
-them (or its timeout), which both delays the first message and lets the server push more than the
-caller can run. Here a fetch first asks with ``no_wait`` for what is available (up to ``limit``,
-the request ends at once), and only when nothing is available lingers for exactly one message. The
-server therefore never delivers more than the caller asked for, and other replicas get the rest.
+nats-py's ``fetch(batch=n)`` waits client-side until ``n`` messages or its timeout (delaying the
+first one), and FastStream's pull loop only fetches again once a whole batch is handled. Here one
+pull request at a time is kept open on a private inbox, for exactly the number of messages the
+caller has room for; messages are handed out the moment they arrive, and the next request is made
+once this one is complete (all delivered) or ended by the server (``408`` when it expires, ``409``).
+The server therefore never delivers more than the caller asked for, and what this replica cannot
+take stays in the stream for other replicas.
 """
 
 from __future__ import annotations
@@ -22,26 +24,32 @@ from nats.js.api import Header
 
 log = logging.getLogger("attune.executor.fetch")
 
-#: How long a ``no_wait`` request may take to answer before it is given up locally.
-NO_WAIT_TIMEOUT = 5.0
+#: How long past its expiry a request may go unanswered before it is taken as lost (a reconnect).
+LOST_AFTER = 2.0
+#: Status codes that end a pull request.
+_ENDS = {"404", "408", "409"}
 
 
 class PullFetcher:
-    """Fetches from one durable pull consumer through a private inbox."""
+    """One durable pull consumer, read through a private inbox."""
 
-    def __init__(self, nc: NatsClient, stream: str, durable: str) -> None:
+    def __init__(self, nc: NatsClient, stream: str, durable: str, *, expires: float = 1.0) -> None:
         self.nc = nc
         self.api = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}"
         self.durable = durable
+        self.expires = expires
         self.inbox = nc.new_inbox()
-        self._queue: asyncio.Queue[Msg] = asyncio.Queue()
+        #: messages arrived and not handed out yet
+        self.arrived: list[Msg] = []
+        #: messages the open request may still deliver
+        self.outstanding = 0
+        #: set whenever something arrives
+        self.changed = asyncio.Event()
+        self._deadline = 0.0
         self._sub: Subscription | None = None
 
     async def start(self) -> None:
-        async def on_message(msg: Msg) -> None:
-            self._queue.put_nowait(msg)
-
-        self._sub = await self.nc.subscribe(self.inbox, cb=on_message)
+        self._sub = await self.nc.subscribe(self.inbox, cb=self._on_message)
 
     async def stop(self) -> None:
         if self._sub is not None:
@@ -51,61 +59,51 @@ class PullFetcher:
                 pass
             self._sub = None
 
-    def drain(self) -> list[Msg]:
-        """Messages delivered but not handed out yet (a late answer to an earlier request)."""
-        msgs = []
-        while not self._queue.empty():
-            msg = self._queue.get_nowait()
-            if not _status(msg):
-                msgs.append(msg)
-        return msgs
-
-    async def fetch(self, limit: int, wait: float) -> list[Msg]:
-        """Up to ``limit`` messages: what is available now, else the first one within ``wait`` seconds
-        (possibly none)."""
-        msgs = self.drain()[:limit] if limit > 0 else []
-        if len(msgs) < limit:
-            msgs += await self._request(
-                {"batch": limit - len(msgs), "no_wait": True}, limit - len(msgs), NO_WAIT_TIMEOUT
-            )
-        if msgs or limit <= 0:
-            return msgs
-        return await self._request({"batch": 1, "expires": int(wait * 1e9)}, 1, wait + 1.0)
-
-    async def _request(self, request: dict[str, object], wanted: int, timeout: float) -> list[Msg]:
-        try:
-            await self.nc.publish(self.api, json.dumps(request).encode(), reply=self.inbox)
-        except NatsError as exc:
-            log.warning("fetch.request_failed", extra={"durable": self.durable, "error": str(exc)})
-            await asyncio.sleep(0.5)
-            return []
-        msgs: list[Msg] = []
-        deadline = time.monotonic() + timeout
-        while len(msgs) < wanted:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            try:
-                msg = await asyncio.wait_for(self._queue.get(), remaining)
-            except TimeoutError:
-                break
-            status = _status(msg)
-            if not status:
-                msgs.append(msg)
-                continue
-            if status not in ("404", "408"):
-                # 409 (max waiting, leadership change, consumer deleted) or 503 (no JetStream)
+    async def _on_message(self, msg: Msg) -> None:
+        status = msg.headers.get(Header.STATUS) if msg.headers else None
+        if not status:
+            self.arrived.append(msg)
+            self.outstanding = max(self.outstanding - 1, 0)
+        elif status in _ENDS:
+            self.outstanding = 0
+            if status == "409":
                 log.warning(
                     "fetch.status",
                     extra={"durable": self.durable, "status": status, "description": _description(msg)},
                 )
-                await asyncio.sleep(0.5)
-            break
-        return msgs
+        self.changed.set()
 
+    @property
+    def idle(self) -> bool:
+        """No request is open (a lost one counts as ended once its time is well past)."""
+        if self.outstanding and time.monotonic() > self._deadline:
+            log.warning(
+                "fetch.request_lost", extra={"durable": self.durable, "outstanding": self.outstanding}
+            )
+            self.outstanding = 0
+        return self.outstanding == 0
 
-def _status(msg: Msg) -> str | None:
-    return msg.headers.get(Header.STATUS) if msg.headers else None
+    async def request(self, n: int) -> None:
+        """Ask for up to ``n`` messages, delivered as they come within ``expires`` seconds."""
+        body = json.dumps({"batch": n, "expires": int(self.expires * 1e9)}).encode()
+        try:
+            await self.nc.publish(self.api, body, reply=self.inbox)
+        except NatsError as exc:
+            log.warning("fetch.request_failed", extra={"durable": self.durable, "error": str(exc)})
+            return
+        self.outstanding = n
+        self._deadline = time.monotonic() + self.expires + LOST_AFTER
+
+    def take(self, limit: int) -> list[Msg]:
+        """Up to ``limit`` of the messages that arrived."""
+        taken, self.arrived = self.arrived[:limit], self.arrived[limit:]
+        if not self.arrived:
+            self.changed.clear()
+        return taken
+
+    def drain(self) -> list[Msg]:
+        """Every message that arrived and was not taken."""
+        return self.take(len(self.arrived))
 
 
 def _description(msg: Msg) -> str:
