@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import asyncpg
 import nats
@@ -38,10 +39,30 @@ async def _at_least(db: asyncpg.Pool, n: int) -> bool:
     return await count_events(db) >= n
 
 
-async def _all_stored_once(db: asyncpg.Pool, ids: list[str]) -> bool:
+@dataclass
+class Progress:
+    stored: int
+    missing: int
+    consumer: str = ""
+
+    def __bool__(self) -> bool:
+        return self.missing == 0
+
+
+async def _all_stored_once(
+    db: asyncpg.Pool, ids: list[str], nc: NatsClient | None = None, spec: BusSpec | None = None
+) -> Progress:
+    """All of ``ids`` stored, none twice; falsy (and telling) until then."""
     stored = await stored_ids(db)
     assert len(stored) == len(set(stored)), "a message was stored twice"
-    return set(stored) == set(ids)
+    progress = Progress(len(stored), len(set(ids) - set(stored)))
+    if not progress and nc is not None and spec is not None:
+        info = await nc.jsm().consumer_info(spec.triggers_stream, "sensor")
+        progress.consumer = (
+            f"pending={info.num_pending} ack_pending={info.num_ack_pending} "
+            f"redelivered={info.num_redelivered} waiting={info.num_waiting}"
+        )
+    return progress
 
 
 async def test_sigkill_mid_stream_then_restart_stores_every_message_once(
@@ -56,7 +77,9 @@ async def test_sigkill_mid_stream_then_restart_stores_every_message_once(
     assert not publisher.done(), "the stream should still be flowing at the kill"
     await publisher
     await spawn_service("attune-sensor")
-    await wait_for(lambda: _all_stored_once(db_pool, ids), REDELIVERY, "every message stored")
+    await wait_for(
+        lambda: _all_stored_once(db_pool, ids, nats_client, bus.spec), REDELIVERY, "every message stored"
+    )
     # what the killed sensor had stored but not acked comes back after ack_wait, and maps to its row
     await wait_for(lambda: sensor_idle(nats_client, bus.spec), REDELIVERY, "the sensor to be idle")
     assert await count_events(db_pool) == len(ids)
@@ -88,7 +111,7 @@ async def test_sigterm_finishes_the_batch_in_hand_and_exits_zero(
     assert await event_created_count(nats_client, bus.spec) == len(stored)
 
     await spawn_service("attune-sensor")
-    await wait_for(lambda: _all_stored_once(db_pool, ids), 30, "every message stored")
+    await wait_for(lambda: _all_stored_once(db_pool, ids, nats_client, bus.spec), 30, "every message stored")
 
 
 @pytest.fixture
@@ -121,7 +144,7 @@ async def test_nats_restart_during_ingestion(
     owned_nats.start()
     await sensor.wait_for_log('"msg": "nats.reconnected"', timeout=30)
     await publisher
-    await wait_for(lambda: _all_stored_once(db_pool, ids), REDELIVERY, "every message stored")
+    await wait_for(lambda: _all_stored_once(db_pool, ids, nc, spec), REDELIVERY, "every message stored")
     assert sensor.running  # recovered by itself
     await wait_for(lambda: sensor_idle(nc, spec), REDELIVERY, "the sensor to be idle")
     assert await count_events(db_pool) == len(ids)
@@ -170,7 +193,9 @@ async def test_postgres_restart_during_ingestion(
     owned_postgres.start()
     await sensor.wait_for_log('"msg": "database.available"', timeout=30)
     await publisher
-    await wait_for(lambda: _all_stored_once(pool, ids), 60, "every message stored")
+    await wait_for(
+        lambda: _all_stored_once(pool, ids, nats_client, bus.spec), REDELIVERY, "every message stored"
+    )
     assert sensor.running  # recovered by itself
     await wait_for(lambda: sensor_idle(nats_client, bus.spec), 10, "the sensor to be idle")
     assert await count_events(pool) == len(ids)

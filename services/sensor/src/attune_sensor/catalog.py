@@ -34,9 +34,11 @@ MAX_ENTRIES = 10_000
 class TtlCache(Generic[K, V]):
     """``await cache.get(key)``: the loaded value, reloaded after ``ttl`` seconds; one load per key at a time."""
 
-    def __init__(self, load: Callable[[K], Awaitable[V]], ttl: float) -> None:
+    def __init__(self, load: Callable[[K], Awaitable[V]], ttl: float, *, timeout: float = 15.0) -> None:
         self._load = load
         self.ttl = ttl
+        #: a load taking longer fails with TimeoutError (and is not left for later callers to wait on)
+        self.timeout = timeout
         self._entries: dict[K, tuple[float, V]] = {}
         self._loading: dict[K, asyncio.Future[V]] = {}
 
@@ -55,7 +57,8 @@ class TtlCache(Generic[K, V]):
 
     async def _fill(self, key: K) -> V:
         try:
-            value = await self._load(key)
+            async with asyncio.timeout(self.timeout):
+                value = await self._load(key)
             if len(self._entries) >= MAX_ENTRIES:
                 now = time.monotonic()
                 self._entries = {k: e for k, e in self._entries.items() if e[0] > now}
@@ -96,10 +99,10 @@ class TriggerInfo:
 class Catalog:
     """Cached trigger and rule lookups backed by the pool."""
 
-    def __init__(self, pool: asyncpg.Pool, ttl: float) -> None:
+    def __init__(self, pool: asyncpg.Pool, ttl: float, *, timeout: float = 15.0) -> None:
         self.pool = pool
-        self.triggers: TtlCache[str, TriggerInfo | None] = TtlCache(self._load_trigger, ttl)
-        self.rule_ids: TtlCache[str, int | None] = TtlCache(self._load_rule_id, ttl)
+        self.triggers: TtlCache[str, TriggerInfo | None] = TtlCache(self._load_trigger, ttl, timeout=timeout)
+        self.rule_ids: TtlCache[str, int | None] = TtlCache(self._load_rule_id, ttl, timeout=timeout)
         self._validators: dict[int, tuple[datetime, Validator | None, str | None]] = {}
 
     async def _load_trigger(self, ref: str) -> TriggerInfo | None:

@@ -43,6 +43,8 @@ log = logging.getLogger("attune.sensor.ingest")
 FETCH_WAIT = 2.0
 #: A batch INSERT taking longer than this counts as the database being away.
 STATEMENT_TIMEOUT = 15.0
+#: A batch in hand for longer than this is reported (with what it waits for), and again as long as it lasts.
+SLOW_BATCH = 10.0
 
 Outcome = BaseException | None
 V = TypeVar("V")
@@ -64,10 +66,14 @@ class Ingestor:
         self.settler = settler
         self.settings = settings
         self.stopping = stopping
-        self.catalog = Catalog(pool, settings.trigger_cache_ttl)
+        self.catalog = Catalog(pool, settings.trigger_cache_ttl, timeout=STATEMENT_TIMEOUT)
         self.gate = DatabaseGate(pool)
         #: while the database is away, tell JetStream this often that held messages are in progress
         self.keepalive_every = ack_wait / 3
+        #: what the batch in hand is waiting for (reported when a batch is slow)
+        self.stage = "fetch"
+        self._fetch_failures = 0
+        self._fetch_failure_logged = 0.0
 
     # -- consuming -----------------------------------------------------------------------------
 
@@ -84,16 +90,34 @@ class Ingestor:
                 batch = await self.fetch(sub)
                 if not batch:
                     continue
+                watchdog = asyncio.get_running_loop().call_later(
+                    SLOW_BATCH, self._report_slow, len(batch), time.monotonic()
+                )
                 try:
                     await self.handle(batch)
                 except Exception as exc:
                     log.error("batch.failed", exc_info=exc)
                     await self._settle(batch, [exc] * len(batch))
+                finally:
+                    watchdog.cancel()
+                    self.stage = "fetch"
         finally:
             try:
                 await sub.unsubscribe()
             except (NatsError, OSError, TimeoutError):
                 pass
+
+    def _report_slow(self, size: int, started: float) -> None:
+        log.warning(
+            "batch.slow",
+            extra={"messages": size, "seconds": round(time.monotonic() - started, 1), "stage": self.stage},
+        )
+        # and again while it lasts
+        asyncio.get_running_loop().call_later(SLOW_BATCH, self._report_slow_again, size, started)
+
+    def _report_slow_again(self, size: int, started: float) -> None:
+        if self.stage != "fetch":
+            self._report_slow(size, started)
 
     async def fetch(self, sub: JetStreamContext.PullSubscription) -> list[Msg]:
         """Up to ``sensor.batch_size`` messages: as soon as any are there, all that are there.
@@ -103,13 +127,22 @@ class Ingestor:
         handles until their ``ack_wait`` runs out.
         """
         try:
-            return await sub.fetch(self.settings.batch_size, timeout=FETCH_WAIT)
+            batch = await sub.fetch(self.settings.batch_size, timeout=FETCH_WAIT)
         except TimeoutError:
             return []
         except (NatsError, OSError) as exc:
-            log.debug("fetch.failed", extra={"error": f"{type(exc).__name__}: {exc}"})
+            self._fetch_failures += 1
+            now = time.monotonic()
+            if now - self._fetch_failure_logged > 30:  # not one line per attempt while NATS is away
+                self._fetch_failure_logged = now
+                log.warning(
+                    "fetch.failed",
+                    extra={"error": f"{type(exc).__name__}: {exc}", "failures": self._fetch_failures},
+                )
             await _sleep_unless(self.stopping, 0.5)
             return []
+        self._fetch_failures = 0
+        return batch
 
     # -- one batch -----------------------------------------------------------------------------
 
@@ -123,9 +156,11 @@ class Ingestor:
             except Exception as exc:
                 outcomes[i] = exc
         stored = await self._store(batch, incoming, outcomes)
+        self.stage = "announce"
         announced = await self._announce([event for _, event in stored])
         for (i, _), problem in zip(stored, announced, strict=True):
             outcomes[i] = problem
+        self.stage = "settle"
         await self._settle(batch, outcomes)
         self._count(stored, outcomes)
 
@@ -144,16 +179,19 @@ class Ingestor:
         """Events for the valid messages (``outcomes`` gets the problems); waits out a database outage."""
         while incoming:
             try:
+                self.stage = "waiting for the database"
                 await self.gate.wait_up(self.stopping, _keepalive(batch), self.keepalive_every)
             except DatabaseUnavailableError as exc:
                 for i, _ in incoming:
                     outcomes[i] = exc
                 return []
             try:
+                self.stage = "check"
                 events = await self._events(incoming, outcomes)
+                self.stage = "insert"
                 results = await self._insert([event for _, event in events])
             except Exception as exc:
-                if is_unavailable(exc):
+                if is_unavailable(exc) or isinstance(exc, TimeoutError):
                     self.gate.report_down(exc)
                     continue
                 log.error("events.store_failed", exc_info=exc)

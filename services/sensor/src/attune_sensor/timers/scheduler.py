@@ -35,6 +35,8 @@ log = logging.getLogger("attune.sensor.timers")
 GRACE = timedelta(seconds=60)
 #: Pause before retrying a slot whose publish failed.
 RETRY_DELAY = 0.5
+#: A query of the timer table taking longer than this counts as the database being away.
+QUERY_TIMEOUT = 15.0
 SOURCE = "timer"
 
 
@@ -96,12 +98,10 @@ class TimerScheduler:
     async def reconcile(self) -> None:
         """Make the table match the enabled timer rules in the database."""
         async with self._lock:
-            enabled = await self._enabled_triggers()
-            rules = [
-                r
-                for r in await RuleRepository(self.pool).enabled_for_triggers(list(TIMER_TRIGGERS))
-                if r.trigger_ref in enabled
-            ]
+            async with asyncio.timeout(QUERY_TIMEOUT):
+                enabled = await self._enabled_triggers()
+                rules = await RuleRepository(self.pool).enabled_for_triggers(list(TIMER_TRIGGERS))
+            rules = [r for r in rules if r.trigger_ref in enabled]
             for rule in rules:
                 self._apply(rule)
             for ref in set(self.timers) - {r.ref for r in rules}:
@@ -116,8 +116,10 @@ class TimerScheduler:
             return
         try:
             async with self._lock:
-                rule = await RuleRepository(self.pool).get_by_ref(change.rule_ref)
-                if rule is None or not rule.enabled or rule.trigger_ref not in await self._enabled_triggers():
+                async with asyncio.timeout(QUERY_TIMEOUT):
+                    rule = await RuleRepository(self.pool).get_by_ref(change.rule_ref)
+                    enabled = await self._enabled_triggers()
+                if rule is None or not rule.enabled or rule.trigger_ref not in enabled:
                     self._remove(change.rule_ref, change.op)
                 else:
                     self._apply(rule)
