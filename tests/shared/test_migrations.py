@@ -13,7 +13,6 @@ from attune_shared.migrations import load_migrations, migrate, pending_migration
 from attune_shared.settings import DatabaseSettings
 from attune_shared.testing.plugin import with_database
 
-
 #: Every migration file that applies to plain PostgreSQL, in order.
 PLAIN_FILES = [m.filename for m in load_migrations() if m.applies(timescale=False)]
 
