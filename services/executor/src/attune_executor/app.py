@@ -16,6 +16,7 @@ from typing import Any
 from attune_executor.cancel import CancelWatcher
 from attune_executor.catalog import Catalog
 from attune_executor.consumer import BatchConsumer, Credits
+from attune_executor.database import DatabaseGate
 from attune_executor.enforcements import EnforcementProcessor
 from attune_executor.events import EventProcessor
 from attune_executor.monitor import Liveness, Maintenance
@@ -63,6 +64,7 @@ class Executor:
         self.wakeups = Wakeups(bus)
         self.slots = Credits(settings.executor.concurrency)
         self.pipeline = Credits(PIPELINE_CREDITS)
+        self.gate = DatabaseGate(pool)
         self.runs = RunManager(
             pool, bus, settings.executor, self.slots, self.catalog, self.policies, self.wakeups
         )
@@ -94,6 +96,7 @@ class Executor:
                 events.handle,
                 self.settler,
                 self.pipeline,
+                self.gate,
                 batch_size=BATCH_SIZE,
             ),
             BatchConsumer(
@@ -104,6 +107,7 @@ class Executor:
                 enforcements.handle,
                 self.settler,
                 self.pipeline,
+                self.gate,
                 batch_size=BATCH_SIZE,
             ),
             BatchConsumer(
@@ -114,6 +118,7 @@ class Executor:
                 scheduler.handle,
                 self.settler,
                 self.slots,
+                self.gate,
                 batch_size=BATCH_SIZE,
             ),
         ]
@@ -146,6 +151,7 @@ class Executor:
         await self._hand_back(worker.id)
         await self.presence.deregister()
         await self.runs.close()
+        await self.gate.close()
 
     def _spawn(self, *coros: Coroutine[Any, Any, Any]) -> None:
         for coro in coros:

@@ -20,6 +20,7 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 
+from attune_executor.database import DatabaseGate, is_unavailable
 from attune_executor.fetch import PullFetcher
 from attune_shared.bus import BusSpec, Settler
 from attune_shared.bus.messages import BusMessage
@@ -27,6 +28,9 @@ from attune_shared.bus.messages import BusMessage
 log = logging.getLogger("attune.executor.consumer")
 
 M = TypeVar("M", bound=BusMessage)
+
+#: While the database is away, held messages are marked in progress this often (ack_wait is 30 s+).
+KEEPALIVE = 10.0
 
 
 class Credits:
@@ -78,6 +82,7 @@ class BatchConsumer(Generic[M]):
         handler: Handler[M],
         settler: Settler,
         credits: Credits,
+        gate: DatabaseGate,
         *,
         batch_size: int = 64,
         wait: float = 1.0,
@@ -89,6 +94,7 @@ class BatchConsumer(Generic[M]):
         self.handler = handler
         self.settler = settler
         self.credits = credits
+        self.gate = gate
         self.batch_size = batch_size
         self.wake = self.fetcher.changed
         credits.listen(self.wake)
@@ -113,7 +119,7 @@ class BatchConsumer(Generic[M]):
                     self._dispatch(fetcher.take(min(free, self.batch_size)))
                     continue
                 room = free - len(fetcher.arrived)
-                if room > 0 and fetcher.idle:
+                if room > 0 and fetcher.idle and self.gate.up.is_set():
                     await fetcher.request(min(room, self.batch_size))
                 try:
                     await asyncio.wait_for(self.wake.wait(), fetcher.expires)
@@ -154,25 +160,48 @@ class BatchConsumer(Generic[M]):
                 self.credits.give()
         if not deliveries:
             return
-        try:
-            await self.handler(deliveries)
-        except Exception as exc:
-            log.warning(
-                "batch.failed",
-                extra={
-                    "durable": self.durable,
-                    "size": len(deliveries),
-                    "error": f"{type(exc).__name__}: {exc}",
-                },
-                exc_info=not isinstance(exc, OSError | NatsError),
-            )
-            for d in deliveries:
-                if not d.keep_credit:  # a run already started is acked: its work goes on
-                    d.error = d.error or exc
+        while True:
+            try:
+                await self.handler(deliveries)
+            except Exception as exc:
+                if is_unavailable(exc) and await self._hold(deliveries, exc):
+                    continue  # the handlers are idempotent: the batch is simply handled again
+                self._failed(deliveries, exc)
+            break
         for d in deliveries:
             await self._settle(d.msg, d.error)
             if not d.keep_credit:
                 self.credits.give()
+
+    async def _hold(self, deliveries: list[Delivery[M]], exc: BaseException) -> bool:
+        """Keep the messages in progress until the database answers again; False when stopping first."""
+        self.gate.report_down(exc)
+        last = time.monotonic()
+        while not self.gate.up.is_set():
+            if self._stopping:
+                return False
+            try:
+                await asyncio.wait_for(self.gate.up.wait(), 0.5)
+            except TimeoutError:
+                pass
+            if time.monotonic() - last >= KEEPALIVE:
+                last = time.monotonic()
+                for d in deliveries:
+                    try:
+                        await d.msg.in_progress()
+                    except NatsError:
+                        pass
+        return True
+
+    def _failed(self, deliveries: list[Delivery[M]], exc: Exception) -> None:
+        log.warning(
+            "batch.failed",
+            extra={"durable": self.durable, "size": len(deliveries), "error": f"{type(exc).__name__}: {exc}"},
+            exc_info=not isinstance(exc, OSError | NatsError),
+        )
+        for d in deliveries:
+            if not d.keep_credit:  # a run already started is acked: its work goes on
+                d.error = d.error or exc
 
     async def _settle(self, msg: Msg, exc: BaseException | None) -> None:
         try:

@@ -13,6 +13,7 @@ import asyncpg
 from attune_executor.batcher import TransitionBatcher
 from attune_executor.catalog import Catalog
 from attune_executor.consumer import Credits
+from attune_executor.database import is_unavailable
 from attune_executor.policies import PolicyEngine
 from attune_executor.retries import Wakeups, end
 from attune_executor.runners import RunContext, Runners, RunResult
@@ -27,8 +28,9 @@ log = logging.getLogger("attune.executor.running")
 
 #: How long a `canceling` seen for a run not (yet) registered is remembered, in seconds.
 EARLY_CANCEL_MEMORY = 30.0
-#: How long to keep trying to record a finished run while the database is unreachable.
-FINISH_RETRY_DELAY = 1.0
+#: First and longest pause between attempts to record a finished run, in seconds.
+FINISH_RETRY_DELAY = 0.5
+FINISH_RETRY_MAX_DELAY = 10.0
 
 
 @dataclass
@@ -114,16 +116,16 @@ class RunManager:
                 result = RunResult(
                     False, None, run.ctx.elapsed_ms(), error=f"executor error: {type(exc).__name__}: {exc}"
                 )
-            finally:
-                # the action is over: its slot takes new work while the result is recorded
-                RUNNING_ACTIONS.dec()
-                self.credits.give()
             ACTION_SECONDS.labels(run.ctx.action.runner_type).observe(result.duration_ms / 1000)
             await self._finish(run, result)
         except Exception:
             log.exception("run.finish_failed", extra={"execution": run.execution.id})
         finally:
+            # the slot is free once the result is recorded: a worker never shows more `running`
+            # executions than its concurrency
+            RUNNING_ACTIONS.dec()
             self.runs.pop(run.execution.id, None)
+            self.credits.give()
 
     async def _finish(self, run: Run, outcome: RunResult) -> None:
         x = run.execution
@@ -138,7 +140,11 @@ class RunManager:
             else:
                 old = (ExecutionStatus.CANCELING,)
                 result.update(cancelled_result())
+        delay = FINISH_RETRY_DELAY
         while True:
+            # An execution left `running` under a live worker would stay so forever: keep trying
+            # (the writes are compare-and-sets). A replica that stops gives up; once its worker is
+            # inactive the maintenance leader abandons what it could not record.
             try:
                 won = await end(self.pool, self.bus, self.wakeups, x, status, old, result, self.settings)
                 if won is None:
@@ -146,11 +152,16 @@ class RunManager:
                         Transition(x, status, old=old, changes={"result": result})
                     )
                 break
-            except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+            except Exception as exc:
                 if self.stopping:
                     raise
-                log.warning("run.finish_retry", extra={"execution": x.id, "error": str(exc)})
-                await asyncio.sleep(FINISH_RETRY_DELAY)
+                log.warning(
+                    "run.finish_retry",
+                    extra={"execution": x.id, "error": f"{type(exc).__name__}: {exc}"},
+                    exc_info=not is_unavailable(exc),
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, FINISH_RETRY_MAX_DELAY)
         if not won:
             log.warning("run.lost", extra={"execution": x.id, "status": str(status)})
             return

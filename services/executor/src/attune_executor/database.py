@@ -1,0 +1,72 @@
+"""PostgreSQL outages: told apart from other errors, and waited out without spending deliveries.
+
+A batch that fails because the database is away is held (its messages kept in progress, so
+JetStream does not redeliver them) and handled again once a probe succeeds; meanwhile the
+consumers fetch nothing. An outage of any length therefore brings no message nearer to
+``max_deliver``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import asyncpg
+
+from attune_shared.db import CONNECTION_ERRORS
+from attune_shared.errors import DatabaseUnavailableError
+
+log = logging.getLogger("attune.executor.database")
+
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    *CONNECTION_ERRORS,
+    DatabaseUnavailableError,
+    asyncpg.PostgresConnectionError,  # class 08
+    asyncpg.exceptions.OperatorInterventionError,  # class 57: shutting down, starting up
+    asyncpg.exceptions.InsufficientResourcesError,  # class 53: too many connections
+    asyncpg.exceptions.ReadOnlySQLTransactionError,  # a standby during a failover
+)
+
+#: Seconds between probes while the database is away.
+PROBE_EVERY = 0.5
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """The database cannot be reached (as opposed to a query it refuses)."""
+    return isinstance(exc, _UNAVAILABLE)
+
+
+class DatabaseGate:
+    """Whether PostgreSQL answers; after a failure it probes until it does."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self.up = asyncio.Event()
+        self.up.set()
+        self._probe: asyncio.Task[None] | None = None
+
+    def report_down(self, exc: BaseException) -> None:
+        if self.up.is_set():
+            self.up.clear()
+            log.warning("database.unavailable", extra={"error": f"{type(exc).__name__}: {exc}"})
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.create_task(self._probe_until_up())
+
+    async def close(self) -> None:
+        if self._probe is not None:
+            self._probe.cancel()
+            await asyncio.gather(self._probe, return_exceptions=True)
+
+    async def _probe_until_up(self) -> None:
+        await self.pool.expire_connections()  # the ones opened before the outage are dead
+        while True:
+            try:
+                async with asyncio.timeout(5), self.pool.acquire() as conn:
+                    await conn.fetchval("SELECT 1")
+            except Exception as exc:
+                log.debug("database.probe_failed", extra={"error": f"{type(exc).__name__}: {exc}"})
+                await asyncio.sleep(PROBE_EVERY)
+                continue
+            self.up.set()
+            log.info("database.available")
+            return
