@@ -131,6 +131,7 @@ class Maintenance:
         self.liveness = liveness
         self._conn: asyncpg.Connection | None = None
         self._leader = False
+        self._trusted_from = 0.0
         self._last_retention = 0.0
 
     async def run(self, stopping: asyncio.Event) -> None:
@@ -140,6 +141,8 @@ class Maintenance:
                     if await self._lead():
                         await self.round()
                 except Exception as exc:
+                    # after trouble, judge no worker dead before all had time to heartbeat again
+                    self._trusted_from = time.monotonic() + self.ex.worker_timeout
                     log.warning(
                         "maintenance.failed",
                         extra={"error": f"{type(exc).__name__}: {exc}"},
@@ -164,6 +167,7 @@ class Maintenance:
                 await self._conn.fetchval("SELECT pg_try_advisory_lock($1)", MONITOR_LOCK_KEY)
             )
             if self._leader:
+                self._trusted_from = time.monotonic() + self.ex.worker_timeout
                 log.info("maintenance.leader")
         else:
             await self._conn.fetchval("SELECT 1")  # the lock lives as long as this connection
@@ -179,9 +183,12 @@ class Maintenance:
 
     async def round(self) -> dict[str, Any]:
         """One pass of every duty; returns what each did (for logs and tests)."""
+        # Workers are judged only once this leader has talked to the database for worker_timeout:
+        # after an outage (or a change of leader) every live worker has heartbeated by then.
+        judge = time.monotonic() >= self._trusted_from
         done: dict[str, Any] = {
-            "stale_workers": await self.mark_stale_workers(),
-            "orphans": await self.end_orphans(),
+            "stale_workers": await self.mark_stale_workers() if judge else 0,
+            "orphans": await self.end_orphans() if judge else 0,
             "unstarted": await self.fail_unstarted(),
             "republished": await self.reconcile(),
             "queues_woken": await self.wake_queues(),

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import asyncpg
 
@@ -41,7 +40,6 @@ class Run:
     #: stopped because the executor shuts down (not a user's cancel)
     shutdown: bool = False
     cancel_requested: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class RunManager:
