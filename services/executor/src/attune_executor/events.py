@@ -19,6 +19,7 @@ from attune_executor.catalog import Catalog
 from attune_executor.consumer import Delivery
 from attune_shared.bus import Bus, EnforcementCreated, EventCreated, gather_bounded
 from attune_shared.errors import DefinitionError, ParameterError, PermanentError, TemplateRenderError
+from attune_shared.metrics import ENFORCEMENTS
 from attune_shared.models import Action, Enforcement, Event, Rule
 from attune_shared.parameters import validate_parameters
 from attune_shared.repos import EnforcementRepository, EventRepository, NewEnforcement
@@ -42,6 +43,12 @@ class EventProcessor:
         self._criteria_errors: dict[tuple[int, datetime], str | None] = {}
 
     async def handle(self, deliveries: list[Delivery[EventCreated]]) -> None:
+        # an event of a trigger without enabled rules can match nothing (a rule an event targets
+        # belongs to its trigger too): not even loaded
+        triggers = await self.catalog.rules_for_triggers({d.body.trigger_ref for d in deliveries})
+        deliveries = [d for d in deliveries if triggers.get(d.body.trigger_ref)]
+        if not deliveries:
+            return
         events = await EventRepository(self.pool).get_keys(
             [(d.body.event_id, d.body.created) for d in deliveries]
         )
@@ -167,6 +174,7 @@ class EventProcessor:
                     else row
                     for row in rows
                 ]
+                ENFORCEMENTS.labels("disabled").inc(len(disabled))
                 for row in rows:
                     if row.id in disabled:
                         log.warning(
