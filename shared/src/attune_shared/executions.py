@@ -117,8 +117,13 @@ async def start_many(
     ``execution_history`` and announced in order. Returns the executions now ``running`` on
     ``worker``. ``quiet`` as for :func:`transition_many`."""
     running = await ExecutionRepository(db).start_many(keys, worker, started_at)
-    await gather_bounded(_announce(bus, x, START_STEPS, quiet) for x in running)
+    await gather_bounded(announce_start(bus, x, quiet=quiet) for x in running)
     return running
+
+
+async def announce_start(bus: Bus, execution: Execution, *, quiet: bool = False) -> None:
+    """Announce the three changes of a start (:func:`start_many`), in order."""
+    await _announce(bus, execution, START_STEPS, quiet)
 
 
 async def _announce(

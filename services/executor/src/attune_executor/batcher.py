@@ -1,8 +1,9 @@
 """Status changes submitted one by one, written in batches.
 
 Runs end at their own moments; :class:`TransitionBatcher` gathers the changes submitted while the
-previous batch was being written and writes them with one statement
-(:func:`attune_shared.executions.transition_many`). Under low load a batch is a single change, so
+previous batch was being written and writes them with one statement (as
+:func:`attune_shared.executions.transition_many`); the submitters resume once their row is written,
+and the announcements follow. Under low load a batch is a single change, so
 nothing waits for a timer.
 """
 
@@ -14,8 +15,11 @@ import logging
 import asyncpg
 
 from attune_shared import executions
-from attune_shared.bus import Bus
+from attune_shared.bus import Bus, gather_bounded
+from attune_shared.errors import RetryableError
 from attune_shared.executions import Transition
+from attune_shared.repos import ExecutionRepository, StatusChange
+from attune_shared.statuses import ExecutionStatus
 
 log = logging.getLogger("attune.executor.batcher")
 
@@ -50,12 +54,27 @@ class TransitionBatcher:
                     rest.append(item)
             self._pending = rest
             try:
-                won = await executions.transition_many(self.pool, self.bus, [t for t, _ in batch], quiet=True)
+                previous = await ExecutionRepository(self.pool).update_status_many(
+                    [
+                        StatusChange(t.execution.id, t.execution.created, t.expected, t.new, t.changes)
+                        for t, _ in batch
+                    ]
+                )
             except Exception as exc:
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(exc)
                 continue
-            for (_, future), ok in zip(batch, won, strict=True):
+            # the callers may go on once the rows are written; the announcements follow
+            for (_, future), old in zip(batch, previous, strict=True):
                 if not future.done():
-                    future.set_result(ok)
+                    future.set_result(old is not None)
+            await gather_bounded(
+                self._announce(t, old) for (t, _), old in zip(batch, previous, strict=True) if old is not None
+            )
+
+    async def _announce(self, t: Transition, old: ExecutionStatus) -> None:
+        try:
+            await executions.announce(self.bus, t.execution, old, t.new)
+        except RetryableError as exc:
+            log.warning("execution.announce_failed", extra={"execution": t.execution.id, "error": str(exc)})

@@ -40,6 +40,8 @@ class Run:
     #: stopped because the executor shuts down (not a user's cancel)
     shutdown: bool = False
     cancel_requested: bool = False
+    #: the announcement of its start, which its end's announcement must follow
+    announced: asyncio.Future[None] | None = None
 
 
 class RunManager:
@@ -79,8 +81,10 @@ class RunManager:
         """The run will not happen (it lost the ``running`` compare-and-set)."""
         self.runs.pop(run.execution.id, None)
 
-    def start(self, run: Run, execution: Execution) -> None:
+    def start(self, run: Run, execution: Execution, *, announced: asyncio.Future[None] | None = None) -> None:
+        """Run it; with ``announced``, its end is recorded only after that (its start's announcement)."""
         run.execution = run.ctx.execution = execution
+        run.announced = announced
         run.task = asyncio.create_task(self._run(run))
         if self._early_cancels:
             horizon = time.monotonic() - EARLY_CANCEL_MEMORY
@@ -115,6 +119,8 @@ class RunManager:
                     False, None, run.ctx.elapsed_ms(), error=f"executor error: {type(exc).__name__}: {exc}"
                 )
             ACTION_SECONDS.labels(run.ctx.action.runner_type).observe(result.duration_ms / 1000)
+            if run.announced is not None:
+                await asyncio.gather(run.announced, return_exceptions=True)
             await self._finish(run, result)
         except Exception:
             log.exception("run.finish_failed", extra={"execution": run.execution.id})

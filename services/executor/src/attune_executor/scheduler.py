@@ -9,6 +9,7 @@ policy queue (the wake-up of a freed slot).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 
@@ -77,20 +78,18 @@ class Scheduler:
         # everything this needs is read before the executions turn `running`: from then on nothing
         # may fail before their runs start
         packs = await self.catalog.packs({a.pack_ref for a in actions.values() if a is not None})
-        running = await executions.start_many(
-            self.pool,
-            self.bus,
-            [(d.body.execution_id, d.body.created) for d in direct],
-            self.worker_id,
-            datetime.now(UTC),
-            quiet=True,
+        running = await ExecutionRepository(self.pool).start_many(
+            [(d.body.execution_id, d.body.created) for d in direct], self.worker_id, datetime.now(UTC)
         )
         for x in running:
             action = actions[x.action_ref]
             assert action is not None
             run = self.runs.prepare(x, action, packs.get(action.pack_ref))
             by_id[x.id].keep_credit = True
-            self.runs.start(run, x)
+            # the action starts while its start is announced; its end is announced after that
+            self.runs.start(
+                run, x, announced=asyncio.ensure_future(executions.announce_start(self.bus, x, quiet=True))
+            )
         return {x.id for x in running}
 
     async def _handle_each(self, deliveries: list[Delivery[ExecutionRequested]]) -> None:
