@@ -157,6 +157,9 @@ async def owned_db(owned_postgres: PostgresServer) -> AsyncIterator[tuple[str, a
     admin = await asyncpg.connect(owned_postgres.url)
     try:
         await admin.execute("CREATE DATABASE attune")
+        # The test server trades durability for speed (synchronous_commit off): a crash would lose
+        # the last commits, which the sensor has rightly acknowledged. This test is about the sensor.
+        await admin.execute("ALTER DATABASE attune SET synchronous_commit = on")
     finally:
         await admin.close()
     url = owned_postgres.url_for("attune")
