@@ -140,25 +140,30 @@ def nats_url(servers_dir: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def owned_nats(tmp_path: Path) -> Iterator[NatsServer]:
+def owned_nats() -> Iterator[NatsServer]:
     """A private NATS server for a fault test to stop, kill and restart."""
-    server = NatsServer(tmp_path / "nats")
+    path = Path(tempfile.mkdtemp(prefix="attune-test-nats-"))
+    server = NatsServer(path)
     server.start()
     try:
         yield server
     finally:
         server.kill()
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
-def owned_postgres(tmp_path: Path) -> Iterator[PostgresServer]:
-    """A private, migrated PostgreSQL server for a fault test to stop, kill and restart."""
-    server = PostgresServer(tmp_path / "pg", durable=False)
+def owned_postgres() -> Iterator[PostgresServer]:
+    """A private PostgreSQL server for a fault test to stop, kill and restart (outside pytest's
+    basetemp, whose permissions a concurrent pytest session may reset)."""
+    path = Path(tempfile.mkdtemp(prefix="attune-test-pg-"))
+    server = PostgresServer(path, durable=False)
     server.start()
     try:
         yield server
     finally:
         server.kill()
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def with_database(url: str, database: str) -> str:
