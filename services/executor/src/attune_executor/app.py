@@ -36,8 +36,9 @@ from attune_shared.statuses import ExecutionStatus
 
 log = logging.getLogger("attune.executor")
 
-#: Messages of the event and enforcement consumers in flight at once, per replica.
-PIPELINE_CREDITS = 512
+#: Messages of the event consumer, and of the enforcement consumer, in flight at once per replica:
+#: two batches each, so a flood of events does not starve the later stages of the event loop.
+PIPELINE_CREDITS = 128
 #: Largest batch per fetch.
 BATCH_SIZE = 64
 
@@ -63,7 +64,8 @@ class Executor:
         self.policies = PolicyEngine(pool, bus)
         self.wakeups = Wakeups(bus)
         self.slots = Credits(settings.executor.concurrency)
-        self.pipeline = Credits(PIPELINE_CREDITS)
+        self.event_credits = Credits(PIPELINE_CREDITS)
+        self.enforcement_credits = Credits(PIPELINE_CREDITS)
         self.gate = DatabaseGate(pool)
         self.runs = RunManager(
             pool, bus, settings.executor, self.slots, self.catalog, self.policies, self.wakeups
@@ -95,7 +97,7 @@ class Executor:
                 EventCreated,
                 events.handle,
                 self.settler,
-                self.pipeline,
+                self.event_credits,
                 self.gate,
                 batch_size=BATCH_SIZE,
             ),
@@ -106,7 +108,7 @@ class Executor:
                 EnforcementCreated,
                 enforcements.handle,
                 self.settler,
-                self.pipeline,
+                self.enforcement_credits,
                 self.gate,
                 batch_size=BATCH_SIZE,
             ),
