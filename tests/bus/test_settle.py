@@ -1,4 +1,4 @@
-"""Ack policy end to end on a real NATS server: ack after success, delayed nak on retryable
+"""Ack policy end to end on a real NATS server, through the shared batch consumer: ack after success, delayed nak on retryable
 errors, dead letter (with reason and original headers) on permanent errors, invalid bodies and
 the last delivery."""
 
@@ -7,22 +7,25 @@ import json
 from collections import Counter
 
 import pytest
-from faststream.nats import NatsMessage
 from nats.aio.client import Client as NatsClient
 
 from attune_shared.bus import (
+    BatchConsumer,
     Bus,
     BusSpec,
+    Credits,
+    Delivery,
     ExecutionRequested,
     Settler,
     make_broker,
+    model_parser,
     provision,
     stop_broker,
-    subscribe,
 )
 from attune_shared.bus.messages import DLQ_REASON_HEADER, DeadLetter
 from attune_shared.bus.specs import EXECUTOR_EXECUTIONS
 from attune_shared.errors import PermanentError, RetryableError
+from attune_shared.outage import DatabaseGate
 from attune_shared.settings import NatsSettings
 
 
@@ -42,40 +45,48 @@ async def _dead_letters(nc: NatsClient, spec: BusSpec, count: int, timeout: floa
 
 
 @pytest.fixture
-async def harness(nats_url: str, nats_prefix: str, nats_client: NatsClient):
+async def harness(nats_url: str, nats_prefix: str, nats_client: NatsClient, db_pool):
     spec = BusSpec(nats_prefix)
     await provision(nats_client, spec)
-    settings = NatsSettings(url=nats_url, prefix=nats_prefix)
-    bus_holder: list[Bus] = []
-
-    async def sink(letter: DeadLetter, headers: dict[str, str]) -> None:
-        await bus_holder[0].dead_letter(letter, headers)
-
-    broker = make_broker(settings, "test", Settler(spec, sink, base_delay=0.01))
+    broker = make_broker(NatsSettings(url=nats_url, prefix=nats_prefix), "test")
     bus = Bus(broker, spec)
-    bus_holder.append(bus)
-    yield broker, bus, spec
+    settler = Settler(spec, bus.dead_letter, base_delay=0.01)
+    await broker.connect()
+    yield broker, bus, spec, settler, DatabaseGate(db_pool)
     await stop_broker(broker)
 
 
 async def test_ack_retry_and_dead_letters(harness, nats_client: NatsClient) -> None:
-    broker, bus, spec = harness
+    broker, bus, spec, settler, gate = harness
     attempts: Counter[int] = Counter()
     done = asyncio.Event()
 
-    async def handler(body: ExecutionRequested, msg: NatsMessage) -> None:
-        attempts[body.execution_id] += 1
-        if body.execution_id == 2 and attempts[2] < 3:
-            raise RetryableError("database briefly away")
-        if body.execution_id == 3:
-            raise PermanentError("unknown_action", "no action demo.nope")
-        if body.execution_id == 4:
-            raise RuntimeError("always broken")
+    async def handler(batch: list[Delivery[ExecutionRequested]]) -> None:
+        for d in batch:
+            i = d.body.execution_id
+            attempts[i] += 1
+            if i == 2 and attempts[2] < 3:
+                d.error = RetryableError("database briefly away")
+            elif i == 3:
+                d.error = PermanentError("unknown_action", "no action demo.nope")
+            elif i == 4:
+                d.error = RuntimeError("always broken")
         if attempts[1] >= 1 and attempts[2] >= 3:
             done.set()
 
-    subscribe(broker, spec, EXECUTOR_EXECUTIONS, handler, fetch_timeout=0.5)
-    await broker.start()
+    consumer = BatchConsumer(
+        broker.connection,
+        spec,
+        EXECUTOR_EXECUTIONS,
+        model_parser(ExecutionRequested),
+        handler,
+        settler,
+        Credits(8),
+        gate,
+        wait=0.5,
+    )
+    await consumer.start()
+    runner = asyncio.create_task(consumer.run())
     from datetime import UTC, datetime
 
     now = datetime.now(UTC)
@@ -85,9 +96,13 @@ async def test_ack_retry_and_dead_letters(harness, nats_client: NatsClient) -> N
     await nats_client.jetstream().publish(
         spec.subjects.execution_requested, b'{"execution_id": "x"}', headers={"X-Origin": "test"}
     )
+    try:
+        await asyncio.wait_for(done.wait(), 20)
+        letters = await _dead_letters(nats_client, spec, 3, timeout=40)
+    finally:
+        consumer.stop()
+        await runner
 
-    await asyncio.wait_for(done.wait(), 20)
-    letters = await _dead_letters(nats_client, spec, 3, timeout=40)
     by_reason = {m.headers[DLQ_REASON_HEADER]: m for m in letters}
     assert set(by_reason) == {"unknown_action", "invalid_message", "max_deliveries"}
 
@@ -105,22 +120,21 @@ async def test_ack_retry_and_dead_letters(harness, nats_client: NatsClient) -> N
     exhausted = DeadLetter.model_validate_json(by_reason["max_deliveries"].data)
     assert attempts[4] == spec.consumer(EXECUTOR_EXECUTIONS).max_deliver
     assert "always broken" in exhausted.detail
-
     assert attempts[1] == 1 and attempts[2] == 3
+
     # everything was settled: nothing pending, the work-queue stream is empty
-    info = await nats_client.jsm().consumer_info(spec.work_stream, EXECUTOR_EXECUTIONS)
+    jsm = nats_client.jsm()
     for _ in range(50):
+        info = await jsm.consumer_info(spec.work_stream, EXECUTOR_EXECUTIONS)
         if info.num_ack_pending == 0 and info.num_pending == 0:
             break
         await asyncio.sleep(0.1)
-        info = await nats_client.jsm().consumer_info(spec.work_stream, EXECUTOR_EXECUTIONS)
     assert info.num_ack_pending == 0 and info.num_pending == 0
-    assert (await nats_client.jsm().stream_info(spec.work_stream)).state.messages == 0
+    assert (await jsm.stream_info(spec.work_stream)).state.messages == 0
 
 
 async def test_publish_dedups_work_messages_by_id(harness, nats_client: NatsClient) -> None:
-    broker, bus, spec = harness
-    await broker.connect()
+    _, bus, spec, _, _ = harness
     from datetime import UTC, datetime
 
     from attune_shared.bus import EventCreated

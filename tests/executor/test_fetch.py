@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from nats.aio.client import Client as NatsClient
 
-from attune_executor.fetch import PullFetcher
 from attune_shared.bus import Bus, ExecutionRequested
+from attune_shared.bus.consumer import PullFetcher
 from attune_shared.bus.specs import EXECUTOR_EXECUTIONS
 
 from .helpers import wait_for

@@ -146,7 +146,6 @@ async def test_bad_messages_are_dead_lettered_and_the_rest_stored(
         metrics = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
     for reason, n in expected.items():
         assert f'attune_dead_letters_total{{reason="{reason}",service="sensor"}} {float(n)}' in metrics
-        assert f'attune_trigger_rejected_total{{reason="{reason}"}} {float(n)}' in metrics
     assert 'attune_trigger_messages_total{outcome="event"} 300.0' in metrics
 
 

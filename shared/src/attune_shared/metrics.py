@@ -24,11 +24,6 @@ INGEST_BATCH_SECONDS = Histogram(
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1),
 )
 
-TRIGGER_REJECTED = Counter(
-    "attune_trigger_rejected_total",
-    "Trigger messages the sensor rejected (dead-lettered), by reason",
-    ["reason"],
-)
 TIMER_FIRES = Counter(
     "attune_timer_fires_total",
     "Timer slots published by the timer leader, by outcome (published, duplicate, skipped)",

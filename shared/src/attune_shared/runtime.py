@@ -2,9 +2,10 @@
 
 :func:`run` loads the settings (a bad setting exits 2 with one line), configures logging, and runs
 the service coroutine until SIGTERM/SIGINT. :func:`connect` opens what a bus service needs — a
-pool on a migrated database, a broker that settles messages, the :class:`~attune_shared.bus.Bus`
-publisher — after provisioning the streams and consumers, waiting for PostgreSQL and NATS to come
-up within ``startup_wait``.
+pool on a migrated database with its outage gate, a connected broker, the
+:class:`~attune_shared.bus.Bus` publisher and the :class:`~attune_shared.bus.Settler` every consumer
+settles through — after provisioning the streams and consumers, waiting for PostgreSQL and NATS
+to come up within ``startup_wait``.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ import asyncpg
 from faststream.nats import NatsBroker
 from nats.errors import Error as NatsError
 
-from attune_shared.bus import Bus, BusSpec, DeadLetter, Settler, bus_spec, make_broker, provision, stop_broker
+from attune_shared.bus import Bus, BusSpec, Settler, bus_spec, make_broker, provision, stop_broker
 from attune_shared.db import create_pool
 from attune_shared.errors import AttuneError, ConfigError
 from attune_shared.logs import READY_EVENT, configure_logging
 from attune_shared.metrics import DEAD_LETTERS
+from attune_shared.outage import DatabaseGate
 from attune_shared.schema import verify_database
 from attune_shared.settings import Settings, load_settings
 
@@ -42,7 +44,8 @@ class Runtime:
     broker: NatsBroker
     bus: Bus
     spec: BusSpec
-    stopping: asyncio.Event
+    settler: Settler
+    gate: DatabaseGate
 
 
 def ready(service: str, **fields: object) -> None:
@@ -60,22 +63,18 @@ async def connect(
         async with pool.acquire() as conn:
             await verify_database(conn)
         spec = bus_spec(settings.nats, settings.sensor.timer_lease_ttl)
-        publisher: list[Bus] = []
-
-        async def dead_letter(letter: DeadLetter, headers: dict[str, str]) -> None:
-            await publisher[0].dead_letter(letter, headers)
-
-        settler = Settler(
-            spec, dead_letter, on_dead_letter=lambda reason: DEAD_LETTERS.labels(service, reason).inc()
-        )
-        broker = make_broker(settings.nats, service, settler)
+        broker = make_broker(settings.nats, service)
         bus = Bus(broker, spec, timeout=settings.nats.publish_timeout)
-        publisher.append(bus)
+        settler = Settler(
+            spec, bus.dead_letter, on_dead_letter=lambda reason: DEAD_LETTERS.labels(service, reason).inc()
+        )
+        gate = DatabaseGate(pool)
         await _connect_broker(broker, settings.database.startup_wait, settings.nats.url)
         try:
             await provision(broker.connection, spec)
-            yield Runtime(settings, pool, broker, bus, spec, asyncio.Event())
+            yield Runtime(settings, pool, broker, bus, spec, settler, gate)
         finally:
+            await gate.close()
             await stop_broker(broker)
     finally:
         await pool.close()

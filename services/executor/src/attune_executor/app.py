@@ -15,8 +15,6 @@ from typing import Any
 
 from attune_executor.cancel import CancelWatcher
 from attune_executor.catalog import Catalog
-from attune_executor.consumer import BatchConsumer, Credits
-from attune_executor.database import DatabaseGate
 from attune_executor.enforcements import EnforcementProcessor
 from attune_executor.events import EventProcessor
 from attune_executor.monitor import Liveness, Maintenance
@@ -25,10 +23,17 @@ from attune_executor.retries import Wakeups
 from attune_executor.running import RunManager
 from attune_executor.scheduler import Scheduler
 from attune_executor.worker import WorkerPresence
-from attune_shared.bus import EnforcementCreated, EventCreated, ExecutionRequested, Settler
-from attune_shared.bus.messages import DeadLetter, RuleChanged
+from attune_shared.bus import (
+    BatchConsumer,
+    Credits,
+    EnforcementCreated,
+    EventCreated,
+    ExecutionRequested,
+    RuleChanged,
+    model_parser,
+)
 from attune_shared.bus.specs import EXECUTOR_ENFORCEMENTS, EXECUTOR_EVENTS, EXECUTOR_EXECUTIONS
-from attune_shared.metrics import DEAD_LETTERS, serve_metrics
+from attune_shared.metrics import serve_metrics
 from attune_shared.repos import ExecutionRepository
 from attune_shared.runtime import Runtime, connect, ready
 from attune_shared.settings import Settings
@@ -56,9 +61,6 @@ class Executor:
         self.settings = settings
         pool, bus, nc = runtime.pool, runtime.bus, runtime.broker.connection
         self.nc = nc
-        self.settler = Settler(
-            runtime.spec, self._dead_letter, on_dead_letter=lambda r: DEAD_LETTERS.labels("executor", r).inc()
-        )
         self.catalog = Catalog(pool, settings.executor.cache_ttl)
         self.presence = WorkerPresence(pool, settings.executor)
         self.policies = PolicyEngine(pool, bus)
@@ -66,7 +68,6 @@ class Executor:
         self.slots = Credits(settings.executor.concurrency)
         self.event_credits = Credits(PIPELINE_CREDITS)
         self.enforcement_credits = Credits(PIPELINE_CREDITS)
-        self.gate = DatabaseGate(pool)
         self.runs = RunManager(
             pool, bus, settings.executor, self.slots, self.catalog, self.policies, self.wakeups
         )
@@ -76,9 +77,6 @@ class Executor:
             nc, runtime.spec.subjects, pool, self.runs, settings.executor.cancel_check_interval
         )
         self._tasks: list[asyncio.Task[Any]] = []
-
-    async def _dead_letter(self, letter: DeadLetter, headers: dict[str, str]) -> None:
-        await self.rt.bus.dead_letter(letter, headers)
 
     async def serve(self, stopping: asyncio.Event) -> None:
         rt, settings = self.rt, self.settings
@@ -90,39 +88,11 @@ class Executor:
         events = EventProcessor(rt.pool, rt.bus, self.catalog)
         enforcements = EnforcementProcessor(rt.pool, rt.bus, self.catalog, settings.executor)
         consumers: list[BatchConsumer[Any]] = [
-            BatchConsumer(
-                self.nc,
-                rt.spec,
-                EXECUTOR_EVENTS,
-                EventCreated,
-                events.handle,
-                self.settler,
-                self.event_credits,
-                self.gate,
-                batch_size=BATCH_SIZE,
+            self._consumer(EXECUTOR_EVENTS, EventCreated, events.handle, self.event_credits),
+            self._consumer(
+                EXECUTOR_ENFORCEMENTS, EnforcementCreated, enforcements.handle, self.enforcement_credits
             ),
-            BatchConsumer(
-                self.nc,
-                rt.spec,
-                EXECUTOR_ENFORCEMENTS,
-                EnforcementCreated,
-                enforcements.handle,
-                self.settler,
-                self.enforcement_credits,
-                self.gate,
-                batch_size=BATCH_SIZE,
-            ),
-            BatchConsumer(
-                self.nc,
-                rt.spec,
-                EXECUTOR_EXECUTIONS,
-                ExecutionRequested,
-                scheduler.handle,
-                self.settler,
-                self.slots,
-                self.gate,
-                batch_size=BATCH_SIZE,
-            ),
+            self._consumer(EXECUTOR_EXECUTIONS, ExecutionRequested, scheduler.handle, self.slots),
         ]
         rules = await self.nc.subscribe(rt.spec.subjects.rule_changed, cb=self._on_rule_changed)
         await self.cancels.start()
@@ -153,7 +123,20 @@ class Executor:
         await self._hand_back(worker.id)
         await self.presence.deregister()
         await self.runs.close()
-        await self.gate.close()
+
+    def _consumer(self, durable: str, model: type[Any], handler: Any, credits: Credits) -> BatchConsumer[Any]:
+        rt = self.rt
+        return BatchConsumer(
+            self.nc,
+            rt.spec,
+            durable,
+            model_parser(model),
+            handler,
+            rt.settler,
+            credits,
+            rt.gate,
+            batch_size=BATCH_SIZE,
+        )
 
     def _spawn(self, *coros: Coroutine[Any, Any, Any]) -> None:
         for coro in coros:

@@ -13,9 +13,8 @@ import logging
 import asyncpg
 
 from attune_executor.catalog import Catalog
-from attune_executor.consumer import Delivery
 from attune_shared import executions
-from attune_shared.bus import Bus, EnforcementCreated, ExecutionRequested, gather_bounded
+from attune_shared.bus import Bus, Delivery, EnforcementCreated, ExecutionRequested, gather_bounded
 from attune_shared.errors import PermanentError
 from attune_shared.metrics import ENFORCEMENTS
 from attune_shared.models import Enforcement, Execution

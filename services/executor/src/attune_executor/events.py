@@ -16,8 +16,7 @@ from typing import Any
 import asyncpg
 
 from attune_executor.catalog import Catalog
-from attune_executor.consumer import Delivery
-from attune_shared.bus import Bus, EnforcementCreated, EventCreated, gather_bounded
+from attune_shared.bus import Bus, Delivery, EnforcementCreated, EventCreated, gather_bounded
 from attune_shared.errors import DefinitionError, ParameterError, PermanentError, TemplateRenderError
 from attune_shared.metrics import ENFORCEMENTS
 from attune_shared.models import Action, Enforcement, Event, Rule

@@ -11,15 +11,14 @@ import asyncpg
 
 from attune_executor.batcher import TransitionBatcher
 from attune_executor.catalog import Catalog
-from attune_executor.consumer import Credits
-from attune_executor.database import is_unavailable
 from attune_executor.policies import PolicyEngine
 from attune_executor.retries import Wakeups, end
 from attune_executor.runners import RunContext, Runners, RunResult
-from attune_shared.bus import Bus
+from attune_shared.bus import Bus, Credits
 from attune_shared.executions import Transition, cancelled_result
 from attune_shared.metrics import ACTION_SECONDS, EXECUTIONS_FINISHED, RUNNING_ACTIONS
 from attune_shared.models import Action, Execution, Pack
+from attune_shared.outage import is_unavailable
 from attune_shared.settings import ExecutorSettings
 from attune_shared.statuses import ExecutionStatus
 

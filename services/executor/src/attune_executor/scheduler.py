@@ -16,12 +16,11 @@ from datetime import UTC, datetime
 import asyncpg
 
 from attune_executor.catalog import Catalog
-from attune_executor.consumer import Delivery
 from attune_executor.policies import Decision, PolicyEngine
 from attune_executor.retries import Wakeups
 from attune_executor.running import Run, RunManager
 from attune_shared import executions
-from attune_shared.bus import Bus, ExecutionRequested
+from attune_shared.bus import Bus, Delivery, ExecutionRequested
 from attune_shared.executions import Transition
 from attune_shared.models import Action, Execution
 from attune_shared.repos import ExecutionRepository, PolicyAdmissionRepository

@@ -8,10 +8,10 @@ import logging
 from attune_sensor.ingest import Ingestor
 from attune_sensor.timers.lease import Lease
 from attune_sensor.timers.scheduler import TimerScheduler
-from attune_shared.bus import RuleChanged, Settler
+from attune_shared.bus import BatchConsumer, Credits, RuleChanged
 from attune_shared.bus.specs import LEASES_BUCKET, SENSOR_TRIGGERS
 from attune_shared.errors import AttuneError
-from attune_shared.metrics import DEAD_LETTERS, serve_metrics
+from attune_shared.metrics import serve_metrics
 from attune_shared.runtime import connect, ready
 from attune_shared.settings import Settings
 
@@ -25,17 +25,18 @@ async def serve(settings: Settings, stopping: asyncio.Event) -> None:
     sensor = settings.sensor
     async with connect(settings, SERVICE) as rt:
         serve_metrics(sensor.metrics_port)
-        # The same mapping of outcomes to ack / nak / dead letter as every FastStream subscriber.
-        settler = Settler(
-            rt.spec, rt.bus.dead_letter, on_dead_letter=lambda r: DEAD_LETTERS.labels(SERVICE, r).inc()
-        )
-        ingestor = Ingestor(
-            rt.pool,
-            rt.bus,
-            settler,
-            sensor,
-            stopping,
-            ack_wait=rt.spec.consumer(SENSOR_TRIGGERS).ack_wait,
+        ingestor = Ingestor(rt.pool, rt.bus, sensor)
+        # two batches in flight: one is stored while the previous one is announced and settled
+        triggers = BatchConsumer(
+            rt.broker.connection,
+            rt.spec,
+            SENSOR_TRIGGERS,
+            ingestor.parse,
+            ingestor.handle,
+            rt.settler,
+            Credits(2 * sensor.batch_size),
+            rt.gate,
+            batch_size=sensor.batch_size,
         )
         lease = Lease(rt.broker.connection, rt.spec.bucket(LEASES_BUCKET), sensor.timer_lease_ttl)
         timers = TimerScheduler(rt.pool, rt.bus, lease, reconcile_every=sensor.timer_reconcile_interval)
@@ -53,9 +54,9 @@ async def serve(settings: Settings, stopping: asyncio.Event) -> None:
 
         await timers.reconcile()
         await rt.broker.start()
-        triggers = await ingestor.subscribe(rt.broker.connection)
+        await triggers.start()
         background = [
-            asyncio.create_task(ingestor.run(triggers), name="ingest"),
+            asyncio.create_task(triggers.run(), name="ingest"),
             asyncio.create_task(lease.run(stopping), name="lease"),
             asyncio.create_task(timers.run(), name="timers"),
         ]
@@ -66,9 +67,9 @@ async def serve(settings: Settings, stopping: asyncio.Event) -> None:
             # No new fetch; the batch in hand is stored, announced and settled; the lease is released.
             log.info("service.stopping", extra={"service_name": SERVICE})
             stopping.set()
+            triggers.stop()
             timers.stop()
             await asyncio.gather(*background, return_exceptions=True)
-            await ingestor.gate.close()
         # leaving `connect` stops the rule.changed subscriber and drains the connection (pending acks)
 
 

@@ -1,7 +1,8 @@
 """The bus contract (design.md §3): subjects, streams, message models, provisioning, publishing,
-subscriptions, and the settling of messages (ack / nak / dead letter)."""
+batch consumption, and the settling of messages (ack / nak / dead letter)."""
 
 from attune_shared.bus.broker import Bus, bus_spec, gather_bounded, make_broker, stop_broker
+from attune_shared.bus.consumer import BatchConsumer, Credits, Delivery, model_parser
 from attune_shared.bus.messages import (
     DeadLetter,
     EnforcementCreated,
@@ -14,13 +15,14 @@ from attune_shared.bus.provision import ProvisionError, provision
 from attune_shared.bus.settle import Settler
 from attune_shared.bus.specs import BusSpec
 from attune_shared.bus.subjects import Subjects
-from attune_shared.bus.subscriptions import SUBSCRIPTIONS, subscribe
 
 __all__ = [
-    "SUBSCRIPTIONS",
+    "BatchConsumer",
     "Bus",
     "BusSpec",
+    "Credits",
     "DeadLetter",
+    "Delivery",
     "EnforcementCreated",
     "EventCreated",
     "ExecutionRequested",
@@ -32,7 +34,7 @@ __all__ = [
     "bus_spec",
     "gather_bounded",
     "make_broker",
+    "model_parser",
     "provision",
     "stop_broker",
-    "subscribe",
 ]

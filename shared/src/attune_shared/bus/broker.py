@@ -27,7 +27,6 @@ from attune_shared.bus.messages import (
     ExecutionStatusChanged,
     RuleChanged,
 )
-from attune_shared.bus.settle import Settler
 from attune_shared.bus.specs import BusSpec
 from attune_shared.errors import RetryableError
 from attune_shared.settings import NatsSettings
@@ -44,8 +43,8 @@ def bus_spec(settings: NatsSettings, lease_ttl: float = 10.0) -> BusSpec:
     return BusSpec(prefix=settings.prefix, replicas=settings.replicas, lease_ttl=lease_ttl)
 
 
-def make_broker(settings: NatsSettings, service: str, settler: Settler | None = None) -> NatsBroker:
-    """A FastStream NATS broker that reconnects forever and settles messages through ``settler``."""
+def make_broker(settings: NatsSettings, service: str) -> NatsBroker:
+    """A FastStream NATS broker that reconnects forever (publishers, core subscriptions, AsyncAPI)."""
 
     async def on_error(exc: Exception) -> None:
         log.warning("nats.error", extra={"error": f"{type(exc).__name__}: {exc}"})
@@ -69,7 +68,6 @@ def make_broker(settings: NatsSettings, service: str, settler: Settler | None = 
         disconnected_cb=on_disconnected,
         reconnected_cb=on_reconnected,
         graceful_timeout=30.0,
-        middlewares=[settler.middleware()] if settler is not None else (),
         logger=quiet,
         log_level=logging.DEBUG,
     )

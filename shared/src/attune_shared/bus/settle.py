@@ -17,12 +17,8 @@ import asyncio
 import base64
 import logging
 from collections.abc import Awaitable, Callable
-from types import TracebackType
-from typing import Any
 
 import pydantic
-from faststream import BaseMiddleware
-from faststream._internal.context.repository import ContextRepo
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.errors import MsgAlreadyAckdError
@@ -158,26 +154,6 @@ class Settler:
         if self.on_dead_letter is not None:
             self.on_dead_letter(reason)
         await msg.term()
-
-    def middleware(self) -> Callable[..., BaseMiddleware]:
-        """A FastStream broker middleware factory bound to this settler."""
-        settler = self
-
-        class SettleMiddleware(BaseMiddleware):
-            def __init__(self, msg: Any, /, *, context: ContextRepo) -> None:
-                super().__init__(msg, context=context)
-
-            async def after_processed(
-                self,
-                exc_type: type[BaseException] | None = None,
-                exc_val: BaseException | None = None,
-                exc_tb: TracebackType | None = None,
-            ) -> bool | None:
-                if isinstance(self.msg, Msg):
-                    return await settler.settle(self.msg, exc_val)
-                return False
-
-        return SettleMiddleware
 
 
 def _describe(exc: BaseException) -> str:

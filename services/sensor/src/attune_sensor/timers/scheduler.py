@@ -19,13 +19,13 @@ from typing import Any
 
 import asyncpg
 
-from attune_sensor.database import is_unavailable
 from attune_sensor.timers.lease import Lease
 from attune_sensor.timers.schedule import TIMER_TRIGGERS, Schedule, ScheduleError, schedule_for
 from attune_shared.bus import Bus, RuleChanged, gather_bounded
 from attune_shared.errors import RetryableError
 from attune_shared.metrics import TIMER_FIRES, TIMERS
 from attune_shared.models import Rule
+from attune_shared.outage import is_unavailable
 from attune_shared.repos import RuleRepository, TriggerRepository
 
 log = logging.getLogger("attune.sensor.timers")
