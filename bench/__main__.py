@@ -61,6 +61,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         async with fresh_database(srv.database_server_url) as db_url:
             executemany_rate, copy_rate = await raw.pg_rows(db_url, max(n, 1000))
         results["raw"] = {
+            "shell_spawn_ms": round(await raw.spawn_ms(), 2),
             "js_publish_per_s": round(publish_rate),
             "js_consume_per_s": round(consume_rate),
             "pg_executemany_rows_per_s": round(executemany_rate),
@@ -77,6 +78,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     results["pipeline_shell"] = await _throughput(pool, st, "shell", shell_n, executions=True)
                     latency_n = max(min(int(args.rate * 10), n), 50)
                     results["latency_fixed"] = await _latency(pool, st, latency_n, args.rate, start=10**7)
+                    results["shell_low_load"] = await _shell_run_time(pool, st, start=2 * 10**7)
                 results["rss_mb"].update(st.peaks)
             finally:
                 await pool.close()
@@ -122,7 +124,8 @@ async def _throughput(
     result["correctness"] = await pipeline.correctness(pool, trigger, count, executions)
     if executions:
         lat = await pipeline.latencies(pool, pipeline.SCENARIOS[scenario][0], 0)  # type: ignore[index]
-        result["latency_ms"] = {k: pipeline.percentiles(v) for k, v in lat.items()}
+        result["latency_ms"] = {k: pipeline.percentiles(v) for k, v in lat.items() if k != "run"}
+        result["run_ms"] = pipeline.percentiles(lat["run"])
     return result
 
 
@@ -141,6 +144,27 @@ async def _latency(pool, st: pipeline.Stack, count: int, rate: float, start: int
     )
     lat = await pipeline.latencies(pool, "core.noop", start)
     return {"count": count, "rate": rate, "latency_ms": {k: pipeline.percentiles(v) for k, v in lat.items()}}
+
+
+async def _shell_run_time(
+    pool, st: pipeline.Stack, start: int, count: int = 100, rate: float = 20.0
+) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """running -> completed of `core.local true` at a low rate: what Attune adds to a process, without
+    queueing for the CPU behind other actions."""
+    trigger = "bench.shell"
+    before = await pipeline.count(
+        pool, "SELECT count(*) FROM execution WHERE trigger_ref = $1 AND status = 'completed'", trigger
+    )
+    await pipeline.publish(st.nats_url, f"{st.prefix}.trigger.{trigger}", count, rate=rate, start=start)
+    await pipeline.wait_count(
+        pool,
+        "SELECT count(*) FROM execution WHERE trigger_ref = $1 AND status = 'completed'",
+        before + count,
+        600,
+        trigger,
+    )
+    lat = await pipeline.latencies(pool, "core.local", start)
+    return {"count": count, "rate": rate, "run_ms": pipeline.percentiles(lat["run"])}
 
 
 async def _scaling(pool, st: pipeline.Stack, executors: int, concurrency: int, smoke: bool) -> dict[str, Any]:  # type: ignore[no-untyped-def]
@@ -164,6 +188,9 @@ def _summarize(results: dict[str, Any]) -> dict[str, Any]:
     noop, shell = results["pipeline_noop"], results["pipeline_shell"]
     results["pipeline"] = {"noop_per_s": noop["per_s"], "shell_per_s": shell["per_s"]}
     results["latency_ms"] = results["latency_fixed"]["latency_ms"]
+    # what Attune adds to a shell action: running -> completed of `true` at low load, minus `true` itself
+    low = results["shell_low_load"]["run_ms"]["p50"]
+    results["shell_overhead_ms"] = round(low - results["raw"]["shell_spawn_ms"], 2)
     results["latency_ms_saturation"] = noop["latency_ms"]
     return results
 

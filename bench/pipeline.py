@@ -244,7 +244,8 @@ def percentiles(values: list[float]) -> dict[str, float]:
 
 
 async def latencies(pool: asyncpg.Pool, action_ref: str, since_n: int) -> dict[str, list[float]]:
-    """Per execution: ms from the trigger message's stream time (= execution.created) to running / completed."""
+    """Per execution: ms from the trigger message's stream time (= execution.created) to running and
+    to completed, and from running to completed (``run``)."""
     rows = await pool.fetch(
         """SELECT x.id,
                   extract(epoch FROM (r.created - x.created)) * 1000 AS to_running,
@@ -259,9 +260,11 @@ async def latencies(pool: asyncpg.Pool, action_ref: str, since_n: int) -> dict[s
         action_ref,
         since_n,
     )
+    both = [r for r in rows if r["to_running"] is not None and r["to_completed"] is not None]
     return {
-        "running": [r["to_running"] for r in rows if r["to_running"] is not None],
-        "completed": [r["to_completed"] for r in rows if r["to_completed"] is not None],
+        "running": [float(r["to_running"]) for r in rows if r["to_running"] is not None],
+        "completed": [float(r["to_completed"]) for r in rows if r["to_completed"] is not None],
+        "run": [float(r["to_completed"] - r["to_running"]) for r in both],
     }
 
 

@@ -50,6 +50,17 @@ async def js_publish_and_consume(nats_url: str, count: int, in_flight: int = 256
         await nc.close()
 
 
+async def spawn_ms(count: int = 50) -> float:
+    """Median milliseconds to run ``/bin/sh -c true`` to completion: the process itself, no Attune."""
+    times = []
+    for _ in range(count):
+        started = time.perf_counter()
+        proc = await asyncio.create_subprocess_exec("/bin/sh", "-c", "true")
+        await proc.wait()
+        times.append((time.perf_counter() - started) * 1000)
+    return sorted(times)[len(times) // 2]
+
+
 _EVENT_LIKE = """CREATE TEMP TABLE bench_event (
     id BIGSERIAL, created TIMESTAMPTZ NOT NULL, trigger_ref TEXT NOT NULL, config JSONB NOT NULL,
     payload JSONB NOT NULL, source_ref TEXT, trace_tag TEXT, dedup_id TEXT NOT NULL,

@@ -37,6 +37,12 @@ def render(r: dict[str, Any]) -> str:
         ),
         _row("pipeline core.noop (executions/s)", f"{noop:,}", f"{_ratio(noop, ingest)} of ingest"),
         _row("pipeline core.local true (executions/s)", f"{shell:,}", f"{_ratio(shell, noop)} of noop"),
+        _row(
+            "shell overhead, running -> completed (ms)",
+            f"{r['shell_overhead_ms']}",
+            f"p50 {r['shell_low_load']['run_ms']['p50']} ms at {r['shell_low_load']['rate']:.0f}/s "
+            f"minus `sh -c true` alone {raw['shell_spawn_ms']} ms (at saturation: {r['pipeline_shell']['run_ms']['p50']} ms)",
+        ),
     ]
     fixed = r["latency_fixed"]
     for stage in ("running", "completed"):

@@ -54,6 +54,13 @@ def _connect_kwargs(settings: DatabaseSettings, application_name: str) -> dict[s
     }
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Pool release hook: nothing to undo. Our sessions carry no state to reset (the search path is a
+    startup parameter, advisory locks are released explicitly, nothing LISTENs on pooled
+    connections), so asyncpg's default reset — one more query on every release — is skipped.
+    asyncpg still rolls back a transaction left open."""
+
+
 async def create_pool(
     settings: DatabaseSettings,
     *,
@@ -76,6 +83,7 @@ async def create_pool(
                 min_size=min_size,
                 max_size=max_size,
                 init=init_connection,
+                reset=_keep_session,
             )
             return pool
         except CONNECTION_ERRORS as exc:

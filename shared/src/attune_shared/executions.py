@@ -3,8 +3,9 @@
 Every status change is a compare-and-set on the row, committed first, then announced on
 ``<p>.execution.status.<action_ref>``. Cancellation protocol: an execution no executor owns yet
 (requested, scheduling, scheduled) becomes ``cancelled`` at once; a running one becomes
-``canceling``, and the executor running it — which listens to the status subjects and also
-re-checks its running executions periodically — kills the process and sets ``cancelled``.
+``canceling`` and a cancel request goes out on ``<p>.execution.cancel``; the executor running it —
+which listens there and also re-checks its running executions periodically — kills the process
+and sets ``cancelled``.
 """
 
 from __future__ import annotations
@@ -188,6 +189,15 @@ async def cancel(db: Queryable, bus: Bus, execution_id: int) -> CancelResult | N
                 return CancelResult("cancelled", execution)
         elif execution.status is ExecutionStatus.RUNNING:
             if await transition(db, bus, execution, ExecutionStatus.CANCELING):
+                await bus.cancel_requested(
+                    ExecutionStatusChanged(
+                        execution_id=execution.id,
+                        created=execution.created,
+                        action_ref=execution.action_ref,
+                        old_status=ExecutionStatus.RUNNING,
+                        new_status=ExecutionStatus.CANCELING,
+                    )
+                )
                 return CancelResult("canceling", execution)
         else:
             return CancelResult("finished", execution)

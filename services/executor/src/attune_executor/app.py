@@ -92,7 +92,14 @@ class Executor:
             self._consumer(
                 EXECUTOR_ENFORCEMENTS, EnforcementCreated, enforcements.handle, self.enforcement_credits
             ),
-            self._consumer(EXECUTOR_EXECUTIONS, ExecutionRequested, scheduler.handle, self.slots),
+            self._consumer(
+                EXECUTOR_EXECUTIONS,
+                ExecutionRequested,
+                scheduler.handle,
+                self.slots,
+                # a run that ends finds its successor already here, without a pull round trip
+                prefetch=max(1, settings.executor.concurrency // 4),
+            ),
         ]
         rules = await self.nc.subscribe(rt.spec.subjects.rule_changed, cb=self._on_rule_changed)
         await self.cancels.start()
@@ -124,7 +131,9 @@ class Executor:
         await self.presence.deregister()
         await self.runs.close()
 
-    def _consumer(self, durable: str, model: type[Any], handler: Any, credits: Credits) -> BatchConsumer[Any]:
+    def _consumer(
+        self, durable: str, model: type[Any], handler: Any, credits: Credits, prefetch: int = 0
+    ) -> BatchConsumer[Any]:
         rt = self.rt
         return BatchConsumer(
             self.nc,
@@ -136,6 +145,7 @@ class Executor:
             credits,
             rt.gate,
             batch_size=BATCH_SIZE,
+            prefetch=prefetch,
         )
 
     def _spawn(self, *coros: Coroutine[Any, Any, Any]) -> None:

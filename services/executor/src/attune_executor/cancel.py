@@ -1,9 +1,9 @@
 """Cancelling running actions: a ``canceling`` execution this replica runs is stopped (SIGTERM to its
 process group, SIGKILL after ``kill_grace``) and ends ``cancelled``.
 
-Every replica listens to ``<p>.execution.status.>`` with a plain (non-durable) subscription and
-reacts to changes to ``canceling`` of its own runs; as a fallback for a missed message it re-reads
-the status of its running executions every ``cancel_check_interval`` seconds.
+Every replica listens to ``<p>.execution.cancel`` with a plain (non-durable) subscription and
+stops the runs that are its own; as a fallback for a missed message it re-reads the status of its
+running executions every ``cancel_check_interval`` seconds.
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ from attune_shared.statuses import ExecutionStatus
 
 log = logging.getLogger("attune.executor.cancel")
 
-_MARKER = ExecutionStatus.CANCELING.value.encode()
-
 
 class CancelWatcher:
     def __init__(
@@ -39,16 +37,14 @@ class CancelWatcher:
         self._sub: Subscription | None = None
 
     async def start(self) -> None:
-        self._sub = await self.nc.subscribe(self.subjects.execution_statuses, cb=self._on_status)
+        self._sub = await self.nc.subscribe(self.subjects.execution_cancel, cb=self._on_cancel)
 
     async def stop(self) -> None:
         if self._sub is not None:
             await self._sub.unsubscribe()
             self._sub = None
 
-    async def _on_status(self, msg: Msg) -> None:
-        if _MARKER not in msg.data:
-            return  # most status changes: skip them before parsing
+    async def _on_cancel(self, msg: Msg) -> None:
         try:
             change = ExecutionStatusChanged.model_validate_json(msg.data)
         except pydantic.ValidationError:

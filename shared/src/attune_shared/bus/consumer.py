@@ -179,7 +179,9 @@ class BatchConsumer(Generic[B]):
     """Fetches from one durable consumer and hands each group of arrivals to ``handler``.
 
     ``parse`` turns a message into its body; a parse error settles that message at once
-    (:class:`~attune_shared.errors.PermanentError` or a validation error: dead letter).
+    (:class:`~attune_shared.errors.PermanentError` or a validation error: dead letter). ``prefetch``
+    messages may wait client-side beyond the free credits (unclaimed: nothing is done with them
+    until a credit frees, and they count against ``ack_wait``).
     """
 
     def __init__(
@@ -195,6 +197,7 @@ class BatchConsumer(Generic[B]):
         *,
         batch_size: int = 64,
         wait: float = 1.0,
+        prefetch: int = 0,
     ) -> None:
         consumer = spec.consumer(durable)
         self.durable = durable
@@ -205,6 +208,8 @@ class BatchConsumer(Generic[B]):
         self.credits = credits
         self.gate = gate
         self.batch_size = batch_size
+        #: messages fetched ahead of free credits, so a freed credit is refilled without a round trip
+        self.prefetch = prefetch
         self.wake = self.fetcher.changed
         credits.listen(self.wake)
         self._stopping = False
@@ -227,7 +232,7 @@ class BatchConsumer(Generic[B]):
                 if free > 0 and fetcher.arrived:
                     self._dispatch(fetcher.take(min(free, self.batch_size)))
                     continue
-                room = free - len(fetcher.arrived)
+                room = free + self.prefetch - len(fetcher.arrived)
                 if room > 0 and fetcher.idle and self.gate.up.is_set():
                     await fetcher.request(min(room, self.batch_size))
                 try:

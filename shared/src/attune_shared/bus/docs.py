@@ -1,8 +1,9 @@
 """The AsyncAPI document of the bus, generated with FastStream from the same specs the services use.
 
-The services consume through :class:`~attune_shared.bus.consumer.BatchConsumer` (see why there);
-here each consumer of the contract is declared as a FastStream subscriber with the model it reads,
-so the document shows every subject, stream, consumer and message schema.
+The services publish through :class:`~attune_shared.bus.Bus` and consume through
+:class:`~attune_shared.bus.consumer.BatchConsumer` (see why there); here every publication and
+every consumer of the contract is declared as a FastStream publisher or subscriber with its
+message model, so the document shows each subject, stream, consumer and message schema.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from faststream import AckPolicy
 from faststream.nats import JStream, PullSub
 from faststream.specification import AsyncAPI
 
-from attune_shared.bus.broker import Bus, bus_spec, make_broker
+from attune_shared.bus.broker import bus_spec, make_broker
 from attune_shared.bus.messages import (
     BusMessage,
+    DeadLetter,
     EnforcementCreated,
     EventCreated,
     ExecutionRequested,
+    ExecutionStatusChanged,
     RuleChanged,
 )
 from attune_shared.bus.provision import consumer_config
@@ -28,6 +31,7 @@ from attune_shared.bus.specs import (
     EXECUTOR_EVENTS,
     EXECUTOR_EXECUTIONS,
     SENSOR_TRIGGERS,
+    BusSpec,
 )
 from attune_shared.settings import NatsSettings
 
@@ -53,18 +57,67 @@ CONSUMERS = (
     ),
 )
 
-#: Services that read ``rule.changed`` (every replica sees every change: a plain subscription).
-RULE_CHANGE_READERS = {
-    "sensor": "Sensor replicas: add, change or remove the timers of the rule",
-    "executor": "Executor replicas: drop the cached rules",
-}
+#: Plain subscriptions (every replica sees every message): subject attribute, model, description.
+BROADCAST_READERS: tuple[tuple[str, type[BusMessage], str], ...] = (
+    ("rule_changed", RuleChanged, "Sensor replicas: add, change or remove the timers of the rule"),
+    ("rule_changed", RuleChanged, "Executor replicas: drop the cached rules"),
+    ("execution_cancel", ExecutionStatusChanged, "Executor replicas: stop the run if it is theirs"),
+)
+
+
+def publications(spec: BusSpec) -> list[tuple[str, str | None, Any, str]]:
+    """What :class:`~attune_shared.bus.Bus` publishes: subject, stream (None: plain NATS), body, description."""
+    s = spec.subjects
+    return [
+        (
+            s.trigger("{trigger_ref}"),
+            spec.triggers_stream,
+            dict[str, Any],
+            "Trigger payloads (any JSON object); optional headers Nats-Msg-Id, Attune-Trace-Tag, "
+            "Attune-Rule, Attune-Source",
+        ),
+        (s.event_created, spec.work_stream, EventCreated, "Events stored by the sensor"),
+        (
+            s.enforcement_created,
+            spec.work_stream,
+            EnforcementCreated,
+            "Enforcements created by rule matching",
+        ),
+        (s.execution_requested, spec.work_stream, ExecutionRequested, "Executions waiting to be scheduled"),
+        (
+            s.execution_status("{action_ref}"),
+            spec.updates_stream,
+            ExecutionStatusChanged,
+            "Every execution status change, after its commit",
+        ),
+        (s.execution_cancel, None, ExecutionStatusChanged, "Cancel requests for running executions"),
+        (
+            s.rule_changed,
+            spec.updates_stream,
+            RuleChanged,
+            "Rules created, changed, enabled, disabled or deleted",
+        ),
+        (
+            s.dlq("{reason}"),
+            spec.dlq_stream,
+            DeadLetter,
+            "Messages that cannot be processed, with the reason",
+        ),
+    ]
 
 
 def asyncapi_document(settings: NatsSettings, version: str = "1") -> dict[str, Any]:
     """AsyncAPI 3.0 document (as JSON-compatible data) of every subject, stream and message model."""
     broker = make_broker(settings, "docs")
     spec = bus_spec(settings)
-    Bus(broker, spec)  # declares the publishers
+    for subject, stream, schema, description in publications(spec):
+        broker.publisher(
+            subject,
+            stream=JStream(stream, declare=False) if stream else None,
+            schema=schema,
+            title=f"{subject}:publish",
+            description=description,
+        )
     for item in CONSUMERS:
         consumer = spec.consumer(item.durable)
         broker.subscriber(
@@ -77,12 +130,9 @@ def asyncapi_document(settings: NatsSettings, version: str = "1") -> dict[str, A
             title=f"{consumer.filter_subject}:{item.durable}",
             description=item.description,
         )(_reads(item.model))
-    for service, description in RULE_CHANGE_READERS.items():
-        broker.subscriber(
-            spec.subjects.rule_changed,
-            title=f"{spec.subjects.rule_changed}:{service}",
-            description=description,
-        )(_reads(RuleChanged))
+    for index, (name, model, description) in enumerate(BROADCAST_READERS):
+        subject = getattr(spec.subjects, name)
+        broker.subscriber(subject, title=f"{subject}:{index}", description=description)(_reads(model))
     document = AsyncAPI(
         broker,
         title="Attune bus",

@@ -46,6 +46,11 @@ class Subjects:
         return f"{self.prefix}.execution.status.>"
 
     @property
+    def execution_cancel(self) -> str:
+        """Cancel requests for running executions (plain NATS; in no stream)."""
+        return f"{self.prefix}.execution.cancel"
+
+    @property
     def rule_changed(self) -> str:
         return f"{self.prefix}.rule.changed"
 
