@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from attune_shared.embedded import die_with_parent
 from attune_shared.logs import READY_EVENT
 
 
@@ -42,6 +43,7 @@ class ServiceProcess:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         log.close()
         return self
