@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import typer
@@ -37,6 +38,8 @@ def _root() -> None:
 
 def main() -> None:
     """Console entry point: bad configuration exits 2, other known errors exit 1, one line each."""
+    # Library warnings (a NATS connection closing after a publish…) are not for the terminal.
+    logging.basicConfig(level=logging.ERROR, format="attune: %(message)s")
     try:
         app()
     except ConfigError as exc:

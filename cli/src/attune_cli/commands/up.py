@@ -217,26 +217,24 @@ def _print_welcome(
     api = f"http://127.0.0.1:{port}"
     env = f"ATTUNE__NATS__URL={nats_url} ATTUNE__NATS__PREFIX={settings.nats.prefix}"
     payload = json.dumps(EXAMPLE_EVENT)
-    console.print()
-    console.print("[bold green]Attune is up.[/]  Ctrl-C stops everything.", highlight=False)
-    console.print(f"  API            {api}/api/v1   (docs {api}/docs)", highlight=False)
-    console.print(f"  live stream    {api}/api/v1/executions/stream", highlight=False)
-    console.print(f"  NATS           {nats_url}   (prefix {settings.nats.prefix})", highlight=False)
-    console.print(f"  PostgreSQL     {db_url}", highlight=False)
-    console.print(f"  executors      {executors}", highlight=False)
-    console.print(f"  data           {data_dir}", highlight=False)
-    console.print(f"  API key        {key}   (admin; shown once)", highlight=False)
-    console.print()
-    console.print("Publish an event that runs an action (copy-paste):", highlight=False)
-    console.print(
-        f"  {env} uv run attune event publish examples.alert '{payload}'", highlight=False, soft_wrap=True
-    )
-    console.print("Then look at it:", highlight=False)
-    console.print(
+    lines = [
+        "",
+        "Attune is up.  Ctrl-C stops everything.",
+        f"  API            {api}/api/v1   (docs {api}/docs)",
+        f"  live stream    {api}/api/v1/executions/stream",
+        f"  NATS           {nats_url}   (prefix {settings.nats.prefix})",
+        f"  PostgreSQL     {db_url}",
+        f"  executors      {executors}",
+        f"  data           {data_dir}",
+        f"  API key        {key}   (admin; shown once)",
+        "",
+        "Publish an event that runs an action (copy-paste):",
+        f"  {env} uv run attune event publish examples.alert '{payload}'",
+        "Then look at it:",
         f"  ATTUNE_API_URL={api} ATTUNE_API_KEY={key} uv run attune execution list",
-        highlight=False,
-        soft_wrap=True,
-    )
+    ]
+    # plain lines, never wrapped: they are meant to be copied
+    typer.echo("\n".join(lines), color=False)
 
 
 async def _watch(stack: DevStack, stopping: asyncio.Event) -> None:

@@ -1,0 +1,136 @@
+"""`attune up` as a user runs it: a subprocess that starts everything, prints a copy-paste event
+that produces a completed execution, stops cleanly on Ctrl-C, and reuses its data next time."""
+
+import asyncio
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from attune_shared.embedded import free_port
+
+pytestmark = pytest.mark.slow
+
+
+def _env() -> dict[str, str]:
+    # a laptop: no server configured, so attune up starts its own
+    return {k: v for k, v in os.environ.items() if not k.startswith("ATTUNE")}
+
+
+class Up:
+    def __init__(self, data_dir: Path, log: Path) -> None:
+        self.data_dir, self.log = data_dir, log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, api_port: int) -> None:
+        self.offset = self.log.stat().st_size if self.log.exists() else 0
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "attune_cli",
+                    "up",
+                    "--data-dir",
+                    str(self.data_dir),
+                    "--api-port",
+                    str(api_port),
+                    "--executors",
+                    "2",
+                ],
+                env=_env(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")[self.offset :]
+
+    async def wait_for(self, needle: str, timeout: float = 120) -> str:
+        deadline = time.monotonic() + timeout
+        while needle not in self.output():
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(f"attune up exited ({self.process.returncode}):\n{self.output()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"attune up did not print {needle!r}:\n{self.output()}")
+            await asyncio.sleep(0.2)
+        return self.output()
+
+    async def interrupt(self) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGINT)
+        for _ in range(600):
+            if self.process.poll() is not None:
+                return self.process.returncode
+            await asyncio.sleep(0.1)
+        self.process.kill()
+        raise AssertionError("attune up did not stop within 60 s of Ctrl-C")
+
+
+def _run_line(line: str) -> subprocess.CompletedProcess[str]:
+    """Run a printed `ENV=… uv run attune …` line the way a user pastes it (without uv: we are in the venv)."""
+    words = shlex.split(line)
+    env = _env()
+    while "=" in words[0]:
+        key, _, value = words.pop(0).partition("=")
+        env[key] = value
+    assert words[:3] == ["uv", "run", "attune"], words
+    return subprocess.run(
+        [sys.executable, "-m", "attune_cli", *words[3:]], env=env, capture_output=True, text=True, check=False
+    )
+
+
+async def _executions(list_line: str) -> list[dict]:
+    result = _run_line(list_line + " --json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+async def test_attune_up_runs_the_copy_paste_event_and_restarts_on_its_data(tmp_path: Path) -> None:
+    data = tmp_path / ".attune"
+    data.mkdir()
+    # fixed free ports for this test, so a developer's own `attune up` is never in the way
+    (data / "state.json").write_text(
+        json.dumps({"nats_port": free_port(), "nats_monitor_port": free_port(), "postgres_port": free_port()})
+    )
+    up = Up(data, tmp_path / "up.log")
+    up.start(free_port())
+    try:
+        text = await up.wait_for("Then look at it:")
+        publish = next(line.strip() for line in text.splitlines() if "attune event publish" in line)
+        listing = next(line.strip() for line in text.splitlines() if "attune execution list" in line)
+        assert re.search(r"API key\s+atn_", text)
+
+        published = _run_line(publish)
+        assert published.returncode == 0, published.stderr
+        deadline = time.monotonic() + 60
+        while True:
+            executions = await _executions(listing)
+            if executions and all(x["status"] == "completed" for x in executions):
+                break
+            assert time.monotonic() < deadline, executions
+            await asyncio.sleep(0.5)
+        first = {x["id"] for x in executions}
+        assert {x["action_ref"] for x in executions} >= {"examples.notify"}
+    finally:
+        code = await up.interrupt()
+    assert code == 0, up.output()
+    assert "stopped." in up.output()
+
+    # a second run reuses the database: the executions are still there
+    up.start(free_port())
+    try:
+        text = await up.wait_for("Then look at it:")
+        assert "0 applied" in text
+        listing = next(line.strip() for line in text.splitlines() if "attune execution list" in line)
+        assert first <= {x["id"] for x in await _executions(listing)}
+    finally:
+        assert await up.interrupt() == 0
