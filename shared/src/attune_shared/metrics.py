@@ -50,7 +50,7 @@ POLICY_DECISIONS = Counter(
 )
 
 
-def serve_metrics(port: int) -> None:
-    """Expose ``/metrics`` on ``port`` (0 = do nothing)."""
+def serve_metrics(port: int, host: str = "127.0.0.1") -> None:
+    """Expose ``/metrics`` on ``host:port`` (port 0 = do nothing)."""
     if port:
-        start_http_server(port, addr="127.0.0.1")
+        start_http_server(port, addr=host)

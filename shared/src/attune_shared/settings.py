@@ -114,6 +114,8 @@ class SensorSettings(Section):
     timer_reconcile_interval: float = Field(default=30.0, gt=0)
     #: Prometheus metrics port (0 = off)
     metrics_port: int = Field(default=0, ge=0, le=65535)
+    #: address the metrics endpoint binds (0.0.0.0 in a container scraped from outside)
+    metrics_host: str = "127.0.0.1"
 
 
 class ExecutorSettings(Section):
@@ -137,6 +139,8 @@ class ExecutorSettings(Section):
     #: how often the reconciler and monitors run, in seconds
     maintenance_interval: float = Field(default=5.0, gt=0)
     metrics_port: int = Field(default=0, ge=0, le=65535)
+    #: address the metrics endpoint binds (0.0.0.0 in a container scraped from outside)
+    metrics_host: str = "127.0.0.1"
     #: a `requested` execution or `created` enforcement untouched this long has lost its message
     reconcile_after: float = Field(default=10.0, gt=0)
     #: actions, policies and pack configs are re-read after this many seconds (rules on rule.changed too)

@@ -49,7 +49,7 @@ BATCH_SIZE = 64
 
 
 async def main(settings: Settings, stopping: asyncio.Event) -> None:
-    serve_metrics(settings.executor.metrics_port)
+    serve_metrics(settings.executor.metrics_port, settings.executor.metrics_host)
     async with connect(settings, "executor") as runtime:
         await Executor(runtime).serve(stopping)
 

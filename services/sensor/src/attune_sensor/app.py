@@ -24,7 +24,7 @@ async def serve(settings: Settings, stopping: asyncio.Event) -> None:
     """Run until ``stopping`` is set; then stop fetching, settle the batch in hand, release the lease."""
     sensor = settings.sensor
     async with connect(settings, SERVICE) as rt:
-        serve_metrics(sensor.metrics_port)
+        serve_metrics(sensor.metrics_port, sensor.metrics_host)
         ingestor = Ingestor(rt.pool, rt.bus, sensor)
         # two batches in flight: one is stored while the previous one is announced and settled
         triggers = BatchConsumer(
