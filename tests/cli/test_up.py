@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import nats
 import pytest
 
 from attune_shared.embedded import free_port
@@ -120,10 +121,26 @@ async def test_attune_up_runs_the_copy_paste_event_and_restarts_on_its_data(tmp_
             await asyncio.sleep(0.5)
         first = {x["id"] for x in executions}
         assert {x["action_ref"] for x in executions} >= {"examples.notify"}
+
+        # the README's `nats pub`: a plain core-NATS publish, no headers, works the same
+        nats_url = re.search(r"ATTUNE__NATS__URL=(\S+)", publish).group(1)  # type: ignore[union-attr]
+        nc = await nats.connect(nats_url)
+        await nc.publish(
+            "attune.trigger.examples.alert", b'{"host":"db-1","severity":"critical","message":"replica lag"}'
+        )
+        await nc.flush()
+        await nc.close()
+        deadline = time.monotonic() + 60
+        while not any(
+            x["id"] not in first and x["status"] == "completed" for x in await _executions(listing)
+        ):
+            assert time.monotonic() < deadline, "the nats pub event produced no completed execution"
+            await asyncio.sleep(0.5)
     finally:
         code = await up.interrupt()
     assert code == 0, up.output()
     assert "stopped." in up.output()
+    assert "Traceback" not in up.output()
 
     # a second run reuses the database: the executions are still there
     up.start(free_port())
@@ -134,3 +151,13 @@ async def test_attune_up_runs_the_copy_paste_event_and_restarts_on_its_data(tmp_
         assert first <= {x["id"] for x in await _executions(listing)}
     finally:
         assert await up.interrupt() == 0
+
+
+def test_scripts_up_starts_attune_up() -> None:
+    """The README's first command is a thin wrapper: it installs from the lockfile and execs `attune up`."""
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [str(root / "scripts" / "up"), "--help"], capture_output=True, text=True, check=False, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Run the whole system locally" in result.stdout
