@@ -235,6 +235,25 @@ async def wait_count(pool: asyncpg.Pool, sql: str, target: int, timeout: float, 
     )
 
 
+async def steady_rate(pool: asyncpg.Pool, trigger_ref: str) -> float:
+    """Completions per second between the 10th and the 90th percentile of completion times.
+
+    Not the headline figure: in a burst, rule matching finishes early, and the later completions
+    run without it. The scaling runs use it (their work is the sleeping, not the matching)."""
+    times = [
+        r["updated"].timestamp()
+        for r in await pool.fetch(
+            "SELECT updated FROM execution WHERE trigger_ref = $1 AND status = 'completed' ORDER BY updated",
+            trigger_ref,
+        )
+    ]
+    if len(times) < 10:
+        return float("nan")
+    lo, hi = int(len(times) * 0.1), int(len(times) * 0.9)
+    span = times[hi] - times[lo]
+    return (hi - lo) / span if span > 0 else float("nan")
+
+
 def percentiles(values: list[float]) -> dict[str, float]:
     if not values:
         return {"p50": float("nan"), "p95": float("nan"), "p99": float("nan")}

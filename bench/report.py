@@ -6,7 +6,7 @@ from typing import Any
 
 
 def _row(label: str, value: str = "", note: str = "") -> str:
-    return f"{label:<42}{value:>12}  {note}"
+    return f"{label:<56}{value:>10}  {note}"
 
 
 def _ratio(value: float, ceiling: float) -> str:
@@ -35,8 +35,16 @@ def render(r: dict[str, Any]) -> str:
             f"{ingest:,}",
             f"{_ratio(ingest, min(pub, con, copy))} of min(publish, fetch, COPY)",
         ),
-        _row("pipeline core.noop (executions/s)", f"{noop:,}", f"{_ratio(noop, ingest)} of ingest"),
-        _row("pipeline core.local true (executions/s)", f"{shell:,}", f"{_ratio(shell, noop)} of noop"),
+        _row(
+            f"pipeline core.noop (executions/s, concurrency {r['params']['pipeline_concurrency']})",
+            f"{noop:,}",
+            f"{_ratio(noop, ingest)} of ingest",
+        ),
+        _row(
+            "pipeline core.local true (executions/s)",
+            f"{shell:,}",
+            f"{_ratio(shell, noop)} of noop",
+        ),
         _row(
             "shell overhead, running -> completed (ms)",
             f"{r['shell_overhead_ms']}",
@@ -55,7 +63,7 @@ def render(r: dict[str, Any]) -> str:
         )
     for s in r["scaling"]:
         label = f"scaling: {s['executors']} executor(s), core.sleep 0.1"
-        note = f"{_ratio(s['per_s'], s['ideal_per_s'])} of ideal {s['ideal_per_s']:.0f}/s"
+        note = f"{_ratio(s['per_s'], s['ideal_per_s'])} of ideal {s['ideal_per_s']:.0f}/s (wall clock {s['wall_per_s']}/s)"
         lines.append(_row(label, f"{s['per_s']:,}", note))
     for name, mb in sorted(r["rss_mb"].items()):
         lines.append(_row(f"peak RSS {name} (MB)", f"{mb:.1f}"))

@@ -1,0 +1,36 @@
+"""The benchmark's report shape (the figures themselves are measured by `python -m bench`, never asserted)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from attune_shared.constants import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def test_smoke_benchmark_writes_every_key_with_nothing_lost(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--json", str(out)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    r = json.loads(out.read_text())
+    for key in ("js_publish_per_s", "js_consume_per_s", "pg_copy_rows_per_s"):
+        assert r["raw"][key] > 0, key
+    assert r["ingest"]["events_per_s"] > 0
+    assert r["pipeline"]["noop_per_s"] > 0 and r["pipeline"]["shell_per_s"] > 0
+    for stage in ("running", "completed"):
+        assert set(r["latency_ms"][stage]) == {"p50", "p95", "p99"}
+    assert r["scaling"] and all(set(s) >= {"executors", "per_s", "ideal_per_s"} for s in r["scaling"])
+    assert r["duplicates"] == 0 and r["lost"] == 0
+    assert {name.rsplit("-", 1)[0] for name in r["rss_mb"]} == {"attune-sensor", "attune-executor"}
+    assert "duplicates / lost" in result.stdout
