@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Path, Query
+from fastapi import Depends, Path, Query
 from pydantic import BaseModel, Field
 
 T = TypeVar("T")
@@ -42,6 +43,40 @@ EnabledFilter = Annotated[bool | None, Query(description="only enabled (true) or
 Since = Annotated[datetime | None, Query(description="created at or after (ISO 8601; UTC if no offset)")]
 Until = Annotated[datetime | None, Query(description="created before (ISO 8601; UTC if no offset)")]
 IdFilter = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+
+
+@dataclass(frozen=True)
+class CatalogFilters:
+    """The query of every catalog list: ``pack``, ``enabled``, ``ref`` (wildcards), and the page."""
+
+    pack: str | None
+    enabled: bool | None
+    ref: str | None
+    limit: int
+    before_id: int | None
+
+    def of(self) -> dict[str, Any]:
+        """Keyword arguments of ``CatalogRepository.list``."""
+        return {
+            "pack": self.pack,
+            "enabled": self.enabled,
+            "ref": self.ref,
+            "limit": self.limit,
+            "before_id": self.before_id,
+        }
+
+
+def _catalog_filters(
+    pack: PackFilter = None,
+    enabled: EnabledFilter = None,
+    ref: RefFilter = None,
+    limit: Limit = DEFAULT_PAGE,
+    before_id: BeforeId = None,
+) -> CatalogFilters:
+    return CatalogFilters(pack, enabled, ref, limit, before_id)
+
+
+CatalogQuery = Annotated[CatalogFilters, Depends(_catalog_filters)]
 
 
 class Page(BaseModel, Generic[T]):

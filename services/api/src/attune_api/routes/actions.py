@@ -13,12 +13,8 @@ from attune_api.schemas import (
     API_PREFIX,
     COMPONENT_REF,
     MAX_INT,
-    BeforeId,
-    EnabledFilter,
-    Limit,
-    PackFilter,
+    CatalogQuery,
     Page,
-    RefFilter,
     RefPath,
     page,
 )
@@ -61,16 +57,10 @@ class ActionUpdate(BaseModel):
 async def list_actions(
     _: Viewer,
     pool: PoolDep,
-    pack: PackFilter = None,
-    enabled: EnabledFilter = None,
-    ref: RefFilter = None,
-    limit: Limit = 100,
-    before_id: BeforeId = None,
+    query: CatalogQuery,
 ) -> Page[Action]:
-    rows = await ActionRepository(pool).list(
-        pack=pack, enabled=enabled, ref=ref, limit=limit, before_id=before_id
-    )
-    return Page[Action](**page(rows, limit))
+    rows = await ActionRepository(pool).list(**query.of())
+    return Page[Action](**page(rows, query.limit))
 
 
 @router.get("/{ref}", summary="Get an action", responses={404: {"description": "no such action"}})

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
 from attune_api.deps import PoolDep, Viewer
@@ -61,7 +61,8 @@ class FailureRate(BaseModel):
     points: list[Point]
 
 
-def window(since: datetime | None, until: datetime | None, hours: int) -> tuple[datetime, datetime]:
+def window(since: Since = None, until: Until = None, hours: Hours = 24) -> tuple[datetime, datetime]:
+    """The query's time window: ``since``..``until``, or the last ``hours`` before ``until`` (now)."""
     end = utc(until) or datetime.now(UTC)
     start = utc(since) or end - timedelta(hours=min(max(hours, 1), 8760))
     if start >= end:
@@ -69,6 +70,9 @@ def window(since: datetime | None, until: datetime | None, hours: int) -> tuple[
             422, "since: must be before until", errors=[("query.since", "must be before until")]
         )
     return start, end
+
+
+Window = Annotated[tuple[datetime, datetime], Depends(window)]
 
 
 def _points(rows: list[Row]) -> list[Point]:
@@ -83,12 +87,10 @@ def _status_points(rows: list[Row]) -> list[StatusPoint]:
 async def event_volume(
     _: Viewer,
     pool: PoolDep,
-    since: Since = None,
-    until: Until = None,
-    hours: Hours = 24,
+    span: Window,
     ref: RefFilter = None,
 ) -> Series:
-    start, end = window(since, until, hours)
+    start, end = span
     return Series(
         since=start, until=end, points=_points(await AnalyticsRepository(pool).event_volume(start, end, ref))
     )
@@ -98,12 +100,10 @@ async def event_volume(
 async def enforcement_volume(
     _: Viewer,
     pool: PoolDep,
-    since: Since = None,
-    until: Until = None,
-    hours: Hours = 24,
+    span: Window,
     ref: RefFilter = None,
 ) -> Series:
-    start, end = window(since, until, hours)
+    start, end = span
     rows = await AnalyticsRepository(pool).enforcement_volume(start, end, ref)
     return Series(since=start, until=end, points=_points(rows))
 
@@ -115,13 +115,11 @@ async def enforcement_volume(
 async def execution_volume(
     _: Viewer,
     pool: PoolDep,
-    since: Since = None,
-    until: Until = None,
-    hours: Hours = 24,
+    span: Window,
     ref: RefFilter = None,
     status: ExecutionStatus | None = None,
 ) -> Series:
-    start, end = window(since, until, hours)
+    start, end = span
     rows = await AnalyticsRepository(pool).execution_volume(start, end, ref, status)
     return Series(since=start, until=end, points=_points(rows))
 
@@ -130,13 +128,11 @@ async def execution_volume(
 async def execution_status(
     _: Viewer,
     pool: PoolDep,
-    since: Since = None,
-    until: Until = None,
-    hours: Hours = 24,
+    span: Window,
     ref: RefFilter = None,
     status: ExecutionStatus | None = None,
 ) -> StatusSeries:
-    start, end = window(since, until, hours)
+    start, end = span
     rows = await AnalyticsRepository(pool).execution_status(start, end, ref, status)
     return StatusSeries(since=start, until=end, points=_status_points(rows))
 
@@ -145,12 +141,10 @@ async def execution_status(
 async def execution_throughput(
     _: Viewer,
     pool: PoolDep,
-    since: Since = None,
-    until: Until = None,
-    hours: Hours = 24,
+    span: Window,
     ref: RefFilter = None,
 ) -> Series:
-    start, end = window(since, until, hours)
+    start, end = span
     rows = await AnalyticsRepository(pool).execution_throughput(start, end, ref)
     return Series(since=start, until=end, points=_points(rows))
 
@@ -159,12 +153,10 @@ async def execution_throughput(
 async def failure_rate(
     _: Viewer,
     pool: PoolDep,
-    since: Since = None,
-    until: Until = None,
-    hours: Hours = 24,
+    span: Window,
     ref: RefFilter = None,
 ) -> FailureRate:
-    start, end = window(since, until, hours)
+    start, end = span
     rate = await AnalyticsRepository(pool).failure_rate(start, end, ref)
     return FailureRate(
         since=start,
@@ -182,13 +174,11 @@ async def failure_rate(
 async def worker_status(
     _: Viewer,
     pool: PoolDep,
-    since: Since = None,
-    until: Until = None,
-    hours: Hours = 24,
+    span: Window,
     ref: RefFilter = None,
     status: WorkerStatus | None = None,
 ) -> StatusSeries:
-    start, end = window(since, until, hours)
+    start, end = span
     rows = await AnalyticsRepository(pool).worker_status(start, end, ref)
     if status is not None:
         rows = [r for r in rows if r.status == status]

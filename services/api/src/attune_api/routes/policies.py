@@ -11,12 +11,8 @@ from attune_api.schemas import (
     API_PREFIX,
     COMPONENT_REF,
     MAX_INT,
-    BeforeId,
-    EnabledFilter,
-    Limit,
-    PackFilter,
+    CatalogQuery,
     Page,
-    RefFilter,
     RefPath,
     page,
 )
@@ -54,16 +50,10 @@ class PolicyUpdate(BaseModel):
 async def list_policies(
     _: Viewer,
     pool: PoolDep,
-    pack: PackFilter = None,
-    enabled: EnabledFilter = None,
-    ref: RefFilter = None,
-    limit: Limit = 100,
-    before_id: BeforeId = None,
+    query: CatalogQuery,
 ) -> Page[Policy]:
-    rows = await PolicyRepository(pool).list(
-        pack=pack, enabled=enabled, ref=ref, limit=limit, before_id=before_id
-    )
-    return Page[Policy](**page(rows, limit))
+    rows = await PolicyRepository(pool).list(**query.of())
+    return Page[Policy](**page(rows, query.limit))
 
 
 @router.get("/{ref}", summary="Get a policy", responses={404: {"description": "no such policy"}})

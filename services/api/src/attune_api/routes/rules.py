@@ -13,12 +13,8 @@ from attune_api.problems import ProblemError
 from attune_api.schemas import (
     API_PREFIX,
     COMPONENT_REF,
-    BeforeId,
-    EnabledFilter,
-    Limit,
-    PackFilter,
+    CatalogQuery,
     Page,
-    RefFilter,
     RefPath,
     page,
 )
@@ -80,16 +76,10 @@ async def _checked(db: Queryable, fields: dict[str, Any]) -> dict[str, Any]:
 async def list_rules(
     _: Viewer,
     pool: PoolDep,
-    pack: PackFilter = None,
-    enabled: EnabledFilter = None,
-    ref: RefFilter = None,
-    limit: Limit = 100,
-    before_id: BeforeId = None,
+    query: CatalogQuery,
 ) -> Page[Rule]:
-    rows = await RuleRepository(pool).list(
-        pack=pack, enabled=enabled, ref=ref, limit=limit, before_id=before_id
-    )
-    return Page[Rule](**page(rows, limit))
+    rows = await RuleRepository(pool).list(**query.of())
+    return Page[Rule](**page(rows, query.limit))
 
 
 @router.get("/{ref}", summary="Get a rule", responses={404: {"description": "no such rule"}})

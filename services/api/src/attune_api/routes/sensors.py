@@ -12,12 +12,8 @@ from attune_api.deps import Admin, PoolDep, Viewer
 from attune_api.schemas import (
     API_PREFIX,
     COMPONENT_REF,
-    BeforeId,
-    EnabledFilter,
-    Limit,
-    PackFilter,
+    CatalogQuery,
     Page,
-    RefFilter,
     RefPath,
     page,
 )
@@ -53,16 +49,10 @@ class SensorUpdate(BaseModel):
 async def list_sensors(
     _: Viewer,
     pool: PoolDep,
-    pack: PackFilter = None,
-    enabled: EnabledFilter = None,
-    ref: RefFilter = None,
-    limit: Limit = 100,
-    before_id: BeforeId = None,
+    query: CatalogQuery,
 ) -> Page[Sensor]:
-    rows = await SensorRepository(pool).list(
-        pack=pack, enabled=enabled, ref=ref, limit=limit, before_id=before_id
-    )
-    return Page[Sensor](**page(rows, limit))
+    rows = await SensorRepository(pool).list(**query.of())
+    return Page[Sensor](**page(rows, query.limit))
 
 
 @router.get("/{ref}", summary="Get a sensor", responses={404: {"description": "no such sensor"}})

@@ -14,12 +14,8 @@ from attune_api.deps import Admin, BoxDep, PoolDep, Viewer
 from attune_api.schemas import (
     API_PREFIX,
     COMPONENT_REF,
-    BeforeId,
-    EnabledFilter,
-    Limit,
-    PackFilter,
+    CatalogQuery,
     Page,
-    RefFilter,
     RefPath,
     page,
 )
@@ -103,16 +99,10 @@ def _values(body: BaseModel, box: SecretBox, *, exclude_unset: bool) -> dict[str
 async def list_triggers(
     _: Viewer,
     pool: PoolDep,
-    pack: PackFilter = None,
-    enabled: EnabledFilter = None,
-    ref: RefFilter = None,
-    limit: Limit = 100,
-    before_id: BeforeId = None,
+    query: CatalogQuery,
 ) -> Page[TriggerOut]:
-    rows = await TriggerRepository(pool).list(
-        pack=pack, enabled=enabled, ref=ref, limit=limit, before_id=before_id
-    )
-    return Page[TriggerOut](data=[TriggerOut.of(r) for r in rows], next=page(rows, limit)["next"])
+    rows = await TriggerRepository(pool).list(**query.of())
+    return Page[TriggerOut](data=[TriggerOut.of(r) for r in rows], next=page(rows, query.limit)["next"])
 
 
 @router.get("/{ref}", summary="Get a trigger", responses={404: {"description": "no such trigger"}})
