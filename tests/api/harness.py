@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -25,29 +24,10 @@ from attune_shared.apikeys import create_api_key
 from attune_shared.db import connect
 from attune_shared.packs import register_core_pack
 from attune_shared.settings import DatabaseSettings, NatsSettings, Settings
-from attune_shared.testing.plugin import RUN_ID, delete_prefix_streams, failed, with_database
+from attune_shared.testing.plugin import RUN_ID, delete_prefix_streams, env_for, failed, with_database
 from attune_shared.testing.services import ServiceProcess, console_script
 
 ROLES = ("admin", "operator", "viewer")
-
-
-def env_for(settings: Settings) -> dict[str, str]:
-    """Environment of a service process configured like ``settings`` (as the plugin's ``service_env``)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ATTUNE__")}
-    env.update(
-        {
-            "ATTUNE__ENVIRONMENT": settings.environment,
-            "ATTUNE__DATABASE__URL": settings.database.url,
-            "ATTUNE__NATS__URL": settings.nats.url,
-            "ATTUNE__NATS__PREFIX": settings.nats.prefix,
-            "ATTUNE__SECURITY__SECRET_KEY": settings.security.secret_key.get_secret_value(),
-            "ATTUNE__LOG__FORMAT": "json",
-            "ATTUNE__LOG__LEVEL": "INFO",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    env.pop("ATTUNE_CONFIG", None)
-    return env
 
 
 def ready_port(proc: ServiceProcess) -> int:

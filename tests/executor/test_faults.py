@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import asyncpg
 import pytest
 from nats.aio.client import Client as NatsClient
 
 from attune_shared.bus import Bus
-from attune_shared.db import create_pool
 from attune_shared.embedded import PostgresServer
-from attune_shared.migrations import migrate
 from attune_shared.packs import register_core_pack
 from attune_shared.repos import ActionRepository
-from attune_shared.settings import DatabaseSettings
 from attune_shared.statuses import ExecutionStatus
 
 from ..shared.factories import make_rule, make_trigger
@@ -24,39 +19,18 @@ from .helpers import announce_events, finished, store_events
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-async def owned_db(owned_postgres: PostgresServer) -> AsyncIterator[tuple[str, asyncpg.Pool]]:
-    """A migrated database on a private PostgreSQL server (the test stops and starts it), and a pool."""
-    admin = await asyncpg.connect(owned_postgres.url)
-    try:
-        await admin.execute("CREATE DATABASE attune")
-    finally:
-        await admin.close()
-    url = owned_postgres.url_for("attune")
-    conn = await asyncpg.connect(url)
-    try:
-        await migrate(conn)
-    finally:
-        await conn.close()
-    pool = await create_pool(DatabaseSettings(url=url), application_name="pytest", min_size=1, max_size=3)
-    try:
-        yield url, pool
-    finally:
-        pool.terminate()
-
-
 async def _dead_letters(nc: NatsClient, bus: Bus) -> int:
     return int((await nc.jsm().stream_info(bus.spec.dlq_stream)).state.messages)
 
 
 async def test_postgres_restart_while_events_flow(
     owned_postgres: PostgresServer,
-    owned_db: tuple[str, asyncpg.Pool],
+    owned_database: tuple[str, asyncpg.Pool],
     bus: Bus,
     nats_client: NatsClient,
     start_executor: StartExecutor,
 ) -> None:
-    url, pool = owned_db
+    url, pool = owned_database
     await register_core_pack(pool)
     echo = await ActionRepository(pool).get_by_ref("core.echo")
     await make_rule(

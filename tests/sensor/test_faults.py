@@ -13,10 +13,7 @@ import pytest
 from nats.aio.client import Client as NatsClient
 
 from attune_shared.bus import Bus, BusSpec, provision
-from attune_shared.db import create_pool
 from attune_shared.embedded import NatsServer, PostgresServer
-from attune_shared.migrations import migrate
-from attune_shared.settings import DatabaseSettings
 from tests.sensor.helpers import (
     count_events,
     dead_letter_counts,
@@ -151,38 +148,14 @@ async def test_nats_restart_during_ingestion(
     assert await dead_letter_counts(nc, spec) == {}
 
 
-@pytest.fixture
-async def owned_db(owned_postgres: PostgresServer) -> AsyncIterator[tuple[str, asyncpg.Pool]]:
-    """A migrated database on the private PostgreSQL server, and a pool on it."""
-    admin = await asyncpg.connect(owned_postgres.url)
-    try:
-        await admin.execute("CREATE DATABASE attune")
-        # The test server trades durability for speed (synchronous_commit off): a crash would lose
-        # the last commits, which the sensor has rightly acknowledged. This test is about the sensor.
-        await admin.execute("ALTER DATABASE attune SET synchronous_commit = on")
-    finally:
-        await admin.close()
-    url = owned_postgres.url_for("attune")
-    conn = await asyncpg.connect(url)
-    try:
-        await migrate(conn)
-    finally:
-        await conn.close()
-    pool = await create_pool(DatabaseSettings(url=url), application_name="pytest", min_size=1, max_size=3)
-    try:
-        yield url, pool
-    finally:
-        pool.terminate()
-
-
 async def test_postgres_restart_during_ingestion(
     spawn_service,
     owned_postgres: PostgresServer,
-    owned_db: tuple[str, asyncpg.Pool],
+    owned_database: tuple[str, asyncpg.Pool],
     nats_client: NatsClient,
     bus: Bus,
 ) -> None:
-    url, pool = owned_db
+    url, pool = owned_database
     await make_trigger(pool, "demo.alert")
     ids = [f"pg-{i}" for i in range(3000)]
     sensor = await spawn_service("attune-sensor", env={"ATTUNE__DATABASE__URL": url})

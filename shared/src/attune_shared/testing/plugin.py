@@ -7,7 +7,8 @@ NATS subject prefix (so its own streams).
 
 Fixtures: ``postgres_server_url``, ``database_url``, ``db_pool``, ``nats_url``, ``nats_prefix``,
 ``nats_client``, ``bus``, ``settings``, ``service_env``, ``spawn_service``, ``timescale_url``, ``timescale_conn``,
-plus ``owned_nats`` / ``owned_postgres`` (private servers a fault test may stop, kill and restart).
+plus ``owned_nats`` / ``owned_postgres`` (private servers a fault test may stop, kill and restart)
+and ``owned_database`` (migrated, on ``owned_postgres``).
 """
 
 from __future__ import annotations
@@ -172,6 +173,29 @@ def with_database(url: str, database: str) -> str:
     return urlunsplit(parts._replace(path=f"/{database}"))
 
 
+@pytest_asyncio.fixture
+async def owned_database(owned_postgres: PostgresServer) -> AsyncIterator[tuple[str, asyncpg.Pool]]:
+    """A migrated database on :func:`owned_postgres` and a pool on it. Commits are synchronous there:
+    a test that kills the server must not lose rows a service already acknowledged."""
+    admin = await _admin_connect(owned_postgres.url)
+    try:
+        await admin.execute("CREATE DATABASE attune")
+        await admin.execute("ALTER DATABASE attune SET synchronous_commit = on")
+    finally:
+        await admin.close()
+    url = owned_postgres.url_for("attune")
+    conn = await asyncpg.connect(url)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+    pool = await create_pool(DatabaseSettings(url=url), application_name="pytest", min_size=1, max_size=3)
+    try:
+        yield url, pool
+    finally:
+        pool.terminate()
+
+
 async def _admin_connect(url: str) -> asyncpg.Connection:
     return await asyncpg.connect(url, timeout=10)
 
@@ -284,9 +308,8 @@ async def bus(settings: Settings, nats_client: NatsClient) -> AsyncIterator[Bus]
 # -- services as processes ------------------------------------------------------------------------
 
 
-@pytest.fixture
-def service_env(settings: Settings) -> dict[str, str]:
-    """Environment for a service process configured like :func:`settings`."""
+def env_for(settings: Settings) -> dict[str, str]:
+    """Environment of a service process configured like ``settings`` (no other ``ATTUNE__`` variable)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ATTUNE__")}
     env.update(
         {
@@ -302,6 +325,12 @@ def service_env(settings: Settings) -> dict[str, str]:
     )
     env.pop("ATTUNE_CONFIG", None)
     return env
+
+
+@pytest.fixture
+def service_env(settings: Settings) -> dict[str, str]:
+    """Environment for a service process configured like :func:`settings`."""
+    return env_for(settings)
 
 
 SpawnService = Callable[..., Awaitable[ServiceProcess]]
