@@ -105,21 +105,27 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return _summarize(results)
 
 
+COMPLETED = "SELECT count(*) FROM execution WHERE trigger_ref = $1 AND status = 'completed'"
+
+
+async def _run_to_completion(  # type: ignore[no-untyped-def]
+    pool, st: pipeline.Stack, trigger: str, count: int, *, rate: float | None = None, start: int = 0
+) -> float:
+    """Publish ``count`` events on ``trigger`` (at ``rate``/s, or at once); the time the last one completed."""
+    before = await pipeline.count(pool, COMPLETED, trigger)
+    await pipeline.publish(st.nats_url, f"{st.prefix}.trigger.{trigger}", count, rate=rate, start=start)
+    return await pipeline.wait_count(pool, COMPLETED, before + count, 600, trigger)
+
+
 async def _throughput(
     pool, st: pipeline.Stack, scenario: str, count: int, *, executions: bool
 ) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     trigger = f"bench.{scenario}"
     started = time.time()
-    await pipeline.publish(st.nats_url, f"{st.prefix}.trigger.{trigger}", count)
     if executions:
-        done = await pipeline.wait_count(
-            pool,
-            "SELECT count(*) FROM execution WHERE trigger_ref = $1 AND status = 'completed'",
-            count,
-            600,
-            trigger,
-        )
+        done = await _run_to_completion(pool, st, trigger, count)
     else:
+        await pipeline.publish(st.nats_url, f"{st.prefix}.trigger.{trigger}", count)
         done = await pipeline.wait_count(
             pool, "SELECT count(*) FROM event WHERE trigger_ref = $1", count, 600, trigger
         )
@@ -142,17 +148,7 @@ async def _throughput(
 
 async def _latency(pool, st: pipeline.Stack, count: int, rate: float, start: int) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     trigger = "bench.noop"
-    before = await pipeline.count(
-        pool, "SELECT count(*) FROM execution WHERE trigger_ref = $1 AND status = 'completed'", trigger
-    )
-    await pipeline.publish(st.nats_url, f"{st.prefix}.trigger.{trigger}", count, rate=rate, start=start)
-    await pipeline.wait_count(
-        pool,
-        "SELECT count(*) FROM execution WHERE trigger_ref = $1 AND status = 'completed'",
-        before + count,
-        600,
-        trigger,
-    )
+    await _run_to_completion(pool, st, trigger, count, rate=rate, start=start)
     lat = await pipeline.latencies(pool, "core.noop", start)
     return {"count": count, "rate": rate, "latency_ms": {k: pipeline.percentiles(v) for k, v in lat.items()}}
 
@@ -163,17 +159,7 @@ async def _shell_run_time(
     """running -> completed of `core.local true` at a low rate: what Attune adds to a process, without
     queueing for the CPU behind other actions."""
     trigger = "bench.shell"
-    before = await pipeline.count(
-        pool, "SELECT count(*) FROM execution WHERE trigger_ref = $1 AND status = 'completed'", trigger
-    )
-    await pipeline.publish(st.nats_url, f"{st.prefix}.trigger.{trigger}", count, rate=rate, start=start)
-    await pipeline.wait_count(
-        pool,
-        "SELECT count(*) FROM execution WHERE trigger_ref = $1 AND status = 'completed'",
-        before + count,
-        600,
-        trigger,
-    )
+    await _run_to_completion(pool, st, trigger, count, rate=rate, start=start)
     lat = await pipeline.latencies(pool, "core.local", start)
     return {"count": count, "rate": rate, "run_ms": pipeline.percentiles(lat["run"])}
 

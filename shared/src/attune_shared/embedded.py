@@ -91,6 +91,11 @@ class ServerProcess:
         return None
 
     @property
+    def url(self) -> str:
+        """Where clients connect."""
+        raise NotImplementedError
+
+    @property
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 

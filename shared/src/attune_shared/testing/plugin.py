@@ -33,7 +33,7 @@ from nats.aio.client import Client as NatsClient
 
 from attune_shared.bus import Bus, bus_spec, make_broker, provision, stop_broker
 from attune_shared.db import create_pool, init_connection
-from attune_shared.embedded import NatsServer, PostgresServer
+from attune_shared.embedded import NatsServer, PostgresServer, ServerProcess
 from attune_shared.migrations import load_migrations, migrate
 from attune_shared.settings import DatabaseSettings, NatsSettings, Settings
 from attune_shared.testing.services import ServiceProcess, console_script
@@ -110,34 +110,32 @@ def servers_dir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def postgres_server_url(servers_dir: Path) -> Iterator[str]:
-    """A PostgreSQL server URL with rights to create databases."""
-    url = os.environ.get(TEST_DATABASE_URL_ENV)
+def _url_or_server(env_var: str, server: Callable[[], ServerProcess]) -> Iterator[str]:
+    """The URL in ``env_var`` when set, else that of ``server()`` started for the session."""
+    url = os.environ.get(env_var)
     if url:
         yield url
         return
-    server = PostgresServer(servers_dir / "postgres", durable=False)
-    server.start()
+    started = server()
+    started.start()
     try:
-        yield server.url
+        yield started.url
     finally:
-        server.stop()
+        started.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url(servers_dir: Path) -> Iterator[str]:
+    """A PostgreSQL server URL with rights to create databases."""
+    yield from _url_or_server(
+        TEST_DATABASE_URL_ENV, lambda: PostgresServer(servers_dir / "postgres", durable=False)
+    )
 
 
 @pytest.fixture(scope="session")
 def nats_url(servers_dir: Path) -> Iterator[str]:
     """A NATS server with JetStream, shared by the session (tests separate by subject prefix)."""
-    url = os.environ.get(TEST_NATS_URL_ENV)
-    if url:
-        yield url
-        return
-    server = NatsServer(servers_dir / "nats")
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
+    yield from _url_or_server(TEST_NATS_URL_ENV, lambda: NatsServer(servers_dir / "nats"))
 
 
 @pytest.fixture
@@ -374,16 +372,7 @@ async def spawn_service(
 @pytest.fixture(scope="session")
 def timescale_url(servers_dir: Path) -> Iterator[str]:
     """A TimescaleDB: ``ATTUNE_TEST_TIMESCALE_URL``, else the WASM build under Node (never skipped)."""
-    url = os.environ.get(TEST_TIMESCALE_URL_ENV)
-    if url:
-        yield url
-        return
-    server = TimescaleWasmServer(servers_dir / "timescale")
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
+    yield from _url_or_server(TEST_TIMESCALE_URL_ENV, lambda: TimescaleWasmServer(servers_dir / "timescale"))
 
 
 @pytest_asyncio.fixture(scope="session")
