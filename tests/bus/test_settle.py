@@ -162,3 +162,57 @@ async def test_publish_failure_is_retryable(owned_nats, nats_prefix: str) -> Non
     finally:
         owned_nats.start()
         await stop_broker(broker)
+
+
+async def test_dead_letter_publish_failures_never_drop_a_message(harness, nats_client: NatsClient) -> None:
+    """While the dead-letter queue cannot be written, failing messages are kept: nak'ed before their
+    last delivery, held (in progress) on it, since the server would not deliver them again."""
+    broker, bus, spec, _, gate = harness
+    failures = {"left": 4}
+
+    async def flaky_sink(letter: DeadLetter, headers: dict[str, str]) -> None:
+        if failures["left"] > 0:
+            failures["left"] -= 1
+            raise RetryableError("publish to the dlq failed: NATS away")
+        await bus.dead_letter(letter, headers)
+
+    settler = Settler(spec, flaky_sink, base_delay=0.01)
+    attempts: Counter[int] = Counter()
+
+    async def handler(batch: list[Delivery[ExecutionRequested]]) -> None:
+        for d in batch:
+            attempts[d.body.execution_id] += 1
+            # 1 fails on every delivery: its last one is the one whose dead letter cannot be written
+            d.error = RuntimeError("always broken")
+
+    consumer = BatchConsumer(
+        broker.connection,
+        spec,
+        EXECUTOR_EXECUTIONS,
+        model_parser(ExecutionRequested),
+        handler,
+        settler,
+        Credits(8),
+        gate,
+        wait=0.5,
+    )
+    await consumer.start()
+    runner = asyncio.create_task(consumer.run())
+    from datetime import UTC, datetime
+
+    await bus.execution_requested(
+        ExecutionRequested(execution_id=1, created=datetime.now(UTC), action_ref="demo.run")
+    )
+    try:
+        letters = await _dead_letters(nats_client, spec, 1, timeout=40)
+    finally:
+        consumer.stop()
+        await runner
+
+    max_deliver = spec.consumer(EXECUTOR_EXECUTIONS).max_deliver
+    assert attempts[1] == max_deliver  # no delivery beyond the server's limit
+    assert failures["left"] == 0
+    letter = DeadLetter.model_validate_json(letters[0].data)
+    assert letters[0].headers[DLQ_REASON_HEADER] == "max_deliveries"
+    assert letter.num_delivered == max_deliver and "always broken" in letter.detail
+    assert (await nats_client.jsm().stream_info(spec.work_stream)).state.messages == 0

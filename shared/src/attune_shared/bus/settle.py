@@ -8,13 +8,16 @@
                                   -> nak with exponential delay; the last allowed delivery is
                                      dead-lettered (reason ``max_deliveries``) instead
 - cancellation (shutdown)         -> nothing: the server redelivers after ``ack_wait``
-If the dead letter cannot be published (NATS trouble), the message is nak'ed, never dropped.
+If the dead letter cannot be published (NATS trouble), the message is nak'ed, never dropped; on
+its last allowed delivery, which the server would not redeliver, it is held (kept in progress)
+and the dead letter retried until it is published.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -109,7 +112,7 @@ class Settler:
                 await self._dead_letter(msg, exc.reason, exc.detail)
             elif isinstance(exc, pydantic.ValidationError):
                 await self._dead_letter(msg, "invalid_message", _validation_detail(exc))
-            elif meta.num_delivered >= self._max_deliver.get(meta.consumer, MAX_DELIVER):
+            elif self._last_delivery(msg):
                 await self._dead_letter(
                     msg, "max_deliveries", f"failed {meta.num_delivered} times; last error: {_describe(exc)}"
                 )
@@ -136,18 +139,30 @@ class Settler:
             pass
         return True
 
+    def _last_delivery(self, msg: Msg) -> bool:
+        meta = msg.metadata
+        return meta.num_delivered >= self._max_deliver.get(meta.consumer, MAX_DELIVER)
+
     async def _dead_letter(self, msg: Msg, reason: str, detail: str) -> None:
         letter = dead_letter_of(msg, reason, detail)
         headers = {**letter.headers, DLQ_REASON_HEADER: reason}
-        try:
-            await self.sink(letter, headers)
-        except (NatsError, TimeoutError, OSError) as exc:
-            log.error(
-                "dlq.publish_failed",
-                extra={"subject": msg.subject, "reason": reason, "error": _describe(exc)},
-            )
-            await msg.nak(delay=retry_delay(letter.num_delivered or 1, base=self.base_delay))
-            return
+        hold = self.base_delay
+        while True:
+            try:
+                await self.sink(letter, headers)
+                break
+            except (RetryableError, NatsError, TimeoutError, OSError) as exc:
+                log.error(
+                    "dlq.publish_failed",
+                    extra={"subject": msg.subject, "reason": reason, "error": _describe(exc)},
+                )
+                if not self._last_delivery(msg):
+                    await msg.nak(delay=retry_delay(letter.num_delivered or 1, base=self.base_delay))
+                    return
+            with contextlib.suppress(NatsError, TimeoutError, OSError):
+                await msg.in_progress()
+            await asyncio.sleep(hold)
+            hold = min(hold * 2, MAX_DELAY)
         log.warning(
             "message.dead_lettered", extra={"subject": msg.subject, "reason": reason, "detail": detail[:300]}
         )
