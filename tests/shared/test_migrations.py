@@ -178,3 +178,22 @@ def test_unreachable_database_cli(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "cannot connect to PostgreSQL at 127.0.0.1:1/db" in result.stderr
+
+
+@pytest.mark.parametrize("service", ["attune_sensor", "attune_executor", "attune_api"])
+def test_services_refuse_a_database_without_hypertables_when_timescale_is_required(
+    service: str, service_env: dict[str, str]
+) -> None:
+    """`database_url` is migrated on plain PostgreSQL: with the requirement set, no service starts on it."""
+    import subprocess
+
+    result = subprocess.run(
+        [sys.executable, "-m", service],
+        env={**service_env, "ATTUNE__TIMESCALE__REQUIRED": "true"},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "TimescaleDB is required (ATTUNE__TIMESCALE__REQUIRED=true)" in result.stderr

@@ -57,7 +57,7 @@ async def test_timescale_migrations_applied_and_idempotent(timescale_conn: async
     assert report.timescale and report.applied == []
     assert report.not_applicable == ["0003_rollups_plain.sql"]
     assert await pending_migrations(timescale_conn, load_migrations()) == []
-    await verify_database(timescale_conn)
+    await verify_database(timescale_conn, timescale_required=True)
 
 
 async def test_hypertables_dimensions_and_chunk_intervals(timescale_conn: asyncpg.Connection) -> None:

@@ -61,7 +61,7 @@ async def connect(
     pool = await create_pool(settings.database, application_name=f"attune-{service}", max_size=pool_size)
     try:
         async with pool.acquire() as conn:
-            await verify_database(conn)
+            await verify_database(conn, timescale_required=settings.timescale.required)
         spec = bus_spec(settings.nats, settings.sensor.timer_lease_ttl)
         broker = make_broker(settings.nats, service)
         bus = Bus(broker, spec, timeout=settings.nats.publish_timeout)

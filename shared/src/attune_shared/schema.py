@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncpg
 
 from attune_shared.constants import DB_SCHEMA
-from attune_shared.errors import SchemaMismatchError
-from attune_shared.migrations import ensure_migrated
+from attune_shared.errors import SchemaMismatchError, TimescaleRequiredError
+from attune_shared.migrations import ensure_migrated, require_timescale
 from attune_shared.repos import ALL_REPOSITORIES
 
 
@@ -35,7 +35,23 @@ async def verify_repositories(conn: asyncpg.Connection) -> None:
             )
 
 
-async def verify_database(conn: asyncpg.Connection) -> None:
+async def verify_hypertables(conn: asyncpg.Connection) -> None:
+    """Raise :class:`TimescaleRequiredError` unless TimescaleDB is installed and ``event`` is a
+    hypertable (a database migrated before the extension was there is not)."""
+    await require_timescale(conn, True, install=False)
+    if not await conn.fetchval(
+        "SELECT 1 FROM timescaledb_information.hypertables WHERE hypertable_schema = $1 AND hypertable_name = 'event'",
+        DB_SCHEMA,
+    ):
+        raise TimescaleRequiredError(
+            f"TimescaleDB is required (ATTUNE__TIMESCALE__REQUIRED=true) but {DB_SCHEMA}.event is not a "
+            "hypertable: the database was migrated without the extension"
+        )
+
+
+async def verify_database(conn: asyncpg.Connection, *, timescale_required: bool = False) -> None:
     """Everything a service checks before it starts work."""
     await ensure_migrated(conn)
     await verify_repositories(conn)
+    if timescale_required:
+        await verify_hypertables(conn)
