@@ -54,10 +54,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_timescale_selected] = 0
     config.stash[_timescale_passed] = 0
     config.stash[_timescale_skipped] = 0
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    session.config.stash[_timescale_selected] = sum(
+        1 for item in session.items if item.get_closest_marker("timescale") is not None
+    )
+
+
+_timescale_selected = pytest.StashKey[int]()
 _timescale_passed = pytest.StashKey[int]()
 _timescale_skipped = pytest.StashKey[int]()
 _report_key = pytest.StashKey[dict[str, pytest.TestReport]]()
@@ -77,7 +85,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:  # noqa: ARG001
     config = session.config
-    if not config.getoption("--timescale-required"):
+    # a run narrowed with -k or a path to other tests has nothing to prove about the tier
+    if not config.getoption("--timescale-required") or not config.stash[_timescale_selected]:
         return
     skipped, passed = config.stash[_timescale_skipped], config.stash[_timescale_passed]
     if skipped or not passed:
