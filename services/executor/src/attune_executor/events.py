@@ -116,7 +116,13 @@ class EventProcessor:
         context = event_context(event, rule, pack_config)
         result = evaluate_criteria(rule.criteria, context, condition=rule.condition)
         if not result.matched:
-            log.debug("rule.no_match", extra={"event": event.id, "rule": rule.ref, "reason": result.reason})
+            # an operator that raised or a pattern that did not render is a rule bug, not a miss
+            errors = [c.reason for c in result.criteria if c.outcome == "error"]
+            log.log(
+                logging.WARNING if errors else logging.DEBUG,
+                "rule.criteria_error" if errors else "rule.no_match",
+                extra={"event": event.id, "rule": rule.ref, "reason": errors[0] if errors else result.reason},
+            )
             return None
         try:
             params = render_params(rule.action_params, context)
