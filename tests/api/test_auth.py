@@ -35,13 +35,16 @@ async def test_health_is_public_and_ready_checks_dependencies(api: Api) -> None:
         assert ready.headers["x-request-id"]
         echoed = await http.get("/health", headers={"X-Request-ID": "req-abc.123"})
         assert echoed.headers["x-request-id"] == "req-abc.123"
+        assert (await http.get("/docs")).status_code == 401
+    async with api.client("viewer") as http:
         docs = await http.get("/docs")
         assert docs.status_code == 200 and "swagger" in docs.text.lower()
 
 
 async def test_every_endpoint_but_health_requires_auth(api: Api) -> None:
-    async with api.client(None) as http:
+    async with api.client("viewer") as http:
         document = (await http.get("/openapi.json")).json()
+    async with api.client(None) as http:
         operations = _operations(document)
         assert len(operations) > 50
         for method, path in operations:
@@ -55,6 +58,8 @@ async def test_every_endpoint_but_health_requires_auth(api: Api) -> None:
             assert response.headers["www-authenticate"].startswith("Bearer")
         metrics = await http.get("/metrics")
         problem(metrics, 401)
+        for path in ("/openapi.json", "/docs", "/redoc"):
+            problem(await http.get(path), 401)
 
 
 async def test_wrong_key_and_token_are_refused(api: Api) -> None:

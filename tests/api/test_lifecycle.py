@@ -84,7 +84,9 @@ async def test_nats_restart_readiness_and_streams_recover(
 
 
 async def test_private_docs_and_public_metrics(api: Api, tmp_path: Path) -> None:
-    env = {**api.env, "ATTUNE__API__DOCS_PUBLIC": "false", "ATTUNE__API__METRICS_PUBLIC": "true"}
+    """By default only /health needs no key (the docs too are behind auth); metrics can be opened."""
+    env = {k: v for k, v in api.env.items() if k != "ATTUNE__API__DOCS_PUBLIC"}
+    env["ATTUNE__API__METRICS_PUBLIC"] = "true"
     proc, url = await start_api(env, tmp_path / "api.log")
     try:
         async with httpx.AsyncClient(base_url=url, timeout=30) as http:

@@ -12,10 +12,11 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import nats
 import pytest
 
-from attune_shared.embedded import free_port
+from attune_shared.embedded import free_port, port_open
 
 pytestmark = pytest.mark.slow
 
@@ -89,6 +90,22 @@ def _run_line(line: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _processes_mentioning(needle: str) -> list[str]:
+    """Command lines of live processes whose command line or environment contains ``needle``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            environ = (proc / "environ").read_bytes()
+        except OSError:
+            continue
+        if needle.encode() in cmdline or needle.encode() in environ:
+            found.append(cmdline.replace(b"\0", b" ").decode(errors="replace"))
+    return found
+
+
 async def _executions(list_line: str) -> list[dict]:
     result = _run_line(list_line + " --json")
     assert result.returncode == 0, result.stderr
@@ -99,16 +116,19 @@ async def test_attune_up_runs_the_copy_paste_event_and_restarts_on_its_data(tmp_
     data = tmp_path / ".attune"
     data.mkdir()
     # fixed free ports for this test, so a developer's own `attune up` is never in the way
-    (data / "state.json").write_text(
-        json.dumps({"nats_port": free_port(), "nats_monitor_port": free_port(), "postgres_port": free_port()})
-    )
+    ports = {"nats_port": free_port(), "nats_monitor_port": free_port(), "postgres_port": free_port()}
+    (data / "state.json").write_text(json.dumps(ports))
+    api_port = free_port()
     up = Up(data, tmp_path / "up.log")
-    up.start(free_port())
+    up.start(api_port)
     try:
         text = await up.wait_for("Then look at it:")
         publish = next(line.strip() for line in text.splitlines() if "attune event publish" in line)
         listing = next(line.strip() for line in text.splitlines() if "attune execution list" in line)
         assert re.search(r"API key\s+atn_", text)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}") as http:
+            assert (await http.get("/docs")).status_code == 200  # public on a laptop
+        assert len(_processes_mentioning(f"127.0.0.1:{ports['postgres_port']}")) >= 3  # api, sensor, executor
 
         published = _run_line(publish)
         assert published.returncode == 0, published.stderr
@@ -141,6 +161,9 @@ async def test_attune_up_runs_the_copy_paste_event_and_restarts_on_its_data(tmp_
     assert code == 0, up.output()
     assert "stopped." in up.output()
     assert "Traceback" not in up.output()
+    # nothing it started is left behind: no server or api port open, no process configured for them
+    assert [p for p in (*ports.values(), api_port) if port_open(p)] == []
+    assert _processes_mentioning(f"127.0.0.1:{ports['postgres_port']}") == []
 
     # a second run reuses the database: the executions are still there
     up.start(free_port())

@@ -181,8 +181,8 @@ class ApiSettings(Section):
     #: lifetime of bearer tokens issued in exchange for an API key, in seconds
     token_ttl: int = Field(default=3600, ge=60)
     cors_origins: list[str] = Field(default_factory=list)
-    #: serve /docs, /redoc and /openapi.json without authentication (they hold no data)
-    docs_public: bool = True
+    #: serve /docs, /redoc and /openapi.json without authentication (`attune up` does)
+    docs_public: bool = False
     #: serve /metrics without authentication (for scrapers that cannot send a bearer token)
     metrics_public: bool = False
     #: seconds between SSE keep-alive comments on idle streams

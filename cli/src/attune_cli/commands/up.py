@@ -181,6 +181,8 @@ def _service_env(
             "ATTUNE__NATS__PREFIX": settings.nats.prefix,
             "ATTUNE__SECURITY__SECRET_KEY": env.get("ATTUNE__SECURITY__SECRET_KEY", secret_key),
             "ATTUNE__API__PORT": str(api_port),
+            # a laptop's browser cannot send the key to Swagger UI's page itself
+            "ATTUNE__API__DOCS_PUBLIC": env.get("ATTUNE__API__DOCS_PUBLIC", "true"),
             "ATTUNE__LOG__FORMAT": env.get("ATTUNE__LOG__FORMAT", "text"),
             "PYTHONUNBUFFERED": "1",
         }
