@@ -87,6 +87,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     latency_n = max(min(int(args.rate * 10), n), 50)
                     results["latency_fixed"] = await _latency(pool, st, latency_n, args.rate, start=10**7)
                     results["shell_low_load"] = await _shell_run_time(pool, st, start=2 * 10**7)
+                    await _api_footprint(pool, st, latency_n, args.rate, start=3 * 10**7)
+                    # over every run on this stack, the fixed-rate and low-load ones included
+                    published = {
+                        ("bench.ingest", False): n,
+                        ("bench.noop", True): n + 2 * latency_n,
+                        ("bench.shell", True): shell_n + results["shell_low_load"]["count"],
+                    }
+                    results["correctness"] = {
+                        trigger: await pipeline.correctness(pool, trigger, count, executions)
+                        for (trigger, executions), count in published.items()
+                    }
                 results["rss_mb"].update(st.peaks)
             finally:
                 await pool.close()
@@ -164,6 +175,17 @@ async def _shell_run_time(
     return {"count": count, "rate": rate, "run_ms": pipeline.percentiles(lat["run"])}
 
 
+async def _api_footprint(pool, st: pipeline.Stack, count: int, rate: float, start: int) -> None:  # type: ignore[no-untyped-def]
+    """The API's share, last so that it takes no CPU from the figures above (it is not on the event
+    path): its peak RSS while one SSE client follows every execution of a fixed-rate run."""
+    follower = asyncio.create_task(pipeline.follow_executions(await st.start_api()))
+    try:
+        await _run_to_completion(pool, st, "bench.noop", count, rate=rate, start=start)
+    finally:
+        follower.cancel()
+        await asyncio.gather(follower, return_exceptions=True)
+
+
 async def _scaling(pool, st: pipeline.Stack, executors: int, concurrency: int, smoke: bool) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     ideal = executors * concurrency * 10.0  # core.sleep 0.1 s
     count = int(ideal * (2 if smoke else 6))
@@ -181,9 +203,9 @@ async def _scaling(pool, st: pipeline.Stack, executors: int, concurrency: int, s
 
 
 def _summarize(results: dict[str, Any]) -> dict[str, Any]:
-    runs = [results[k] for k in ("ingest", "pipeline_noop", "pipeline_shell")] + results["scaling"]
-    results["duplicates"] = sum(r["correctness"]["duplicates"] for r in runs)
-    results["lost"] = sum(r["correctness"]["lost"] for r in runs)
+    checks = [*results["correctness"].values(), *(r["correctness"] for r in results["scaling"])]
+    results["duplicates"] = sum(c["duplicates"] for c in checks)
+    results["lost"] = sum(c["lost"] for c in checks)
     results["ingest"]["events_per_s"] = results["ingest"]["per_s"]
     noop, shell = results["pipeline_noop"], results["pipeline_shell"]
     results["pipeline"] = {"noop_per_s": noop["per_s"], "shell_per_s": shell["per_s"]}

@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import nats
 
 from attune_shared.bus import BusSpec, provision
 from attune_shared.db import create_pool
+from attune_shared.embedded import free_port
 from attune_shared.repos import ActionRepository, PackRepository, RuleRepository, TriggerRepository
 from attune_shared.settings import DatabaseSettings
 from attune_shared.testing.services import ServiceProcess, console_script
@@ -79,6 +81,18 @@ class Stack:
         proc.start()
         self.processes.append(proc)
         return proc
+
+    async def start_api(self) -> str:
+        """Start the API (authentication off); its URL once it is ready."""
+        port = free_port()
+        proc = await self.start(
+            "attune-api",
+            ATTUNE__API__PORT=str(port),
+            ATTUNE__API__AUTH_ENABLED="false",
+            ATTUNE__LOG__LEVEL="INFO",  # its readiness line
+        )
+        await proc.wait_ready(60)
+        return f"http://127.0.0.1:{port}"
 
     async def stop_all(self) -> None:
         """Record each process's peak RSS, then SIGTERM them all."""
@@ -171,6 +185,19 @@ async def stack(
             ).startswith(f"KV_{prefix}_"):
                 await jsm.delete_stream(info.config.name)
         await nc.close()
+
+
+async def follow_executions(api_url: str) -> None:
+    """Read the API's live execution stream, as a dashboard would, so the API works during the run."""
+    async with httpx.AsyncClient(base_url=api_url, timeout=None) as http:
+        while True:  # the API drops a client that falls behind; a dashboard reconnects
+            try:
+                async with http.stream("GET", "/api/v1/executions/stream") as response:
+                    async for _ in response.aiter_lines():
+                        pass
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.5)
 
 
 async def wait_for_consumers(nc: nats.NATS, prefix: str, executors: int, timeout: float = 60) -> None:

@@ -61,7 +61,7 @@ async def spawn_ms(count: int = 50) -> float:
     return sorted(times)[len(times) // 2]
 
 
-_EVENT_LIKE = """CREATE TEMP TABLE bench_event (
+_EVENT_LIKE = """CREATE TABLE bench_event (
     id BIGSERIAL, created TIMESTAMPTZ NOT NULL, trigger_ref TEXT NOT NULL, config JSONB NOT NULL,
     payload JSONB NOT NULL, source_ref TEXT, trace_tag TEXT, dedup_id TEXT NOT NULL,
     PRIMARY KEY (id, created), UNIQUE (dedup_id, created))"""

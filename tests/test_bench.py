@@ -32,5 +32,12 @@ def test_smoke_benchmark_writes_every_key_with_nothing_lost(tmp_path: Path) -> N
         assert set(r["latency_ms"][stage]) == {"p50", "p95", "p99"}
     assert r["scaling"] and all(set(s) >= {"executors", "per_s", "ideal_per_s"} for s in r["scaling"])
     assert r["duplicates"] == 0 and r["lost"] == 0
-    assert {name.rsplit("-", 1)[0] for name in r["rss_mb"]} == {"attune-sensor", "attune-executor"}
+    # correctness counts every run, the fixed-rate and low-load ones too
+    noop = r["correctness"]["bench.noop"]
+    assert noop["completed"] == r["params"]["events"] + 2 * r["latency_fixed"]["count"] == noop["events"]
+    assert {name.rsplit("-", 1)[0] for name in r["rss_mb"]} == {
+        "attune-sensor",
+        "attune-executor",
+        "attune-api",
+    }
     assert "duplicates / lost" in result.stdout
