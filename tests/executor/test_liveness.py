@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import asyncpg
+import pytest
 
 from attune_shared.bus import Bus
 from attune_shared.models import Action, Execution
@@ -177,3 +178,21 @@ async def test_a_replica_restarted_under_its_name_ends_what_it_left(
     assert row.status is S.ABANDONED and row.result is not None
     assert "ex-phoenix restarted" in row.result["error"]
     assert len(await executions_of(db_pool)) == 1
+
+
+async def test_a_live_replicas_name_is_refused(
+    db_pool: asyncpg.Pool, bus: Bus, core: None, start_executor: StartExecutor
+) -> None:
+    """Two replicas under one name would share a worker row; the second one does not start."""
+    first = await start_executor("ex-twin")
+    before = await WorkerRepository(db_pool).get_by_ref("ex-twin")
+    with pytest.raises(RuntimeError, match=r"exited \(1\)") as refused:
+        await start_executor("ex-twin")
+    assert "executor name 'ex-twin' is in use by a live worker" in str(refused.value)
+    assert first.running
+    after = await WorkerRepository(db_pool).get_by_ref("ex-twin")
+    assert before is not None and after is not None
+    assert (after.id, after.pid, after.status) == (before.id, first.pid, WorkerStatus.ACTIVE)
+    # and the first one still works
+    await request(db_pool, bus, "core.noop", {})
+    assert [x.status for x in await finished(db_pool, 1)] == [S.COMPLETED]

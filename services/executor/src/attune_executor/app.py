@@ -80,6 +80,7 @@ class Executor:
 
     async def serve(self, stopping: asyncio.Event) -> None:
         rt, settings = self.rt, self.settings
+        await self.presence.claim_name()
         worker = await self.presence.register()
         await self._recover_own(worker.id)
         scheduler = Scheduler(
