@@ -78,5 +78,30 @@ async def test_cancel_while_it_runs_kills_the_process(
         pass
 
 
+async def test_cancel_escalates_to_sigkill_when_sigterm_is_ignored(
+    db_pool: asyncpg.Pool, bus: Bus, core: None, start_executor: StartExecutor, tmp_path: Path
+) -> None:
+    await start_executor(KILL_GRACE="1")
+    pidfile = tmp_path / "pid"
+    cmd = f"trap 'echo ignored TERM' TERM; echo $$ > {pidfile}; while true; do sleep 0.1; done"
+    x = await request(db_pool, bus, "core.local", {"cmd": cmd})
+    await wait_for(lambda: asyncio.to_thread(_has_text, pidfile), 10, "the pid file")
+    outcome = await executions.cancel(db_pool, bus, x.id)
+    assert outcome is not None and outcome.outcome == "canceling"
+    [row] = await finished(db_pool, 1, timeout=15)
+    assert row.status is ExecutionStatus.CANCELLED and row.result is not None
+    assert "ignored TERM" in row.result["stdout"]  # SIGTERM came first, and was not enough
+    pid = int(pidfile.read_text())
+    await wait_for(lambda: asyncio.to_thread(_gone, pid), 5, f"process {pid} to be killed")
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
 def _has_text(path: Path) -> bool:
     return path.exists() and path.read_text().strip() != ""
