@@ -44,6 +44,21 @@ async def _dead_letters(nc: NatsClient, spec: BusSpec, count: int, timeout: floa
     return letters
 
 
+def _consumer(broker, spec: BusSpec, handler, settler: Settler, gate: DatabaseGate) -> BatchConsumer:  # type: ignore[no-untyped-def]
+    """The executions consumer, settling through ``settler``."""
+    return BatchConsumer(
+        broker.connection,
+        spec,
+        EXECUTOR_EXECUTIONS,
+        model_parser(ExecutionRequested),
+        handler,
+        settler,
+        Credits(8),
+        gate,
+        wait=0.5,
+    )
+
+
 @pytest.fixture
 async def harness(nats_url: str, nats_prefix: str, nats_client: NatsClient, db_pool):
     spec = BusSpec(nats_prefix)
@@ -74,17 +89,7 @@ async def test_ack_retry_and_dead_letters(harness, nats_client: NatsClient) -> N
         if attempts[1] >= 1 and attempts[2] >= 3:
             done.set()
 
-    consumer = BatchConsumer(
-        broker.connection,
-        spec,
-        EXECUTOR_EXECUTIONS,
-        model_parser(ExecutionRequested),
-        handler,
-        settler,
-        Credits(8),
-        gate,
-        wait=0.5,
-    )
+    consumer = _consumer(broker, spec, handler, settler, gate)
     await consumer.start()
     runner = asyncio.create_task(consumer.run())
     from datetime import UTC, datetime
@@ -185,17 +190,7 @@ async def test_dead_letter_publish_failures_never_drop_a_message(harness, nats_c
             # 1 fails on every delivery: its last one is the one whose dead letter cannot be written
             d.error = RuntimeError("always broken")
 
-    consumer = BatchConsumer(
-        broker.connection,
-        spec,
-        EXECUTOR_EXECUTIONS,
-        model_parser(ExecutionRequested),
-        handler,
-        settler,
-        Credits(8),
-        gate,
-        wait=0.5,
-    )
+    consumer = _consumer(broker, spec, handler, settler, gate)
     await consumer.start()
     runner = asyncio.create_task(consumer.run())
     from datetime import UTC, datetime
