@@ -22,10 +22,9 @@ import nats
 
 from attune_shared.bus import BusSpec, provision
 from attune_shared.db import create_pool
-from attune_shared.embedded import free_port
+from attune_shared.processes import ServiceProcess, console_script, free_port
 from attune_shared.repos import ActionRepository, PackRepository, RuleRepository, TriggerRepository
 from attune_shared.settings import DatabaseSettings
-from attune_shared.testing.services import ServiceProcess, console_script
 
 from .servers import wait_until
 

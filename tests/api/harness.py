@@ -23,9 +23,13 @@ import pytest_asyncio
 from attune_shared.apikeys import create_api_key
 from attune_shared.db import connect
 from attune_shared.packs import register_core_pack
+from attune_shared.processes import ServiceProcess, console_script
 from attune_shared.settings import DatabaseSettings, NatsSettings, Settings
-from attune_shared.testing.plugin import RUN_ID, delete_prefix_streams, env_for, failed, with_database
-from attune_shared.testing.services import ServiceProcess, console_script
+from attune_shared.testing.bus import delete_prefix_streams
+from attune_shared.testing.databases import with_database
+from attune_shared.testing.hooks import failed
+from attune_shared.testing.ids import RUN_ID
+from attune_shared.testing.spawning import env_for
 
 ROLES = ("admin", "operator", "viewer")
 

@@ -14,7 +14,7 @@ from attune_shared.repos import (
 )
 from attune_shared.statuses import ExecutionStatus, WorkerStatus
 
-from ..shared.factories import make_action, make_event, make_rule, make_trigger, now
+from ..shared.factories import make_action, make_event, make_rule, make_trigger, now, set_status
 from .harness import Api, problem
 
 S = ExecutionStatus
@@ -35,8 +35,8 @@ async def _seed(api: Api) -> None:
         outcomes = [S.COMPLETED, S.COMPLETED, S.FAILED, S.TIMEOUT]
         for outcome in outcomes:
             x = await executions.create(NewExecution(action_ref=action.ref))
-            await executions.update_status(x.id, x.created, S.REQUESTED, S.RUNNING)
-            await executions.update_status(x.id, x.created, S.RUNNING, outcome)
+            await set_status(executions, x.id, x.created, S.REQUESTED, S.RUNNING)
+            await set_status(executions, x.id, x.created, S.RUNNING, outcome)
         worker = await WorkerRepository(conn).register(name="an-worker", host="h", pid=1, concurrency=1)
         await WorkerRepository(conn).set_status(worker.id, WorkerStatus.INACTIVE)
     finally:

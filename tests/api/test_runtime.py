@@ -14,7 +14,7 @@ from attune_shared.repos import (
 )
 from attune_shared.statuses import EnforcementStatus, ExecutionStatus, WorkerStatus
 
-from ..shared.factories import make_action, make_event, make_rule, make_trigger, now
+from ..shared.factories import make_action, make_event, make_rule, make_trigger, now, set_status
 from .harness import Api, problem
 
 
@@ -30,26 +30,27 @@ async def _seed_chain(api: Api, tag: str) -> dict[str, int]:
             [NewEnforcement(rule.id, rule.ref, trigger.ref, event.id, event.created, config={"x": 1})]
         )
         executions = ExecutionRepository(conn)
-        execution, _ = await executions.create_for_enforcement(
-            NewExecution(
-                action_ref=action.ref,
-                action=action.id,
-                enforcement=enforcement.id,
-                created=enforcement.created,
-                rule_ref=rule.ref,
-                trigger_ref=trigger.ref,
-            )
-        )
-        await EnforcementRepository(conn).resolve(
-            enforcement.id, enforcement.created, EnforcementStatus.PROCESSED
+        [(execution, _)] = await executions.create_for_enforcements(
+            [
+                NewExecution(
+                    action_ref=action.ref,
+                    action=action.id,
+                    enforcement=enforcement.id,
+                    created=enforcement.created,
+                    rule_ref=rule.ref,
+                    trigger_ref=trigger.ref,
+                )
+            ],
+            resolve=[(enforcement.id, enforcement.created, EnforcementStatus.PROCESSED, None)],
         )
         for old, new in (
             (ExecutionStatus.REQUESTED, ExecutionStatus.SCHEDULING),
             (ExecutionStatus.SCHEDULING, ExecutionStatus.SCHEDULED),
             (ExecutionStatus.SCHEDULED, ExecutionStatus.RUNNING),
         ):
-            assert await executions.update_status(execution.id, execution.created, old, new)
-        assert await executions.update_status(
+            assert await set_status(executions, execution.id, execution.created, old, new)
+        assert await set_status(
+            executions,
             execution.id,
             execution.created,
             ExecutionStatus.RUNNING,

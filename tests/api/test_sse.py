@@ -194,11 +194,11 @@ async def test_event_and_enforcement_streams(api: Api, module_bus: Bus) -> None:
             Stream(http, "/api/v1/enforcements/stream", params={"rule_ref": "sse.on_alert"}) as enforcements,
         ):
             now = datetime.now(UTC)
-            await module_bus.event_created(
-                EventCreated(event_id=424242, created=now, trigger_ref="zzz.other")
-            )
-            await module_bus.event_created(
-                EventCreated(event_id=424243, created=now, trigger_ref="sse.alert")
+            await module_bus.event_created_many(
+                [
+                    EventCreated(event_id=424242, created=now, trigger_ref="zzz.other"),
+                    EventCreated(event_id=424243, created=now, trigger_ref="sse.alert"),
+                ]
             )
             await module_bus.enforcement_created(
                 EnforcementCreated(enforcement_id=77, created=now, rule_ref="sse.on_alert")

@@ -145,8 +145,8 @@ async def test_publish_dedups_work_messages_by_id(harness, nats_client: NatsClie
     from attune_shared.bus import EventCreated
 
     msg = EventCreated(event_id=7, created=datetime.now(UTC), trigger_ref="demo.alert")
-    await bus.event_created(msg)
-    await bus.event_created(msg)
+    assert await bus.event_created_many([msg]) == [None]
+    assert await bus.event_created_many([msg]) == [None]
     assert (await nats_client.jsm().stream_info(spec.work_stream)).state.messages == 1
 
 

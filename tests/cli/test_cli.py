@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import nats
 
-from attune_shared.testing.services import console_script
+from attune_shared.processes import console_script
 
 from ..api.harness import Api
 

@@ -16,7 +16,7 @@ import httpx
 import nats
 import pytest
 
-from attune_shared.embedded import free_port, port_open
+from attune_shared.processes import free_port, port_open
 
 pytestmark = pytest.mark.slow
 

@@ -10,8 +10,8 @@ import pytest_asyncio
 
 from attune_shared.bus import Bus
 from attune_shared.packs import register_core_pack
-from attune_shared.testing.plugin import SpawnService
-from attune_shared.testing.services import ServiceProcess
+from attune_shared.processes import ServiceProcess
+from attune_shared.testing.spawning import SpawnService
 
 #: Timings short enough for tests (see ExecutorSettings for what each means).
 FAST = {

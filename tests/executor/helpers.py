@@ -53,12 +53,10 @@ async def store_events(
 
 
 async def announce_events(bus: Bus, events: list[Event]) -> None:
-    await asyncio.gather(
-        *(
-            bus.event_created(EventCreated(event_id=e.id, created=e.created, trigger_ref=e.trigger_ref))
-            for e in events
-        )
+    outcomes = await bus.event_created_many(
+        [EventCreated(event_id=e.id, created=e.created, trigger_ref=e.trigger_ref) for e in events]
     )
+    assert outcomes == [None] * len(events)
 
 
 async def fire(

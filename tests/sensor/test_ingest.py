@@ -11,7 +11,7 @@ import httpx
 from nats.aio.client import Client as NatsClient
 
 from attune_shared.bus import Bus, DeadLetter
-from attune_shared.embedded import free_port
+from attune_shared.processes import free_port
 from attune_shared.repos import EventRepository
 from tests.sensor.helpers import (
     count_events,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,8 +16,10 @@ from attune_shared.repos import (
     NewExecution,
     PackRepository,
     RuleRepository,
+    StatusChange,
     TriggerRepository,
 )
+from attune_shared.statuses import ExecutionStatus
 from attune_shared.types import Queryable
 
 
@@ -82,3 +85,17 @@ async def make_event(
 
 async def make_execution(db: Queryable, action_ref: str = "demo.run", **values: Any) -> Execution:
     return await ExecutionRepository(db).create(NewExecution(action_ref=action_ref, **values))
+
+
+async def set_status(
+    repo: ExecutionRepository,
+    id: int,
+    created: datetime,
+    old: ExecutionStatus | Collection[ExecutionStatus],
+    new: ExecutionStatus,
+    **changes: Any,
+) -> bool:
+    """One compare-and-set of an execution's status (what the executor does in batches); True if it won."""
+    olds = (old,) if isinstance(old, str) else tuple(old)
+    [previous] = await repo.update_status_many([StatusChange(id, created, olds, new, changes)])
+    return previous is not None

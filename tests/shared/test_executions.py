@@ -5,6 +5,7 @@ from nats.aio.client import Client as NatsClient
 
 from attune_shared import executions
 from attune_shared.bus import Bus, ExecutionStatusChanged
+from attune_shared.executions import Transition
 from attune_shared.repos import ExecutionHistoryRepository, ExecutionRepository, NewExecution
 from attune_shared.statuses import ExecutionStatus as S
 
@@ -64,10 +65,12 @@ async def test_transition_loses_quietly_when_raced(
 ) -> None:
     statuses = await _status_messages(nats_client, bus)
     x = await make_execution(db_pool)
-    results = await asyncio.gather(*(executions.transition(db_pool, bus, x, S.SCHEDULING) for _ in range(5)))
+    results = await asyncio.gather(
+        *(executions.transition(db_pool, bus, Transition(x, S.SCHEDULING)) for _ in range(5))
+    )
     assert results.count(True) == 1
     won = await asyncio.wait_for(statuses.get(), 5)
     assert won.new_status is S.SCHEDULING
     # a sentinel from the same connection arrives after anything published before it
-    await executions.announce(bus, x, S.SCHEDULING, S.SCHEDULED)
+    await executions.announce(bus, x, (S.SCHEDULING, S.SCHEDULED))
     assert (await asyncio.wait_for(statuses.get(), 5)).new_status is S.SCHEDULED

@@ -9,18 +9,18 @@ from attune_shared.repos import (
 from attune_shared.statuses import ExecutionStatus as S
 from attune_shared.statuses import WorkerStatus
 
-from .factories import make_execution, now
+from .factories import make_execution, now, set_status
 
 
 async def test_execution_history_records_only_changed_fields(db_pool: asyncpg.Pool) -> None:
     x = await make_execution(db_pool, config={"cmd": "true"})
     repo = ExecutionRepository(db_pool)
-    assert await repo.update_status(x.id, x.created, S.REQUESTED, S.SCHEDULING)
-    assert await repo.update_status(x.id, x.created, S.SCHEDULING, S.SCHEDULED, worker=3)
+    assert await set_status(repo, x.id, x.created, S.REQUESTED, S.SCHEDULING)
+    assert await set_status(repo, x.id, x.created, S.SCHEDULING, S.SCHEDULED, worker=3)
     started = now()
-    assert await repo.update_status(x.id, x.created, S.SCHEDULED, S.RUNNING, started_at=started)
-    assert await repo.update_status(
-        x.id, x.created, S.RUNNING, S.COMPLETED, result={"succeeded": True, "exit_code": 0}
+    assert await set_status(repo, x.id, x.created, S.SCHEDULED, S.RUNNING, started_at=started)
+    assert await set_status(
+        repo, x.id, x.created, S.RUNNING, S.COMPLETED, result={"succeeded": True, "exit_code": 0}
     )
     # an update that changes nothing tracked writes nothing
     await db_pool.execute("UPDATE execution SET config = config WHERE id = $1", x.id)
@@ -44,9 +44,7 @@ async def test_execution_history_records_only_changed_fields(db_pool: asyncpg.Po
 async def test_large_results_are_summarized_in_history(db_pool: asyncpg.Pool) -> None:
     x = await make_execution(db_pool)
     big = {"stdout": "x" * 100_000}
-    assert await ExecutionRepository(db_pool).update_status(
-        x.id, x.created, S.REQUESTED, S.FAILED, result=big
-    )
+    assert await set_status(ExecutionRepository(db_pool), x.id, x.created, S.REQUESTED, S.FAILED, result=big)
     [latest, _] = await ExecutionHistoryRepository(db_pool).for_entity(x.id)
     summary = latest.new_values["result"]
     assert summary["summarized"] is True and summary["type"] == "object"
@@ -68,7 +66,7 @@ async def test_worker_heartbeat_writes_no_history(db_pool: asyncpg.Pool) -> None
 
 async def test_rollup_views_have_the_aggregate_columns(db_pool: asyncpg.Pool) -> None:
     x = await make_execution(db_pool, action_ref="demo.a")
-    await ExecutionRepository(db_pool).update_status(x.id, x.created, S.REQUESTED, S.FAILED, result={})
+    await set_status(ExecutionRepository(db_pool), x.id, x.created, S.REQUESTED, S.FAILED, result={})
     rows = await db_pool.fetch(
         "SELECT bucket, action_ref, new_status, transition_count FROM execution_status_hourly ORDER BY new_status"
     )

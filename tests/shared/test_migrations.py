@@ -11,7 +11,7 @@ from attune_shared.db import connect
 from attune_shared.errors import DatabaseUnavailableError, MigrationError, TimescaleRequiredError
 from attune_shared.migrations import load_migrations, migrate, pending_migrations
 from attune_shared.settings import DatabaseSettings
-from attune_shared.testing.plugin import with_database
+from attune_shared.testing.databases import with_database
 
 #: Every migration file that applies to plain PostgreSQL, in order.
 PLAIN_FILES = [m.filename for m in load_migrations() if m.applies(timescale=False)]

@@ -5,6 +5,7 @@ from datetime import timedelta
 import asyncpg
 import pytest
 
+from attune_shared.database_check import table_columns, verify_database, verify_repositories
 from attune_shared.errors import SchemaMismatchError
 from attune_shared.joins import children_of, events_of, links_of, parents_of
 from attune_shared.models import Execution
@@ -22,10 +23,9 @@ from attune_shared.repos import (
     WorkerRepository,
 )
 from attune_shared.repos.catalog import ActionRepository
-from attune_shared.schema import table_columns, verify_database, verify_repositories
 from attune_shared.statuses import EnforcementStatus, ExecutionStatus
 
-from .factories import make_event, make_execution, make_rule, make_trigger, now
+from .factories import make_event, make_execution, make_rule, make_trigger, now, set_status
 
 
 async def test_every_repository_matches_its_table_and_model(db_pool: asyncpg.Pool) -> None:
@@ -158,10 +158,10 @@ async def test_enforcement_resolves_once(db_pool: asyncpg.Pool) -> None:
     )
     assert enf.status is EnforcementStatus.CREATED and enf.resolved_at is None
     results = await asyncio.gather(
-        repo.resolve(enf.id, enf.created, EnforcementStatus.PROCESSED),
-        repo.resolve(enf.id, enf.created, EnforcementStatus.DISABLED, failure_reason="rule disabled"),
+        repo.resolve_many([(enf.id, enf.created, EnforcementStatus.PROCESSED, None)]),
+        repo.resolve_many([(enf.id, enf.created, EnforcementStatus.DISABLED, "rule disabled")]),
     )
-    assert sorted(results) == [False, True]
+    assert sorted(won for [won] in results) == [False, True]
     resolved = await repo.get(enf.id, enf.created)
     assert resolved is not None and resolved.status is not EnforcementStatus.CREATED
     assert resolved.resolved_at is not None
@@ -176,7 +176,11 @@ async def test_one_top_level_execution_per_enforcement(db_pool: asyncpg.Pool) ->
     )
     repo = ExecutionRepository(db_pool)
     new = NewExecution(action_ref=rule.action_ref, enforcement=enf.id, created=enf.created, rule_ref=rule.ref)
-    results = await asyncio.gather(*(repo.create_for_enforcement(new) for _ in range(5)))
+    results = [
+        x
+        for batch in await asyncio.gather(*(repo.create_for_enforcements([new]) for _ in range(5)))
+        for x in batch
+    ]
     assert sum(created for _, created in results) == 1
     assert len({x.id for x, _ in results}) == 1
     # a retry of it is not top-level, so it is allowed
@@ -195,17 +199,22 @@ async def test_compare_and_set_wins_once_when_raced(settings) -> None:
         repo = ExecutionRepository(pool)
         wins = await asyncio.gather(
             *(
-                repo.update_status(
-                    execution.id, execution.created, ExecutionStatus.REQUESTED, ExecutionStatus.SCHEDULING
+                set_status(
+                    repo,
+                    execution.id,
+                    execution.created,
+                    ExecutionStatus.REQUESTED,
+                    ExecutionStatus.SCHEDULING,
                 )
                 for _ in range(20)
             )
         )
         assert wins.count(True) == 1
-        assert not await repo.update_status(
-            execution.id, execution.created, ExecutionStatus.REQUESTED, ExecutionStatus.CANCELLED
+        assert not await set_status(
+            repo, execution.id, execution.created, ExecutionStatus.REQUESTED, ExecutionStatus.CANCELLED
         )
-        ok = await repo.update_status(
+        ok = await set_status(
+            repo,
             execution.id,
             execution.created,
             [ExecutionStatus.SCHEDULING, ExecutionStatus.SCHEDULED],
@@ -218,8 +227,13 @@ async def test_compare_and_set_wins_once_when_raced(settings) -> None:
         assert row is not None and row.status is ExecutionStatus.RUNNING and row.worker == 7
         assert row.updated > execution.updated
         with pytest.raises(ValueError, match="cannot set"):
-            await repo.update_status(
-                execution.id, execution.created, ExecutionStatus.RUNNING, ExecutionStatus.COMPLETED, config={}
+            await set_status(
+                repo,
+                execution.id,
+                execution.created,
+                ExecutionStatus.RUNNING,
+                ExecutionStatus.COMPLETED,
+                config={},
             )
     finally:
         await pool.close()

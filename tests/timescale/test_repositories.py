@@ -39,7 +39,7 @@ from attune_shared.repos import (
 )
 from attune_shared.statuses import EnforcementStatus, ExecutionStatus, WorkerStatus
 
-from ..shared.factories import make_action, make_event, make_pack, make_rule, make_trigger, now
+from ..shared.factories import make_action, make_event, make_pack, make_rule, make_trigger, now, set_status
 
 pytestmark = pytest.mark.timescale
 
@@ -211,7 +211,7 @@ async def test_enforcements_resolve_many(timescale_conn: asyncpg.Connection) -> 
     e1, e2, e3 = await repo.create_many(
         [NewEnforcement(rule.id, rule.ref, trigger.ref, e.id, e.created) for e in evs]
     )
-    assert await repo.resolve(e3.id, e3.created, EnforcementStatus.PROCESSED)
+    assert await repo.resolve_many([(e3.id, e3.created, EnforcementStatus.PROCESSED, None)]) == [True]
 
     won = await repo.resolve_many(
         [
@@ -298,7 +298,7 @@ async def test_update_status_many_is_a_compare_and_set_per_row(timescale_conn: a
     tag = new_tag()
     repo = ExecutionRepository(db)
     x1, x2, x3 = [await repo.create(NewExecution(action_ref=f"u{tag}.a")) for _ in range(3)]
-    assert await repo.update_status(x2.id, x2.created, S.REQUESTED, S.RUNNING)
+    assert await set_status(repo, x2.id, x2.created, S.REQUESTED, S.RUNNING)
     started = now()
     results = await repo.update_status_many(
         [
@@ -339,7 +339,7 @@ async def test_start_many_records_the_three_steps(timescale_conn: asyncpg.Connec
     due1, due2 = [await repo.create(NewExecution(action_ref=f"s{tag}.a")) for _ in range(2)]
     later = await repo.create(NewExecution(action_ref=f"s{tag}.a", run_after=now() + timedelta(hours=1)))
     cancelled = await repo.create(NewExecution(action_ref=f"s{tag}.a"))
-    assert await repo.update_status(cancelled.id, cancelled.created, S.REQUESTED, S.CANCELLED)
+    assert await set_status(repo, cancelled.id, cancelled.created, S.REQUESTED, S.CANCELLED)
 
     started_at = now()
     keys = [(x.id, x.created) for x in (due2, later, cancelled, due1)]
@@ -375,7 +375,7 @@ async def test_start_flag_does_not_outlive_start_many(timescale_conn: asyncpg.Co
     async with db.transaction():
         assert [x.id for x in await repo.start_many([(a.id, a.created)], 1, now())] == [a.id]
         assert await db.fetchval("SELECT current_setting('attune.start', true)") in ("", None)
-        assert await repo.update_status(b.id, b.created, S.REQUESTED, S.RUNNING)
+        assert await set_status(repo, b.id, b.created, S.REQUESTED, S.RUNNING)
     assert len(await status_history(db, a.id)) == 4
     assert await status_history(db, b.id) == [(None, "requested"), ("requested", "running")]
 
@@ -404,7 +404,7 @@ async def _recovery_queries(db: asyncpg.Connection) -> None:
         x = await repo.create(NewExecution(action_ref=f"r{tag}.a", **values))
         if status is not S.REQUESTED or worker is not None:
             extra = {} if worker is None else {"worker": worker}
-            assert await repo.update_status(x.id, x.created, S.REQUESTED, status, **extra)
+            assert await set_status(repo, x.id, x.created, S.REQUESTED, status, **extra)
         if age is not None:
             await backdate(db, x, age)
         return x
@@ -510,7 +510,7 @@ async def test_policy_admission_queue_slots_and_purge(timescale_conn: asyncpg.Co
     assert await adm.older_waiting(p, ref, [], "", x3.id, x3.created)  # x2 is still waiting
 
     # x1 ends: its slot frees; x2 is admitted from the queue
-    assert await repo.update_status(x1.id, x1.created, S.REQUESTED, S.COMPLETED)
+    assert await set_status(repo, x1.id, x1.created, S.REQUESTED, S.COMPLETED)
     assert await adm.slots_taken(p, "") == 0
     await adm.admit(p, "", x2.id, x2.created, ref)
     [admitted] = await adm.of_execution(x2.id, x2.created)
@@ -521,7 +521,7 @@ async def test_policy_admission_queue_slots_and_purge(timescale_conn: asyncpg.Co
     assert await adm.purge() >= 1
     assert await adm.of_execution(x1.id, x1.created) == []  # ended, and no rate window to keep it for
     assert len(await adm.of_execution(x2.id, x2.created)) == 1
-    assert await repo.update_status(x3.id, x3.created, S.REQUESTED, S.CANCELLED)
+    assert await set_status(repo, x3.id, x3.created, S.REQUESTED, S.CANCELLED)
     assert await adm.head(p, "") is None
     assert [h for h in await adm.heads() if h.policy == p] == []
     await adm.purge()
@@ -533,7 +533,7 @@ async def test_policy_admission_queue_slots_and_purge(timescale_conn: asyncpg.Co
     )
     x4 = await repo.create(NewExecution(action_ref=action.ref))
     await adm.admit(rated.id, "", x4.id, x4.created, ref)
-    assert await repo.update_status(x4.id, x4.created, S.REQUESTED, S.COMPLETED)
+    assert await set_status(repo, x4.id, x4.created, S.REQUESTED, S.COMPLETED)
     await adm.purge()
     assert await adm.admitted_since(rated.id, 3600) == 1
     assert await adm.admitted_since(rated.id, 3600, excluding=x4.id) == 0
@@ -572,7 +572,7 @@ async def test_policy_admission_older_waiting_by_group(timescale_conn: asyncpg.C
     assert not await adm.older_waiting(policy.id, action.ref, by_host, '["c"]', c1.id, c1.created)
     assert not_due.id < c1.id
     # a scheduling execution that was admitted no longer waits; one not admitted still does
-    assert await repo.update_status(a1.id, a1.created, S.REQUESTED, S.SCHEDULING)
+    assert await set_status(repo, a1.id, a1.created, S.REQUESTED, S.SCHEDULING)
     assert await adm.older_waiting(policy.id, action.ref, by_host, '["a"]', a2.id, a2.created)
     await adm.admit(policy.id, '["a"]', a1.id, a1.created, action.ref)
     assert not await adm.older_waiting(policy.id, action.ref, by_host, '["a"]', a2.id, a2.created)

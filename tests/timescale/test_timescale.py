@@ -7,6 +7,7 @@ from datetime import timedelta
 import asyncpg
 import pytest
 
+from attune_shared.database_check import table_columns, verify_database
 from attune_shared.joins import children_of, events_of, links_of, parents_of
 from attune_shared.migrations import load_migrations, migrate, pending_migrations
 from attune_shared.repos import (
@@ -26,10 +27,9 @@ from attune_shared.repos import (
     WorkerHistoryRepository,
     WorkerRepository,
 )
-from attune_shared.schema import table_columns, verify_database
 from attune_shared.statuses import EnforcementStatus, ExecutionStatus, WorkerStatus
 
-from ..shared.factories import make_action, make_event, make_rule, make_trigger, now
+from ..shared.factories import make_action, make_event, make_rule, make_trigger, now, set_status
 
 pytestmark = pytest.mark.timescale
 
@@ -149,31 +149,46 @@ async def test_every_repository_runs_on_timescale(timescale_conn: asyncpg.Connec
     new = NewEnforcement(rule.id, rule.ref, trigger.ref, event.id, event.created, config={"a": 1})
     [enf] = await enforcements.create_many([new])
     assert [e.id for e in await enforcements.create_many([new])] == [enf.id]
-    assert await enforcements.resolve(enf.id, enf.created, EnforcementStatus.PROCESSED)
-    assert not await enforcements.resolve(enf.id, enf.created, EnforcementStatus.DISABLED)
+    assert await enforcements.resolve_many([(enf.id, enf.created, EnforcementStatus.PROCESSED, None)]) == [
+        True
+    ]
+    assert await enforcements.resolve_many([(enf.id, enf.created, EnforcementStatus.DISABLED, None)]) == [
+        False
+    ]
     assert [e.id for e in await enforcements.for_events([event.id])] == [enf.id]
     assert await enforcements.list(rule_ref=rule.ref)
     assert enf.id not in {e.id for e in await enforcements.pending(timedelta(0))}
 
     executions = ExecutionRepository(db)
-    top, created = await executions.create_for_enforcement(
-        NewExecution(action_ref=action.ref, enforcement=enf.id, created=enf.created, rule_ref=rule.ref)
+    [(top, created)] = await executions.create_for_enforcements(
+        [NewExecution(action_ref=action.ref, enforcement=enf.id, created=enf.created, rule_ref=rule.ref)]
     )
     assert created
     assert not (
-        await executions.create_for_enforcement(
-            NewExecution(action_ref=action.ref, enforcement=enf.id, created=enf.created)
+        await executions.create_for_enforcements(
+            [NewExecution(action_ref=action.ref, enforcement=enf.id, created=enf.created)]
         )
-    )[1]
+    )[0][1]
     child = await executions.create(NewExecution(action_ref=action.ref, parent=top.id))
-    assert await executions.update_status(
-        top.id, top.created, ExecutionStatus.REQUESTED, ExecutionStatus.SCHEDULING
+    assert await set_status(
+        executions, top.id, top.created, ExecutionStatus.REQUESTED, ExecutionStatus.SCHEDULING
     )
-    assert await executions.update_status(
-        top.id, top.created, ExecutionStatus.SCHEDULING, ExecutionStatus.RUNNING, started_at=now(), worker=1
+    assert await set_status(
+        executions,
+        top.id,
+        top.created,
+        ExecutionStatus.SCHEDULING,
+        ExecutionStatus.RUNNING,
+        started_at=now(),
+        worker=1,
     )
-    assert await executions.update_status(
-        top.id, top.created, ExecutionStatus.RUNNING, ExecutionStatus.COMPLETED, result={"succeeded": True}
+    assert await set_status(
+        executions,
+        top.id,
+        top.created,
+        ExecutionStatus.RUNNING,
+        ExecutionStatus.COMPLETED,
+        result={"succeeded": True},
     )
     assert (await executions.get_keys([(top.id, top.created)]))[top.id].status is ExecutionStatus.COMPLETED
     assert await executions.list(action_ref=action.ref, status=ExecutionStatus.COMPLETED)
@@ -242,10 +257,10 @@ async def test_analytics_queries_on_continuous_aggregates(timescale_conn: asyncp
     executions = ExecutionRepository(db)
     for outcome in (ExecutionStatus.COMPLETED, ExecutionStatus.FAILED):
         x = await executions.create(NewExecution(action_ref=action.ref))
-        assert await executions.update_status(
-            x.id, x.created, ExecutionStatus.REQUESTED, ExecutionStatus.RUNNING
+        assert await set_status(
+            executions, x.id, x.created, ExecutionStatus.REQUESTED, ExecutionStatus.RUNNING
         )
-        assert await executions.update_status(x.id, x.created, ExecutionStatus.RUNNING, outcome)
+        assert await set_status(executions, x.id, x.created, ExecutionStatus.RUNNING, outcome)
     worker = await WorkerRepository(db).register(name=f"an-{tag}", host="h", pid=1, concurrency=1)
     await WorkerRepository(db).set_status(worker.id, WorkerStatus.INACTIVE)
 

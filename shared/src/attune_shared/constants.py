@@ -13,6 +13,9 @@ MIGRATION_LOCK_KEY = 0x617474756E65
 #: pg_advisory_lock key held by the replica that runs the plain-PostgreSQL retention job.
 RETENTION_LOCK_KEY = MIGRATION_LOCK_KEY + 1
 
+#: pg_advisory_lock key of the executors' maintenance leader.
+MAINTENANCE_LOCK_KEY = MIGRATION_LOCK_KEY + 2
+
 #: Root of the source tree (the workspace), where `migrations/` and `packs/` live.
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import asyncpg
 import pydantic_core
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from attune_shared.constants import DB_SCHEMA
 from attune_shared.errors import DatabaseUnavailableError
 from attune_shared.settings import DatabaseSettings
 
 SEARCH_PATH = f"{DB_SCHEMA}, public"
+
+T = TypeVar("T")
 
 # Errors that mean "the server is not there (yet)", as opposed to a bad query.
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
@@ -73,39 +76,52 @@ async def create_pool(
 
     Raises :class:`DatabaseUnavailableError` naming the server when it stays unreachable.
     """
-    deadline = time.monotonic() + (settings.startup_wait if wait is None else wait)
     max_size = max_size or settings.pool_max
     min_size = min(settings.pool_min if min_size is None else min_size, max_size)
-    while True:
-        try:
-            pool: asyncpg.Pool = await asyncpg.create_pool(
-                **_connect_kwargs(settings, application_name),
-                min_size=min_size,
-                max_size=max_size,
-                init=init_connection,
-                reset=_keep_session,
-            )
-            return pool
-        except CONNECTION_ERRORS as exc:
-            if time.monotonic() >= deadline:
-                raise _unavailable(settings.url, exc) from exc
-            await asyncio.sleep(0.5)
+
+    async def open_pool() -> asyncpg.Pool:
+        pool: asyncpg.Pool = await asyncpg.create_pool(
+            **_connect_kwargs(settings, application_name),
+            min_size=min_size,
+            max_size=max_size,
+            init=init_connection,
+            reset=_keep_session,
+        )
+        return pool
+
+    return await _until_reachable(settings, wait, open_pool)
 
 
 async def connect(
     settings: DatabaseSettings, *, application_name: str = "attune", wait: float | None = None
 ) -> asyncpg.Connection:
     """One connection (for migrations, advisory locks, listeners), retried like :func:`create_pool`."""
-    deadline = time.monotonic() + (settings.startup_wait if wait is None else wait)
-    while True:
-        try:
-            conn: asyncpg.Connection = await asyncpg.connect(**_connect_kwargs(settings, application_name))
-            await init_connection(conn)
-            return conn
-        except CONNECTION_ERRORS as exc:
-            if time.monotonic() >= deadline:
-                raise _unavailable(settings.url, exc) from exc
-            await asyncio.sleep(0.5)
+
+    async def open_connection() -> asyncpg.Connection:
+        conn: asyncpg.Connection = await asyncpg.connect(**_connect_kwargs(settings, application_name))
+        await init_connection(conn)
+        return conn
+
+    return await _until_reachable(settings, wait, open_connection)
+
+
+async def _until_reachable(
+    settings: DatabaseSettings, wait: float | None, attempt: Callable[[], Awaitable[T]]
+) -> T:
+    """``attempt()`` until it does not fail with a connection error, for ``wait`` seconds (default
+    ``settings.startup_wait``); then :class:`DatabaseUnavailableError` naming the server."""
+    try:
+        async for trying in AsyncRetrying(
+            retry=retry_if_exception_type(CONNECTION_ERRORS),
+            stop=stop_after_delay(settings.startup_wait if wait is None else wait),
+            wait=wait_fixed(0.5),
+            reraise=True,
+        ):
+            with trying:
+                return await attempt()
+    except CONNECTION_ERRORS as exc:
+        raise _unavailable(settings.url, exc) from exc
+    raise AssertionError("unreachable")  # pragma: no cover (AsyncRetrying returns or raises)
 
 
 def _unavailable(url: str, exc: BaseException) -> DatabaseUnavailableError:

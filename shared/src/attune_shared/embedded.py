@@ -7,12 +7,10 @@ binaries (or a local installation). Both listen on 127.0.0.1 only. A server keep
 
 from __future__ import annotations
 
-import ctypes
 import importlib.util
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,43 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from attune_shared.errors import AttuneError
-
-LOCALHOST = "127.0.0.1"
+from attune_shared.processes import LOCALHOST, free_port, kill_group, port_open, spawn
 
 
 class EmbeddedServerError(AttuneError):
     """A local server could not be found, initialised or started."""
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOCALHOST, 0))
-        return int(s.getsockname()[1])
-
-
-def port_open(port: int, host: str = LOCALHOST) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.settimeout(0.2)
-        return s.connect_ex((host, port)) == 0
-
-
-def _load_libc() -> Any:
-    try:
-        return ctypes.CDLL(None, use_errno=True)
-    except OSError:
-        return None
-
-
-_LIBC = _load_libc()
-_PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> None:
-    """``preexec_fn``: the child gets SIGKILL when the process that started it dies (Linux), so a
-    killed test run or `attune up` leaves no server behind. Only a C call: safe after fork."""
-    if _LIBC is not None:
-        _LIBC.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
 
 
 def _as_user(user: str | None) -> dict[str, Any]:
@@ -104,17 +70,7 @@ class ServerProcess:
             return
         if port_open(self.port):
             raise EmbeddedServerError(f"{self.name}: port {self.port} on {LOCALHOST} is already in use")
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            self.command(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            preexec_fn=die_with_parent,
-            **_as_user(self.run_as()),
-        )
-        log.close()
+        self.process = spawn(self.command(), self.log_path, **_as_user(self.run_as()))
         deadline = time.monotonic() + timeout
         while not port_open(self.port):
             if self.process.poll() is not None:
@@ -148,10 +104,7 @@ class ServerProcess:
         """SIGKILL the whole process group: a crash, not a shutdown."""
         if self.process is None or self.process.poll() is not None:
             return
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        kill_group(self.process)
         self.process.wait(10)
 
     def restart(self) -> None:

@@ -51,14 +51,6 @@ class TimescaleRequiredError(AttuneError):
     """``timescale.required`` is set but the TimescaleDB extension is not installed."""
 
 
-class NotFoundError(AttuneError):
-    """A referenced row does not exist."""
-
-
-class ConflictError(AttuneError):
-    """A write lost a race or violates a uniqueness rule."""
-
-
 class DefinitionError(AttuneError):
     """An invalid definition (a rule, an action's parameters schema, …). ``errors`` lists every
     ``(field, message)`` (field ``(root)`` for the whole document); ``source`` names the file it

@@ -1,11 +1,14 @@
 """Execution lifecycle operations shared by the executor and the API.
 
 Every status change is a compare-and-set on the row, committed first, then announced on
-``<p>.execution.status.<action_ref>``. Cancellation protocol: an execution no executor owns yet
-(requested, scheduling, scheduled) becomes ``cancelled`` at once; a running one becomes
-``canceling`` and a cancel request goes out on ``<p>.execution.cancel``; the executor running it —
-which listens there and also re-checks its running executions periodically — kills the process
-and sets ``cancelled``.
+``<p>.execution.status.<action_ref>``. An announcement is a notification of a committed row (the
+database and ``execution_history`` are authoritative): one that cannot be published is logged,
+never raised, so a caller always learns what the database did.
+
+Cancellation protocol: an execution no executor owns yet (requested, scheduling, scheduled) becomes
+``cancelled`` at once; a running one becomes ``canceling`` and a cancel request goes out on
+``<p>.execution.cancel``; the executor running it — which listens there and also re-checks its
+running executions periodically — kills the process and sets ``cancelled``.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Literal
 
 from attune_shared.bus import Bus, ExecutionRequested, ExecutionStatusChanged, gather_bounded
@@ -25,41 +27,38 @@ from attune_shared.types import Queryable
 
 log = logging.getLogger("attune.executions")
 
+#: A committed status change: ``(old, new)``; ``old`` is ``None`` for a new execution.
+Change = tuple[ExecutionStatus | None, ExecutionStatus]
 
-async def announce(bus: Bus, execution: Execution, old: ExecutionStatus | None, new: ExecutionStatus) -> None:
-    """Publish a status change that has been committed."""
-    await bus.execution_status(
-        ExecutionStatusChanged(
-            execution_id=execution.id,
-            created=execution.created,
-            action_ref=execution.action_ref,
-            old_status=old,
-            new_status=new,
-        )
-    )
+#: The statuses a start (``ExecutionRepository.start_many``) moves an execution through, in order.
+START_STEPS: tuple[Change, ...] = (
+    (ExecutionStatus.REQUESTED, ExecutionStatus.SCHEDULING),
+    (ExecutionStatus.SCHEDULING, ExecutionStatus.SCHEDULED),
+    (ExecutionStatus.SCHEDULED, ExecutionStatus.RUNNING),
+)
 
 
-async def transition(
-    db: Queryable,
-    bus: Bus,
-    execution: Execution,
-    new: ExecutionStatus,
-    *,
-    old: ExecutionStatus | Collection[ExecutionStatus] | None = None,
-    **changes: Any,
-) -> bool:
-    """CAS ``old`` (default: ``execution.status``) -> ``new``, then announce it. True if this call won.
+async def announce(bus: Bus, execution: Execution, *changes: Change) -> None:
+    """Publish committed status changes of ``execution``, in order. A failure is logged
+    (``execution.announce_failed``), never raised: the change is committed, only its notice is lost."""
+    try:
+        for old, new in changes:
+            await bus.execution_status(
+                ExecutionStatusChanged(
+                    execution_id=execution.id,
+                    created=execution.created,
+                    action_ref=execution.action_ref,
+                    old_status=old,
+                    new_status=new,
+                )
+            )
+    except RetryableError as exc:
+        log.warning("execution.announce_failed", extra={"execution": execution.id, "error": str(exc)})
 
-    Call it outside a transaction (or after committing one): the announcement must follow the commit.
-    """
-    expected = execution.status if old is None else old
-    won = await ExecutionRepository(db).update_status(
-        execution.id, execution.created, expected, new, **changes
-    )
-    if won:
-        previous = expected if isinstance(expected, ExecutionStatus) else execution.status
-        await announce(bus, execution, previous, new)
-    return won
+
+async def announce_start(bus: Bus, execution: Execution) -> None:
+    """Announce the three changes of a start, in order."""
+    await announce(bus, execution, *START_STEPS)
 
 
 @dataclass(frozen=True)
@@ -77,87 +76,51 @@ class Transition:
         old = self.execution.status if self.old is None else self.old
         return (old,) if isinstance(old, ExecutionStatus) else tuple(old)
 
+    def change(self) -> StatusChange:
+        """The repository's compare-and-set for this transition."""
+        return StatusChange(self.execution.id, self.execution.created, self.expected, self.new, self.changes)
 
-async def transition_many(
-    db: Queryable, bus: Bus, transitions: Sequence[Transition], *, quiet: bool = False
-) -> list[bool]:
-    """:func:`transition` for many executions: one statement, then the winners are announced
-    (each with the status it really replaced). One ``won`` per transition, in order; an execution
-    may appear only once per call. With ``quiet``, a failed announcement is logged instead of
-    raised, so the caller always learns what the database did."""
-    previous = await ExecutionRepository(db).update_status_many(
-        [StatusChange(t.execution.id, t.execution.created, t.expected, t.new, t.changes) for t in transitions]
-    )
+
+async def transition_many(db: Queryable, bus: Bus, transitions: Sequence[Transition]) -> list[bool]:
+    """Compare-and-set many executions in one statement, then announce the winners (each with the
+    status it really replaced). One ``won`` per transition, in order; an execution may appear only
+    once per call. Call it outside a transaction: the announcements must follow the commit."""
+    previous = await ExecutionRepository(db).update_status_many([t.change() for t in transitions])
     await gather_bounded(
-        _announce(bus, t.execution, [(old, t.new)], quiet)
+        announce(bus, t.execution, (old, t.new))
         for t, old in zip(transitions, previous, strict=True)
         if old is not None
     )
     return [old is not None for old in previous]
 
 
-#: The statuses :func:`start_many` moves an execution through, in order.
-START_STEPS = (
-    (ExecutionStatus.REQUESTED, ExecutionStatus.SCHEDULING),
-    (ExecutionStatus.SCHEDULING, ExecutionStatus.SCHEDULED),
-    (ExecutionStatus.SCHEDULED, ExecutionStatus.RUNNING),
-)
-
-
-async def start_many(
-    db: Queryable,
-    bus: Bus,
-    keys: Sequence[tuple[int, datetime]],
-    worker: int,
-    started_at: datetime,
-    *,
-    quiet: bool = False,
-) -> list[Execution]:
-    """Claim, schedule and start the ``requested`` executions of ``keys`` (``(id, created)``) that
-    need no policy decision, in one round trip; each of the three changes is in
-    ``execution_history`` and announced in order. Returns the executions now ``running`` on
-    ``worker``. ``quiet`` as for :func:`transition_many`."""
-    running = await ExecutionRepository(db).start_many(keys, worker, started_at)
-    await gather_bounded(announce_start(bus, x, quiet=quiet) for x in running)
-    return running
-
-
-async def announce_start(bus: Bus, execution: Execution, *, quiet: bool = False) -> None:
-    """Announce the three changes of a start (:func:`start_many`), in order."""
-    await _announce(bus, execution, START_STEPS, quiet)
-
-
-async def _announce(
-    bus: Bus,
-    execution: Execution,
-    steps: Sequence[tuple[ExecutionStatus | None, ExecutionStatus]],
-    quiet: bool,
-) -> None:
-    try:
-        for old, new in steps:
-            await announce(bus, execution, old, new)
-    except RetryableError as exc:
-        if not quiet:
-            raise
-        log.warning("execution.announce_failed", extra={"execution": execution.id, "error": str(exc)})
+async def transition(db: Queryable, bus: Bus, t: Transition) -> bool:
+    """:func:`transition_many` for one execution. True if this call won."""
+    return (await transition_many(db, bus, [t]))[0]
 
 
 async def request(db: Queryable, bus: Bus, new: NewExecution) -> Execution:
-    """Create a ``requested`` execution and publish ``execution.requested`` (and its status)."""
+    """Create a ``requested`` execution and publish ``execution.requested`` (and its status).
+
+    The row is committed first; if the wake-up cannot be published it is logged, and the
+    executor's reconciler publishes it later."""
     execution = await ExecutionRepository(db).create(new)
     await publish_requested(bus, execution)
     return execution
 
 
 async def publish_requested(bus: Bus, execution: Execution) -> None:
-    """Announce a ``requested`` execution: the wake-up for the schedulers, and the status change."""
-    # the status first: a scheduler woken by the request announces `scheduling` after it
-    await announce(bus, execution, None, ExecutionStatus.REQUESTED)
-    await bus.execution_requested(
-        ExecutionRequested(
-            execution_id=execution.id, created=execution.created, action_ref=execution.action_ref
+    """Announce a committed ``requested`` execution: its status, then the schedulers' wake-up
+    (in that order: a scheduler woken by the request announces ``scheduling`` after it)."""
+    await announce(bus, execution, (None, ExecutionStatus.REQUESTED))
+    try:
+        await bus.execution_requested(
+            ExecutionRequested(
+                execution_id=execution.id, created=execution.created, action_ref=execution.action_ref
+            )
         )
-    )
+    except RetryableError as exc:
+        log.warning("execution.request_not_published", extra={"execution": execution.id, "error": str(exc)})
 
 
 def cancelled_result(reason: str = "cancelled by user") -> dict[str, Any]:
@@ -185,19 +148,25 @@ async def cancel(db: Queryable, bus: Bus, execution_id: int) -> CancelResult | N
         if execution is None:
             return None
         if execution.status in PRE_RUN_STATUSES:
-            if await transition(db, bus, execution, ExecutionStatus.CANCELLED, result=cancelled_result()):
+            ending = Transition(execution, ExecutionStatus.CANCELLED, changes={"result": cancelled_result()})
+            if await transition(db, bus, ending):
                 return CancelResult("cancelled", execution)
         elif execution.status is ExecutionStatus.RUNNING:
-            if await transition(db, bus, execution, ExecutionStatus.CANCELING):
-                await bus.cancel_requested(
-                    ExecutionStatusChanged(
-                        execution_id=execution.id,
-                        created=execution.created,
-                        action_ref=execution.action_ref,
-                        old_status=ExecutionStatus.RUNNING,
-                        new_status=ExecutionStatus.CANCELING,
+            if await transition(db, bus, Transition(execution, ExecutionStatus.CANCELING)):
+                try:
+                    await bus.cancel_requested(
+                        ExecutionStatusChanged(
+                            execution_id=execution.id,
+                            created=execution.created,
+                            action_ref=execution.action_ref,
+                            old_status=ExecutionStatus.RUNNING,
+                            new_status=ExecutionStatus.CANCELING,
+                        )
                     )
-                )
+                except RetryableError as exc:  # its executor re-reads its runs' statuses periodically
+                    log.warning(
+                        "execution.cancel_not_sent", extra={"execution": execution.id, "error": str(exc)}
+                    )
                 return CancelResult("canceling", execution)
         else:
             return CancelResult("finished", execution)

@@ -11,13 +11,15 @@ import asyncio
 import logging
 
 import asyncpg
+from tenacity import AsyncRetrying, wait_fixed
 
 from attune_shared.db import CONNECTION_ERRORS
 from attune_shared.errors import DatabaseUnavailableError
 
 log = logging.getLogger("attune.database")
 
-_UNAVAILABLE: tuple[type[BaseException], ...] = (
+#: Errors that mean the database cannot be reached or is going away (as opposed to a query it refuses).
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     *CONNECTION_ERRORS,
     DatabaseUnavailableError,
     asyncpg.PostgresConnectionError,  # class 08
@@ -34,7 +36,7 @@ PROBE_TIMEOUT = 5.0
 
 def is_unavailable(exc: BaseException) -> bool:
     """The database cannot be reached or is going away (as opposed to a query it refuses)."""
-    return isinstance(exc, _UNAVAILABLE)
+    return isinstance(exc, UNAVAILABLE_ERRORS)
 
 
 def is_bad_data(exc: BaseException) -> bool:
@@ -67,14 +69,14 @@ class DatabaseGate:
     async def _probe_until_up(self) -> None:
         # Connections opened before the outage are dead; replace them all, not one failure at a time.
         await self.pool.expire_connections()
-        while True:
-            try:
+        async for attempt in AsyncRetrying(
+            wait=wait_fixed(PROBE_EVERY),
+            after=lambda state: log.debug(
+                "database.probe_failed", extra={"error": repr(state.outcome and state.outcome.exception())}
+            ),
+        ):
+            with attempt:
                 async with asyncio.timeout(PROBE_TIMEOUT), self.pool.acquire() as conn:
                     await conn.fetchval("SELECT 1")
-            except Exception as exc:
-                log.debug("database.probe_failed", extra={"error": f"{type(exc).__name__}: {exc}"})
-                await asyncio.sleep(PROBE_EVERY)
-                continue
-            self.up.set()
-            log.info("database.available")
-            return
+        self.up.set()
+        log.info("database.available")

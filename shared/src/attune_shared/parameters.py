@@ -7,17 +7,14 @@ Used on rendered rule parameters (executor) and on parameters given to ``POST /e
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Iterable, Mapping
-from functools import lru_cache
 from typing import Any
 
 from jsonschema import ValidationError
 from jsonschema.exceptions import SchemaError, relevance
-from jsonschema.protocols import Validator
-from jsonschema.validators import validator_for
 
 from attune_shared.errors import DefinitionError, ParameterError
+from attune_shared.json_schema import compiled, validator_class
 
 #: The field of a problem with the parameters as a whole.
 ROOT = "(root)"
@@ -33,7 +30,10 @@ def validate_parameters(params: Mapping[str, Any], schema: Mapping[str, Any]) ->
         message of every problem, the most relevant first.
     :raises DefinitionError: when the schema itself is invalid (see :func:`schema_errors`).
     """
-    validator = _validator(json.dumps(schema, sort_keys=True, default=str))
+    try:
+        validator = compiled(schema)
+    except DefinitionError:
+        raise DefinitionError(schema_errors(schema)) from None
     values = dict(params)
     properties = schema.get("properties")
     if isinstance(properties, Mapping):
@@ -51,20 +51,10 @@ def schema_errors(schema: Any, *, field: str = "parameters_schema") -> list[tupl
     if not isinstance(schema, Mapping):
         return [(field or ROOT, "must be a JSON Schema object")]
     try:
-        validator_for(schema).check_schema(schema)
+        validator_class(schema).check_schema(schema)
     except SchemaError as exc:
         return [(_join(field, exc.absolute_path) or ROOT, exc.message)]
     return []
-
-
-@lru_cache(maxsize=256)
-def _validator(schema_json: str) -> Validator:
-    schema = json.loads(schema_json)
-    errors = schema_errors(schema)
-    if errors:
-        raise DefinitionError(errors)
-    validator: Validator = validator_for(schema)(schema)
-    return validator
 
 
 def _describe(error: ValidationError) -> list[tuple[str, str]]:

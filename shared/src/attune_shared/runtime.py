@@ -14,22 +14,33 @@ import asyncio
 import logging
 import signal
 import sys
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import asyncpg
 from faststream.nats import NatsBroker
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.errors import Error as NatsError
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
-from attune_shared.bus import Bus, BusSpec, Settler, bus_spec, make_broker, provision, stop_broker
+from attune_shared.bus import (
+    Bus,
+    BusSpec,
+    RuleChanged,
+    Settler,
+    bus_spec,
+    make_broker,
+    provision,
+    stop_broker,
+)
+from attune_shared.database_check import verify_database
 from attune_shared.db import create_pool
 from attune_shared.errors import AttuneError, ConfigError
 from attune_shared.logs import READY_EVENT, configure_logging
 from attune_shared.metrics import DEAD_LETTERS
 from attune_shared.outage import DatabaseGate
-from attune_shared.schema import verify_database
 from attune_shared.settings import Settings, load_settings
 
 log = logging.getLogger("attune.runtime")
@@ -46,6 +57,23 @@ class Runtime:
     spec: BusSpec
     settler: Settler
     gate: DatabaseGate
+
+
+async def follow_rule_changes(
+    runtime: Runtime, handler: Callable[[RuleChanged], Awaitable[None]]
+) -> Subscription:
+    """Call ``handler`` with every ``rule.changed`` (a plain subscription: every replica of every
+    service sees every change). Unsubscribe when stopping; a malformed message is ignored."""
+
+    async def on_message(msg: Msg) -> None:
+        try:
+            change = RuleChanged.model_validate_json(msg.data)
+        except ValueError:
+            log.warning("rule_changed.invalid", extra={"subject": msg.subject})
+            return
+        await handler(change)
+
+    return await runtime.broker.connection.subscribe(runtime.spec.subjects.rule_changed, cb=on_message)
 
 
 def ready(service: str, **fields: object) -> None:
@@ -81,15 +109,17 @@ async def connect(
 
 
 async def _connect_broker(broker: NatsBroker, wait: float, url: str) -> None:
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            await broker.connect()
-            return
-        except (NatsError, OSError, TimeoutError) as exc:
-            if time.monotonic() >= deadline:
-                raise AttuneError(f"cannot connect to NATS at {url}: {type(exc).__name__}: {exc}") from exc
-            await asyncio.sleep(0.5)
+    try:
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type((NatsError, OSError, TimeoutError)),
+            stop=stop_after_delay(wait),
+            wait=wait_fixed(0.5),
+            reraise=True,
+        ):
+            with attempt:
+                await broker.connect()
+    except (NatsError, OSError, TimeoutError) as exc:
+        raise AttuneError(f"cannot connect to NATS at {url}: {type(exc).__name__}: {exc}") from exc
 
 
 def run(service: str, main: Callable[[Settings, asyncio.Event], Awaitable[None]]) -> None:

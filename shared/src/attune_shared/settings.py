@@ -136,6 +136,8 @@ class ExecutorSettings(Section):
     max_output_bytes: int = Field(default=1024 * 1024, ge=1024)
     #: base of the exponential retry backoff, in seconds
     retry_backoff: float = Field(default=1.0, ge=0)
+    #: longest wait before a retry, in seconds (the backoff stops doubling there)
+    retry_backoff_max: float = Field(default=300.0, ge=0)
     #: how often the reconciler and monitors run, in seconds
     maintenance_interval: float = Field(default=5.0, gt=0)
     metrics_port: int = Field(default=0, ge=0, le=65535)

@@ -26,12 +26,12 @@ from attune_shared.apikeys import create_api_key
 from attune_shared.bus import bus_spec, provision
 from attune_shared.constants import PACKS_DIR
 from attune_shared.db import connect, create_pool
-from attune_shared.embedded import NatsServer, PostgresServer, free_port, port_open
+from attune_shared.embedded import NatsServer, PostgresServer
 from attune_shared.errors import AttuneError
 from attune_shared.migrations import load_migrations, migrate
 from attune_shared.packs import register_core_pack, register_pack
+from attune_shared.processes import ServiceProcess, console_script, free_port, port_open
 from attune_shared.settings import DatabaseSettings, Settings, load_settings
-from attune_shared.testing.services import ServiceProcess, console_script
 
 DATABASE = "attune"
 EXAMPLE_EVENT = {"host": "web-1", "severity": "critical", "message": "disk /var is 97% full", "check": "disk"}

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from attune_api.context import request_id
 from attune_shared.errors import DatabaseUnavailableError, RetryableError
+from attune_shared.outage import UNAVAILABLE_ERRORS
 
 log = logging.getLogger("attune.api")
 
@@ -195,14 +196,9 @@ def install(app: FastAPI) -> None:
             headers={"Retry-After": "1"},
         )
 
-    for kind in (
-        OSError,
-        asyncpg.PostgresConnectionError,
-        asyncpg.ConnectionDoesNotExistError,
-        asyncpg.CannotConnectNowError,
-        asyncpg.TooManyConnectionsError,
-    ):
-        app.add_exception_handler(kind, _unavailable)
+    for kind in UNAVAILABLE_ERRORS:
+        if issubclass(kind, Exception) and not issubclass(kind, RetryableError):  # those: above
+            app.add_exception_handler(kind, _unavailable)
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> JSONResponse:

@@ -4,24 +4,31 @@ from __future__ import annotations
 
 import argparse
 
+from attune_executor.app import SERVICE, serve
 from attune_shared.runtime import run
 
+DESCRIPTION = """\
+Attune executor: matches events against rules, turns enforcements into executions, applies
+policies and runs actions (builtin, shell, python, http). Replicas share the work through durable
+NATS consumers. Stops gracefully on SIGTERM.
+"""
 
-def main(argv: list[str] | None = None) -> None:
+EPILOG = """\
+Configuration: config.yaml (path in ATTUNE_CONFIG) and environment variables ATTUNE__SECTION__KEY,
+e.g. ATTUNE__DATABASE__URL, ATTUNE__NATS__URL, ATTUNE__EXECUTOR__CONCURRENCY=16,
+ATTUNE__EXECUTOR__NAME=executor-1, ATTUNE__EXECUTOR__METRICS_PORT.
+"""
+
+
+def main() -> None:
     parser = argparse.ArgumentParser(
         prog="attune-executor",
-        description=(
-            "Match events against rules, turn enforcements into executions, apply policies and run "
-            "actions (builtin, shell, python, http). Replicas share the work through durable NATS "
-            "consumers. Configured like every Attune service: config.yaml (ATTUNE_CONFIG) and "
-            "ATTUNE__SECTION__KEY variables, e.g. ATTUNE__EXECUTOR__CONCURRENCY=16, "
-            "ATTUNE__EXECUTOR__NAME=executor-1. Stops gracefully on SIGTERM."
-        ),
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.parse_args(argv)
-    from attune_executor.app import main as serve
-
-    run("executor", serve)
+    parser.parse_args()
+    run(SERVICE, serve)
 
 
 if __name__ == "__main__":

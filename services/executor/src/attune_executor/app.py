@@ -1,4 +1,4 @@
-"""Wiring: connect, register the worker, start the consumers and loops, and stop gracefully.
+"""The executor process: register the worker, start the consumers and loops, stop gracefully.
 
 Shutdown (SIGTERM): stop fetching, finish the batches in flight, give running actions
 ``shutdown_grace`` seconds (then kill them; they end ``abandoned``, retried when retries are left),
@@ -10,22 +10,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from attune_executor.cancel import CancelWatcher
-from attune_executor.catalog import Catalog
+from attune_executor.context import ExecutorContext
 from attune_executor.enforcements import EnforcementProcessor
 from attune_executor.events import EventProcessor
-from attune_executor.monitor import Liveness, Maintenance
-from attune_executor.policies import PolicyEngine
-from attune_executor.retries import Wakeups
+from attune_executor.liveness import Liveness
+from attune_executor.maintenance import Maintenance
 from attune_executor.running import RunManager
 from attune_executor.scheduler import Scheduler
 from attune_executor.worker import WorkerPresence
 from attune_shared.bus import (
     BatchConsumer,
     Credits,
+    Delivery,
     EnforcementCreated,
     EventCreated,
     ExecutionRequested,
@@ -35,9 +35,11 @@ from attune_shared.bus import (
 from attune_shared.bus.specs import EXECUTOR_ENFORCEMENTS, EXECUTOR_EVENTS, EXECUTOR_EXECUTIONS
 from attune_shared.metrics import serve_metrics
 from attune_shared.repos import ExecutionRepository
-from attune_shared.runtime import Runtime, connect, ready
+from attune_shared.runtime import Runtime, connect, follow_rule_changes, ready
 from attune_shared.settings import Settings
 from attune_shared.statuses import ExecutionStatus
+
+SERVICE = "executor"
 
 log = logging.getLogger("attune.executor")
 
@@ -48,10 +50,11 @@ PIPELINE_CREDITS = 128
 BATCH_SIZE = 64
 
 
-async def main(settings: Settings, stopping: asyncio.Event) -> None:
+async def serve(settings: Settings, stopping: asyncio.Event) -> None:
+    """Run until ``stopping`` is set; then finish or hand back the work in hand (module docstring)."""
     serve_metrics(settings.executor.metrics_port, settings.executor.metrics_host)
-    async with connect(settings, "executor") as runtime:
-        await Executor(runtime).serve(stopping)
+    async with connect(settings, SERVICE) as rt:
+        await Executor(rt).serve(stopping)
 
 
 class Executor:
@@ -59,39 +62,35 @@ class Executor:
         self.rt = runtime
         settings = runtime.settings
         self.settings = settings
-        pool, bus, nc = runtime.pool, runtime.bus, runtime.broker.connection
-        self.nc = nc
-        self.catalog = Catalog(pool, settings.executor.cache_ttl)
-        self.presence = WorkerPresence(pool, settings.executor)
-        self.policies = PolicyEngine(pool, bus)
-        self.wakeups = Wakeups(bus)
+        self.context = ExecutorContext.create(runtime.pool, runtime.bus, settings.executor)
+        self.presence = WorkerPresence(runtime.pool, settings.executor)
         self.slots = Credits(settings.executor.concurrency)
-        self.event_credits = Credits(PIPELINE_CREDITS)
-        self.enforcement_credits = Credits(PIPELINE_CREDITS)
-        self.runs = RunManager(
-            pool, bus, settings.executor, self.slots, self.catalog, self.policies, self.wakeups
+        self.runs = RunManager(self.context)
+        self.liveness = Liveness(self.context)
+        self.maintenance = Maintenance(
+            self.context, settings, runtime.broker.connection, runtime.spec, self.liveness
         )
-        self.liveness = Liveness(pool, bus, settings, self.catalog, self.policies, self.wakeups)
-        self.maintenance = Maintenance(settings, pool, bus, nc, runtime.spec, self.liveness)
         self.cancels = CancelWatcher(
-            nc, runtime.spec.subjects, pool, self.runs, settings.executor.cancel_check_interval
+            runtime.broker.connection,
+            runtime.spec.subjects,
+            runtime.pool,
+            self.runs,
+            settings.executor.cancel_check_interval,
         )
         self._tasks: list[asyncio.Task[Any]] = []
 
     async def serve(self, stopping: asyncio.Event) -> None:
-        rt, settings = self.rt, self.settings
+        settings = self.settings
         await self.presence.claim_name()
         worker = await self.presence.register()
         await self._recover_own(worker.id)
-        scheduler = Scheduler(
-            rt.pool, rt.bus, self.catalog, self.policies, self.runs, self.wakeups, worker.id
-        )
-        events = EventProcessor(rt.pool, rt.bus, self.catalog)
-        enforcements = EnforcementProcessor(rt.pool, rt.bus, self.catalog, settings.executor)
+        scheduler = Scheduler(self.context, self.runs, worker.id)
+        events = EventProcessor(self.context)
+        enforcements = EnforcementProcessor(self.context)
         consumers: list[BatchConsumer[Any]] = [
-            self._consumer(EXECUTOR_EVENTS, EventCreated, events.handle, self.event_credits),
+            self._consumer(EXECUTOR_EVENTS, EventCreated, events.handle, Credits(PIPELINE_CREDITS)),
             self._consumer(
-                EXECUTOR_ENFORCEMENTS, EnforcementCreated, enforcements.handle, self.enforcement_credits
+                EXECUTOR_ENFORCEMENTS, EnforcementCreated, enforcements.handle, Credits(PIPELINE_CREDITS)
             ),
             self._consumer(
                 EXECUTOR_EXECUTIONS,
@@ -102,7 +101,7 @@ class Executor:
                 prefetch=max(1, settings.executor.concurrency // 4),
             ),
         ]
-        rules = await self.nc.subscribe(rt.spec.subjects.rule_changed, cb=self._on_rule_changed)
+        rules = await follow_rule_changes(self.rt, self._on_rule_changed)
         await self.cancels.start()
         for consumer in consumers:
             await consumer.start()
@@ -111,7 +110,7 @@ class Executor:
             self.presence.heartbeat(stopping), self.maintenance.run(stopping), self.cancels.run(stopping)
         )
         ready(
-            "executor",
+            SERVICE,
             worker=self.presence.name,
             worker_id=worker.id,
             concurrency=settings.executor.concurrency,
@@ -123,7 +122,7 @@ class Executor:
             consumer.stop()  # batches in flight finish
         await self._join(self._tasks[: len(consumers)])
         await self.runs.drain(settings.executor.shutdown_grace)
-        self.wakeups.close()
+        self.context.wakeups.close()
         await self._join(self._tasks[len(consumers) :])
         with contextlib.suppress(Exception):
             await rules.unsubscribe()
@@ -133,11 +132,16 @@ class Executor:
         await self.runs.close()
 
     def _consumer(
-        self, durable: str, model: type[Any], handler: Any, credits: Credits, prefetch: int = 0
+        self,
+        durable: str,
+        model: type[Any],
+        handler: Callable[[list[Delivery[Any]]], Awaitable[None]],
+        credits: Credits,
+        prefetch: int = 0,
     ) -> BatchConsumer[Any]:
         rt = self.rt
         return BatchConsumer(
-            self.nc,
+            rt.broker.connection,
             rt.spec,
             durable,
             model_parser(model),
@@ -159,12 +163,8 @@ class Executor:
             if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                 log.error("task.failed", exc_info=result)
 
-    async def _on_rule_changed(self, msg: Any) -> None:
-        try:
-            change = RuleChanged.model_validate_json(msg.data)
-        except ValueError:
-            return
-        self.catalog.rules_changed()
+    async def _on_rule_changed(self, change: RuleChanged) -> None:
+        self.context.catalog.rules_changed()
         log.info("rule.changed", extra={"rule": change.rule_ref, "op": change.op})
 
     async def _recover_own(self, worker_id: int) -> None:
@@ -180,5 +180,4 @@ class Executor:
     async def _hand_back(self, worker_id: int) -> None:
         """Scheduled executions never started here go back to ``requested`` for another replica."""
         scheduled = await ExecutionRepository(self.rt.pool).of_worker(worker_id, [ExecutionStatus.SCHEDULED])
-        if scheduled:
-            await self.liveness.end_orphans(scheduled, "its executor shut down")
+        await self.liveness.hand_back(scheduled)

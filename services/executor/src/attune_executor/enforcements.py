@@ -10,27 +10,25 @@ from __future__ import annotations
 
 import logging
 
-import asyncpg
-
-from attune_executor.catalog import Catalog
+from attune_executor.context import ExecutorContext
+from attune_executor.wakeups import wake
 from attune_shared import executions
-from attune_shared.bus import Bus, Delivery, EnforcementCreated, ExecutionRequested, gather_bounded
+from attune_shared.bus import Delivery, EnforcementCreated, gather_bounded
 from attune_shared.errors import PermanentError
 from attune_shared.metrics import ENFORCEMENTS
 from attune_shared.models import Enforcement, Execution
 from attune_shared.repos import EnforcementRepository, ExecutionRepository, NewExecution
-from attune_shared.settings import ExecutorSettings
 from attune_shared.statuses import EnforcementStatus, ExecutionStatus
 
 log = logging.getLogger("attune.executor.enforcements")
 
 
 class EnforcementProcessor:
-    def __init__(self, pool: asyncpg.Pool, bus: Bus, catalog: Catalog, settings: ExecutorSettings) -> None:
-        self.pool = pool
-        self.bus = bus
-        self.catalog = catalog
-        self.settings = settings
+    def __init__(self, context: ExecutorContext) -> None:
+        self.pool = context.pool
+        self.bus = context.bus
+        self.catalog = context.catalog
+        self.settings = context.settings
 
     async def handle(self, deliveries: list[Delivery[EnforcementCreated]]) -> None:
         keys = [(d.body.enforcement_id, d.body.created) for d in deliveries]
@@ -98,8 +96,4 @@ class EnforcementProcessor:
         if created_now:
             await executions.publish_requested(self.bus, execution)
         else:
-            await self.bus.execution_requested(
-                ExecutionRequested(
-                    execution_id=execution.id, created=execution.created, action_ref=execution.action_ref
-                )
-            )
+            await wake(self.bus, execution)

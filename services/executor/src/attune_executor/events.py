@@ -13,10 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import asyncpg
-
-from attune_executor.catalog import Catalog
-from attune_shared.bus import Bus, Delivery, EnforcementCreated, EventCreated, gather_bounded
+from attune_executor.context import ExecutorContext
+from attune_shared.bus import Delivery, EnforcementCreated, EventCreated, gather_bounded
 from attune_shared.errors import DefinitionError, ParameterError, PermanentError, TemplateRenderError
 from attune_shared.metrics import ENFORCEMENTS
 from attune_shared.models import Action, Enforcement, Event, Rule
@@ -35,10 +33,10 @@ class Match:
 
 
 class EventProcessor:
-    def __init__(self, pool: asyncpg.Pool, bus: Bus, catalog: Catalog) -> None:
-        self.pool = pool
-        self.bus = bus
-        self.catalog = catalog
+    def __init__(self, context: ExecutorContext) -> None:
+        self.pool = context.pool
+        self.bus = context.bus
+        self.catalog = context.catalog
         self._criteria_errors: dict[tuple[int, datetime], str | None] = {}
 
     async def handle(self, deliveries: list[Delivery[EventCreated]]) -> None:

@@ -1,4 +1,7 @@
-"""The actions this replica runs: start, stop (cancel, shutdown), and the terminal status."""
+"""The actions this replica runs: start, stop (cancel, shutdown), and their end (through the
+:class:`~attune_executor.finishing.Finisher`). Each run holds one capacity credit of the executions
+consumer, released once its end is recorded (a worker never shows more `running` executions than
+its concurrency)."""
 
 from __future__ import annotations
 
@@ -7,28 +10,19 @@ import logging
 import time
 from dataclasses import dataclass
 
-import asyncpg
-
-from attune_executor.batcher import TransitionBatcher
-from attune_executor.catalog import Catalog
-from attune_executor.policies import PolicyEngine
-from attune_executor.retries import Wakeups, end
+from attune_executor.context import ExecutorContext
+from attune_executor.finishing import Ending
 from attune_executor.runners import RunContext, Runners, RunResult
-from attune_shared.bus import Bus, Credits
-from attune_shared.executions import Transition, cancelled_result
-from attune_shared.metrics import ACTION_SECONDS, EXECUTIONS_FINISHED, RUNNING_ACTIONS
+from attune_shared.bus import Credit
+from attune_shared.executions import cancelled_result
+from attune_shared.metrics import ACTION_SECONDS, RUNNING_ACTIONS
 from attune_shared.models import Action, Execution, Pack
-from attune_shared.outage import is_unavailable
-from attune_shared.settings import ExecutorSettings
 from attune_shared.statuses import ExecutionStatus
 
 log = logging.getLogger("attune.executor.running")
 
 #: How long a `canceling` seen for a run not (yet) registered is remembered, in seconds.
 EARLY_CANCEL_MEMORY = 30.0
-#: First and longest pause between attempts to record a finished run, in seconds.
-FINISH_RETRY_DELAY = 0.5
-FINISH_RETRY_MAX_DELAY = 10.0
 
 
 @dataclass
@@ -36,6 +30,8 @@ class Run:
     execution: Execution
     ctx: RunContext
     task: asyncio.Task[None] | None = None
+    #: the capacity this run takes, given back when its end is recorded
+    credit: Credit | None = None
     #: stopped because the executor shuts down (not a user's cancel)
     shutdown: bool = False
     cancel_requested: bool = False
@@ -44,25 +40,10 @@ class Run:
 
 
 class RunManager:
-    def __init__(
-        self,
-        pool: asyncpg.Pool,
-        bus: Bus,
-        settings: ExecutorSettings,
-        credits: Credits,
-        catalog: Catalog,
-        policies: PolicyEngine,
-        wakeups: Wakeups,
-    ) -> None:
-        self.pool = pool
-        self.bus = bus
-        self.settings = settings
-        self.credits = credits
-        self.catalog = catalog
-        self.policies = policies
-        self.wakeups = wakeups
+    def __init__(self, context: ExecutorContext) -> None:
+        self.settings = context.settings
+        self.finisher = context.finisher
         self.runners = Runners()
-        self.batcher = TransitionBatcher(pool, bus)
         self.runs: dict[int, Run] = {}
         #: executions seen `canceling` before their run was registered here, with when
         self._early_cancels: dict[int, float] = {}
@@ -80,9 +61,13 @@ class RunManager:
         """The run will not happen (it lost the ``running`` compare-and-set)."""
         self.runs.pop(run.execution.id, None)
 
-    def start(self, run: Run, execution: Execution, *, announced: asyncio.Future[None] | None = None) -> None:
-        """Run it; with ``announced``, its end is recorded only after that (its start's announcement)."""
+    def start(
+        self, run: Run, execution: Execution, credit: Credit, *, announced: asyncio.Future[None] | None = None
+    ) -> None:
+        """Run it, holding ``credit`` until its end is recorded; with ``announced``, its end is
+        recorded only after that (its start's announcement)."""
         run.execution = run.ctx.execution = execution
+        run.credit = credit
         run.announced = announced
         run.task = asyncio.create_task(self._run(run))
         if self._early_cancels:
@@ -120,58 +105,31 @@ class RunManager:
             ACTION_SECONDS.labels(run.ctx.action.runner_type).observe(result.duration_ms / 1000)
             if run.announced is not None:
                 await asyncio.gather(run.announced, return_exceptions=True)
-            await self._finish(run, result)
+            ending = self._ending(run, result)
+            if not await self.finisher.end_until_recorded(ending, lambda: self.stopping):
+                log.warning("run.lost", extra={"execution": run.execution.id, "status": str(ending.status)})
         except Exception:
             log.exception("run.finish_failed", extra={"execution": run.execution.id})
         finally:
-            # the slot is free once the result is recorded: a worker never shows more `running`
-            # executions than its concurrency
             RUNNING_ACTIONS.dec()
             self.runs.pop(run.execution.id, None)
-            self.credits.give()
+            if run.credit is not None:
+                run.credit.release()
 
-    async def _finish(self, run: Run, outcome: RunResult) -> None:
-        x = run.execution
+    @staticmethod
+    def _ending(run: Run, outcome: RunResult) -> Ending:
         status = outcome.status
         result = outcome.to_dict()
-        old: tuple[ExecutionStatus, ...] = (ExecutionStatus.RUNNING, ExecutionStatus.CANCELING)
+        expected: tuple[ExecutionStatus, ...] = (ExecutionStatus.RUNNING, ExecutionStatus.CANCELING)
         if status is ExecutionStatus.CANCELLED:
             if run.shutdown:
                 status = ExecutionStatus.ABANDONED
                 result.pop("cancelled", None)
                 result.update(abandoned=True, error="the executor shut down before the action finished")
             else:
-                old = (ExecutionStatus.CANCELING,)
+                expected = (ExecutionStatus.CANCELING,)
                 result.update(cancelled_result())
-        delay = FINISH_RETRY_DELAY
-        while True:
-            # An execution left `running` under a live worker would stay so forever: keep trying
-            # (the writes are compare-and-sets). A replica that stops gives up; once its worker is
-            # inactive the maintenance leader abandons what it could not record.
-            try:
-                won = await end(self.pool, self.bus, self.wakeups, x, status, old, result, self.settings)
-                if won is None:
-                    won = await self.batcher.submit(
-                        Transition(x, status, old=old, changes={"result": result})
-                    )
-                break
-            except Exception as exc:
-                if self.stopping:
-                    raise
-                log.warning(
-                    "run.finish_retry",
-                    extra={"execution": x.id, "error": f"{type(exc).__name__}: {exc}"},
-                    exc_info=not is_unavailable(exc),
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, FINISH_RETRY_MAX_DELAY)
-        if not won:
-            log.warning("run.lost", extra={"execution": x.id, "status": str(status)})
-            return
-        EXECUTIONS_FINISHED.labels(x.action_ref, str(status)).inc()
-        policies = (await self.catalog.policies([x.action_ref]))[x.action_ref]
-        if policies:
-            await self.policies.release(x, policies)
+        return Ending(run.execution, status, result, expected)
 
     async def drain(self, grace: float) -> None:
         """Let running actions finish for ``grace`` seconds; stop the rest (they end ``abandoned``)."""

@@ -13,14 +13,12 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 
-import asyncpg
-
-from attune_executor.catalog import Catalog
-from attune_executor.policies import Decision, PolicyEngine
-from attune_executor.retries import Wakeups
+from attune_executor.context import ExecutorContext
+from attune_executor.finishing import Ending
+from attune_executor.policies import Decision
 from attune_executor.running import Run, RunManager
 from attune_shared import executions
-from attune_shared.bus import Bus, Delivery, ExecutionRequested
+from attune_shared.bus import Delivery, ExecutionRequested
 from attune_shared.executions import Transition
 from attune_shared.models import Action, Execution
 from attune_shared.repos import ExecutionRepository, PolicyAdmissionRepository
@@ -32,22 +30,12 @@ S = ExecutionStatus
 
 
 class Scheduler:
-    def __init__(
-        self,
-        pool: asyncpg.Pool,
-        bus: Bus,
-        catalog: Catalog,
-        policies: PolicyEngine,
-        runs: RunManager,
-        wakeups: Wakeups,
-        worker_id: int,
-    ) -> None:
-        self.pool = pool
-        self.bus = bus
-        self.catalog = catalog
-        self.policies = policies
+    def __init__(self, context: ExecutorContext, runs: RunManager, worker_id: int) -> None:
+        self.context = context
+        self.pool = context.pool
+        self.bus = context.bus
+        self.catalog = context.catalog
         self.runs = runs
-        self.wakeups = wakeups
         self.worker_id = worker_id
 
     async def handle(self, deliveries: list[Delivery[ExecutionRequested]]) -> None:
@@ -84,10 +72,12 @@ class Scheduler:
             action = actions[x.action_ref]
             assert action is not None
             run = self.runs.prepare(x, action, packs.get(action.pack_ref))
-            by_id[x.id].keep_credit = True
             # the action starts while its start is announced; its end is announced after that
             self.runs.start(
-                run, x, announced=asyncio.ensure_future(executions.announce_start(self.bus, x, quiet=True))
+                run,
+                x,
+                by_id[x.id].hold_credit(),
+                announced=asyncio.ensure_future(executions.announce_start(self.bus, x)),
             )
         return {x.id for x in running}
 
@@ -106,7 +96,7 @@ class Scheduler:
                 continue  # gone (retention): acked
             if x.status is S.REQUESTED:
                 if x.run_after is not None and x.run_after > now:
-                    self.wakeups.at_run_after(x)
+                    self.context.wakeups.at_run_after(x)
                 else:
                     claim.append((d, x))
             elif x.status is S.SCHEDULING:
@@ -136,26 +126,26 @@ class Scheduler:
         actions = await self.catalog.actions(refs)
         policies = await self.catalog.policies(refs)
         admitted: list[tuple[Delivery[ExecutionRequested], Execution, Action]] = []
-        ends: list[Transition] = []
+        ends: list[Ending] = []
         for d, x, from_queue in claimed:
             action = actions.get(x.action_ref)
             if action is None or not action.enabled:
                 reason = f"action {x.action_ref} {'does not exist' if action is None else 'is disabled'}"
-                ends.append(
-                    Transition(x, S.FAILED, changes={"result": {"succeeded": False, "error": reason}})
-                )
+                ends.append(Ending(x, S.FAILED, {"succeeded": False, "error": reason}))
                 continue
             decision = Decision("admit")
             if policies[x.action_ref]:
-                decision = await self.policies.decide(x, policies[x.action_ref], queued_only=from_queue)
+                decision = await self.context.policies.decide(
+                    x, policies[x.action_ref], queued_only=from_queue
+                )
             if decision.outcome == "admit":
                 admitted.append((d, x, action))
             elif decision.outcome == "cancel":
-                ends.append(Transition(x, S.CANCELLED, changes={"result": decision.result()}))
+                ends.append(Ending(x, S.CANCELLED, decision.result()))
             elif decision.outcome == "queue" and not from_queue:
                 log.info("execution.queued", extra={"execution": x.id, "reason": decision.reason})
         if ends:
-            await executions.transition_many(self.pool, self.bus, ends, quiet=True)
+            await self.context.finisher.end_many(ends)
         if admitted:
             await self._start(admitted)
 
@@ -165,7 +155,6 @@ class Scheduler:
             self.pool,
             self.bus,
             [Transition(x, S.SCHEDULED, changes={"worker": self.worker_id}) for _, x, _ in admitted],
-            quiet=True,
         )
         ready: list[tuple[Delivery[ExecutionRequested], Execution, Run]] = []
         for (d, x, action), ok in zip(admitted, scheduled, strict=True):
@@ -180,7 +169,6 @@ class Scheduler:
                 self.pool,
                 self.bus,
                 [Transition(x, S.RUNNING, changes={"started_at": started}) for _, x, _ in ready],
-                quiet=True,
             )
         except BaseException:
             for _, _, run in ready:
@@ -190,12 +178,12 @@ class Scheduler:
                 self.pool,
                 self.bus,
                 [Transition(x, S.REQUESTED, changes={"worker": None}) for _, x, _ in ready],
-                quiet=True,
             )
             raise
         for (d, x, run), ok in zip(ready, running, strict=True):
             if ok:
-                d.keep_credit = True
-                self.runs.start(run, x.model_copy(update={"status": S.RUNNING, "started_at": started}))
+                self.runs.start(
+                    run, x.model_copy(update={"status": S.RUNNING, "started_at": started}), d.hold_credit()
+                )
             else:
                 self.runs.discard(run)  # cancelled before it started

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from attune_sensor.ingest import Ingestor
 from attune_sensor.timers.lease import Lease
 from attune_sensor.timers.scheduler import TimerScheduler
-from attune_shared.bus import BatchConsumer, Credits, RuleChanged
+from attune_shared.bus import BatchConsumer, Credits
 from attune_shared.bus.specs import LEASES_BUCKET, SENSOR_TRIGGERS
 from attune_shared.errors import AttuneError
 from attune_shared.metrics import serve_metrics
-from attune_shared.runtime import connect, ready
+from attune_shared.runtime import connect, follow_rule_changes, ready
 from attune_shared.settings import Settings
 
 SERVICE = "sensor"
@@ -42,18 +43,8 @@ async def serve(settings: Settings, stopping: asyncio.Event) -> None:
         timers = TimerScheduler(rt.pool, rt.bus, lease, reconcile_every=sensor.timer_reconcile_interval)
         lease.on_change = lambda _held: timers.wake()
 
-        async def on_rule_changed(change: RuleChanged) -> None:
-            await timers.on_rule_changed(change)
-
-        # Not the shared durable consumer: every replica must see every rule change.
-        rt.broker.subscriber(
-            rt.spec.subjects.rule_changed,
-            title=f"{rt.spec.subjects.rule_changed}:sensor",
-            description="Sensor replicas: update the timers of the rule that changed",
-        )(on_rule_changed)
-
+        rules = await follow_rule_changes(rt, timers.on_rule_changed)
         await timers.reconcile()
-        await rt.broker.start()
         await triggers.start()
         background = [
             asyncio.create_task(triggers.run(), name="ingest"),
@@ -70,7 +61,9 @@ async def serve(settings: Settings, stopping: asyncio.Event) -> None:
             triggers.stop()
             timers.stop()
             await asyncio.gather(*background, return_exceptions=True)
-        # leaving `connect` stops the rule.changed subscriber and drains the connection (pending acks)
+            with contextlib.suppress(Exception):
+                await rules.unsubscribe()
+        # leaving `connect` drains the connection (pending acks)
 
 
 async def _until_stopped(stopping: asyncio.Event, background: list[asyncio.Task[None]]) -> None:

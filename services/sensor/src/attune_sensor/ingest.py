@@ -14,13 +14,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TypeVar, cast
 
 import asyncpg
 from nats.aio.msg import Msg
 
-from attune_sensor.catalog import Catalog, TtlCache
 from attune_sensor.payload import Reason, TriggerMessage, read_message
+from attune_sensor.trigger_cache import TriggerCache
 from attune_shared.bus import Bus, Delivery, EventCreated
 from attune_shared.errors import DatabaseUnavailableError, PermanentError, RetryableError
 from attune_shared.metrics import EVENTS_STORED, INGEST_BATCH_SECONDS, TRIGGER_MESSAGES
@@ -33,15 +32,13 @@ log = logging.getLogger("attune.sensor.ingest")
 #: A batch INSERT taking longer than this counts as the database being away.
 STATEMENT_TIMEOUT = 15.0
 
-V = TypeVar("V")
-
 
 class Ingestor:
     def __init__(self, pool: asyncpg.Pool, bus: Bus, settings: SensorSettings) -> None:
         self.pool = pool
         self.bus = bus
         self.settings = settings
-        self.catalog = Catalog(pool, settings.trigger_cache_ttl, timeout=STATEMENT_TIMEOUT)
+        self.cache = TriggerCache(pool, settings.trigger_cache_ttl, timeout=STATEMENT_TIMEOUT)
 
     def parse(self, msg: Msg) -> TriggerMessage:
         """Check one message before the database is asked anything (raises :class:`PermanentError`)."""
@@ -80,10 +77,8 @@ class Ingestor:
         self, deliveries: list[Delivery[TriggerMessage]]
     ) -> list[tuple[Delivery[TriggerMessage], NewEvent]]:
         """The event rows of the messages whose trigger accepts them; the others get their reason."""
-        triggers = await _lookup(self.catalog.triggers, {d.body.trigger_ref for d in deliveries})
-        rule_ids = await _lookup(
-            self.catalog.rule_ids, {d.body.rule_ref for d in deliveries if d.body.rule_ref}
-        )
+        triggers = await self.cache.triggers({d.body.trigger_ref for d in deliveries})
+        rule_ids = await self.cache.rule_ids({d.body.rule_ref for d in deliveries if d.body.rule_ref})
         events: list[tuple[Delivery[TriggerMessage], NewEvent]] = []
         for d in deliveries:
             message, trigger = d.body, triggers[d.body.trigger_ref]
@@ -139,13 +134,3 @@ class Ingestor:
             return results
         INGEST_BATCH_SECONDS.observe(time.perf_counter() - started)
         return list(stored)
-
-
-async def _lookup(cache: TtlCache[str, V], keys: set[str]) -> dict[str, V]:
-    """Look ``keys`` up concurrently; the first failure is raised once all are done."""
-    refs = list(keys)
-    found = await asyncio.gather(*(cache.get(ref) for ref in refs), return_exceptions=True)
-    for value in found:
-        if isinstance(value, BaseException):
-            raise value
-    return dict(zip(refs, cast(list[V], found), strict=True))

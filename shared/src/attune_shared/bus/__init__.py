@@ -2,7 +2,7 @@
 batch consumption, and the settling of messages (ack / nak / dead letter)."""
 
 from attune_shared.bus.broker import Bus, bus_spec, gather_bounded, make_broker, stop_broker
-from attune_shared.bus.consumer import BatchConsumer, Credits, Delivery, model_parser
+from attune_shared.bus.consumer import BatchConsumer, Credit, Credits, Delivery, model_parser
 from attune_shared.bus.messages import (
     DeadLetter,
     EnforcementCreated,
@@ -20,6 +20,7 @@ __all__ = [
     "BatchConsumer",
     "Bus",
     "BusSpec",
+    "Credit",
     "Credits",
     "DeadLetter",
     "Delivery",

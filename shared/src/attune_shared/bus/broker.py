@@ -131,19 +131,11 @@ class Bus:
         except (NatsError, OSError) as exc:
             raise RetryableError(f"publish to {subject} failed: {type(exc).__name__}: {exc}") from exc
 
-    async def event_created(self, msg: EventCreated) -> None:
-        await self._publish(
-            msg,
-            self.subjects.event_created,
-            self.spec.work_stream,
-            {MSG_ID_HEADER: f"event.{msg.event_id}"},
-        )
-
     async def event_created_many(self, msgs: Sequence[EventCreated]) -> list[RetryableError | None]:
         """Publish many ``event.created`` at once; one outcome per message (``None`` = stored).
 
         The publishes are written in one go and their PubAcks awaited together (nats-py's async
-        publish), several times cheaper per message than :meth:`event_created` in a loop.
+        publish), several times cheaper per message than one publish at a time.
         """
         return await self._publish_many(
             self.subjects.event_created,

@@ -151,15 +151,36 @@ class Credits:
             event.set()
 
 
+class Credit:
+    """One credit held by work that goes on after its batch (an action run): given back by
+    :meth:`release`, once, by whoever ends that work."""
+
+    def __init__(self, credits: Credits) -> None:
+        self._credits: Credits | None = credits
+
+    def release(self) -> None:
+        if self._credits is not None:
+            self._credits.give()
+            self._credits = None
+
+
 @dataclass
 class Delivery(Generic[B]):
     """One message of a batch and its parsed body. The handler sets ``error`` to settle it as
-    failed (nak or dead letter), and ``keep_credit`` when its work goes on after the batch."""
+    failed (nak or dead letter), and takes the message's credit with :meth:`hold_credit` when its
+    work goes on after the batch (then the message is acked whatever happens to the batch)."""
 
     msg: Msg
     body: B
+    credits: Credits
     error: BaseException | None = None
-    keep_credit: bool = False
+    held: Credit | None = None
+
+    def hold_credit(self) -> Credit:
+        """This message's credit, now owned by the caller (release it when the work ends)."""
+        if self.held is None:
+            self.held = Credit(self.credits)
+        return self.held
 
 
 Handler = Callable[[list[Delivery[B]]], Awaitable[None]]
@@ -268,7 +289,7 @@ class BatchConsumer(Generic[B]):
         deliveries: list[Delivery[B]] = []
         for msg in msgs:
             try:
-                deliveries.append(Delivery(msg, self.parse(msg)))
+                deliveries.append(Delivery(msg, self.parse(msg), self.credits))
             except Exception as exc:
                 await self._settle(msg, exc)
                 self.credits.give()
@@ -284,7 +305,7 @@ class BatchConsumer(Generic[B]):
             break
         for d in deliveries:
             await self._settle(d.msg, d.error)
-            if not d.keep_credit:
+            if d.held is None:
                 self.credits.give()
 
     async def _hold(self, deliveries: list[Delivery[B]], exc: BaseException) -> bool:
@@ -310,7 +331,7 @@ class BatchConsumer(Generic[B]):
             exc_info=not isinstance(exc, OSError | NatsError),
         )
         for d in deliveries:
-            if not d.keep_credit:  # a run already started is acked: its work goes on
+            if d.held is None:  # a run already started is acked: its work goes on
                 d.error = d.error or exc
 
     async def _settle(self, msg: Msg, exc: BaseException | None) -> None:

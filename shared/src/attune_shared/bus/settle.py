@@ -25,6 +25,13 @@ import pydantic
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.errors import MsgAlreadyAckdError
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    retry_if_exception_type,
+    wait_exponential,
+)
 
 from attune_shared.bus.messages import DLQ_REASON_HEADER, DeadLetter
 from attune_shared.bus.specs import MAX_DELIVER, BusSpec
@@ -34,6 +41,8 @@ log = logging.getLogger("attune.bus")
 
 #: Cap of the nak delay, in seconds.
 MAX_DELAY = 30.0
+#: What a failed dead-letter publish raises.
+_PUBLISH_ERRORS = (RetryableError, NatsError, TimeoutError, OSError)
 
 DeadLetterSink = Callable[[DeadLetter, dict[str, str]], Awaitable[None]]
 
@@ -146,23 +155,37 @@ class Settler:
     async def _dead_letter(self, msg: Msg, reason: str, detail: str) -> None:
         letter = dead_letter_of(msg, reason, detail)
         headers = {**letter.headers, DLQ_REASON_HEADER: reason}
-        hold = self.base_delay
-        while True:
-            try:
-                await self.sink(letter, headers)
-                break
-            except (RetryableError, NatsError, TimeoutError, OSError) as exc:
-                log.error(
-                    "dlq.publish_failed",
-                    extra={"subject": msg.subject, "reason": reason, "error": _describe(exc)},
-                )
-                if not self._last_delivery(msg):
-                    await msg.nak(delay=retry_delay(letter.num_delivered or 1, base=self.base_delay))
-                    return
+
+        def failed(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            log.error(
+                "dlq.publish_failed",
+                extra={"subject": msg.subject, "reason": reason, "error": _describe(exc) if exc else "?"},
+            )
+
+        async def hold(_: RetryCallState) -> None:
             with contextlib.suppress(NatsError, TimeoutError, OSError):
                 await msg.in_progress()
-            await asyncio.sleep(hold)
-            hold = min(hold * 2, MAX_DELAY)
+
+        try:
+            # only the last delivery is held and retried: the server would not redeliver it
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception_type(_PUBLISH_ERRORS)
+                & retry_if_exception(lambda _: self._last_delivery(msg)),
+                wait=wait_exponential(multiplier=self.base_delay, max=MAX_DELAY),
+                after=failed,
+                before_sleep=hold,
+                reraise=True,
+            ):
+                with attempt:
+                    await self.sink(letter, headers)
+        except _PUBLISH_ERRORS as exc:
+            log.error(
+                "dlq.publish_failed",
+                extra={"subject": msg.subject, "reason": reason, "error": _describe(exc)},
+            )
+            await msg.nak(delay=retry_delay(letter.num_delivered or 1, base=self.base_delay))
+            return
         log.warning(
             "message.dead_lettered", extra={"subject": msg.subject, "reason": reason, "detail": detail[:300]}
         )

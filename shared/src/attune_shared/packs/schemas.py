@@ -3,46 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
-from jsonschema import Draft202012Validator, FormatChecker
-from jsonschema.protocols import Validator
-from jsonschema.validators import validator_for
-
+from attune_shared.json_schema import compiled, validator_class
 from attune_shared.packs.problems import dotted
-
-#: Schemas without ``$schema`` are read as JSON Schema 2020-12.
-DEFAULT_VALIDATOR = Draft202012Validator
-
-
-def _date_time(value: object) -> bool:
-    if isinstance(value, str):
-        datetime.fromisoformat(value)
-    return True
-
-
-FORMAT_CHECKER = FormatChecker()
-# jsonschema checks date-time only with an optional package; ISO 8601 as the standard library reads it
-# is enough here (a timer's `fire_at` may omit the offset and name a `timezone` instead)
-FORMAT_CHECKER.checkers["date-time"] = (_date_time, ValueError)
-
-
-def _validator_class(schema: Mapping[str, Any]) -> type[Validator]:
-    cls: type[Validator] = validator_for(schema, default=DEFAULT_VALIDATOR)
-    return cls
 
 
 def schema_errors(schema: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Where and why ``schema`` is not a valid JSON Schema, as ``(dotted path, message)`` pairs."""
-    meta = _validator_class(schema)
+    meta = validator_class(schema)
     checker = meta(meta.META_SCHEMA)
     return sorted((dotted(error.absolute_path), error.message) for error in checker.iter_errors(dict(schema)))
 
 
 def instance_errors(schema: Mapping[str, Any], instance: Any) -> list[tuple[str, str]]:
     """Where and why ``instance`` does not match ``schema`` (which must itself be valid)."""
-    validator = _validator_class(schema)(dict(schema), format_checker=FORMAT_CHECKER)
+    validator = compiled(schema, check_formats=True)
     return sorted((dotted(error.absolute_path), error.message) for error in validator.iter_errors(instance))
 
 

@@ -52,6 +52,29 @@ _TYPES = (
 )
 
 
+#: An enforcement to resolve: ``(id, created, status, failure_reason)``.
+Resolution = tuple[int, datetime, EnforcementStatus, str | None]
+
+
+def resolve_sql(first: int) -> str:
+    """The statement resolving enforcements still ``created`` (``RETURNING`` their ids), with its
+    four array parameters numbered from ``first`` (to embed it in a larger statement)."""
+    a, b, c, d = range(first, first + 4)
+    return (
+        "UPDATE enforcement AS f SET status = r.status, resolved_at = now(), failure_reason = r.reason "
+        f"FROM unnest(${a}::bigint[], ${b}::timestamptz[], ${c}::text[], ${d}::text[]) "
+        "AS r(id, created, status, reason) "
+        "WHERE f.id = r.id AND f.created = r.created AND f.status = 'created' RETURNING f.id"
+    )
+
+
+def resolve_args(items: Sequence[Resolution]) -> list[list[Any]]:
+    """The four arrays of :func:`resolve_sql` for ``items``."""
+    if any(status is EnforcementStatus.CREATED for _, _, status, _ in items):
+        raise ValueError("an enforcement resolves to processed or disabled")
+    return [[i[0] for i in items], [i[1] for i in items], [i[2] for i in items], [i[3] for i in items]]
+
+
 class EnforcementRepository(TimeSeriesRepository[Enforcement]):
     table = "enforcement"
 
@@ -97,48 +120,12 @@ class EnforcementRepository(TimeSeriesRepository[Enforcement]):
             by_key.update({(r["rule"], r["event"], r["created"]): self._row(r) for r in existing})
         return [by_key[(r.rule, r.event, r.event_created)] for r in rows]
 
-    async def resolve(
-        self,
-        id: int,
-        created: datetime,
-        status: EnforcementStatus,
-        *,
-        failure_reason: str | None = None,
-    ) -> bool:
-        """The one transition ``created -> processed | disabled``, setting ``resolved_at``. True if it won."""
-        if status is EnforcementStatus.CREATED:
-            raise ValueError("an enforcement resolves to processed or disabled")
-        result = await self.db.execute(
-            "UPDATE enforcement SET status = $3, resolved_at = now(), failure_reason = $4 "
-            "WHERE id = $1 AND created = $2 AND status = 'created'",
-            id,
-            created,
-            status,
-            failure_reason,
-        )
-        return result != "UPDATE 0"
-
-    async def resolve_many(
-        self, items: Sequence[tuple[int, datetime, EnforcementStatus, str | None]]
-    ) -> builtins.list[bool]:
-        """:meth:`resolve` for many ``(id, created, status, failure_reason)`` in one statement;
-        one ``won`` per item, in order."""
+    async def resolve_many(self, items: Sequence[Resolution]) -> builtins.list[bool]:
+        """The one transition ``created -> processed | disabled`` (setting ``resolved_at``) of many
+        ``(id, created, status, failure_reason)`` in one statement; one ``won`` per item, in order."""
         if not items:
             return []
-        if any(status is EnforcementStatus.CREATED for _, _, status, _ in items):
-            raise ValueError("an enforcement resolves to processed or disabled")
-        won = {
-            r["id"]
-            for r in await self.db.fetch(
-                "UPDATE enforcement AS f SET status = u.status, resolved_at = now(), failure_reason = u.reason "
-                "FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[]) AS u(id, created, status, reason) "
-                "WHERE f.id = u.id AND f.created = u.created AND f.status = 'created' RETURNING f.id",
-                [i[0] for i in items],
-                [i[1] for i in items],
-                [i[2] for i in items],
-                [i[3] for i in items],
-            )
-        }
+        won = {r["id"] for r in await self.db.fetch(resolve_sql(1), *resolve_args(items))}
         return [i[0] in won for i in items]
 
     async def pending(self, older_than: timedelta, *, limit: int = MAX_PAGE) -> list[Enforcement]:

@@ -10,11 +10,8 @@ from typing import Any
 
 from attune_shared.models import Execution
 from attune_shared.repos.base import MAX_PAGE, Filters, TimeSeriesRepository
-from attune_shared.statuses import EnforcementStatus, ExecutionStatus, WorkerStatus
-from attune_shared.types import Queryable
-
-#: Columns an update may set beside ``status``.
-_UPDATABLE = frozenset({"result", "worker", "started_at", "run_after", "retry_reason"})
+from attune_shared.repos.enforcement import Resolution, resolve_args, resolve_sql
+from attune_shared.statuses import ExecutionStatus, WorkerStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,20 +99,6 @@ _LIVE_WORKER = (
 )
 
 
-async def _resolve(
-    db: Queryable, items: Sequence[tuple[int, datetime, EnforcementStatus, str | None]]
-) -> None:
-    await db.execute(
-        "UPDATE enforcement AS f SET status = r.status, resolved_at = now(), failure_reason = r.reason "
-        "FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[]) AS r(id, created, status, reason) "
-        "WHERE f.id = r.id AND f.created = r.created AND f.status = 'created'",
-        [i[0] for i in items],
-        [i[1] for i in items],
-        [i[2] for i in items],
-        [i[3] for i in items],
-    )
-
-
 class ExecutionRepository(TimeSeriesRepository[Execution]):
     table = "execution"
 
@@ -129,48 +112,22 @@ class ExecutionRepository(TimeSeriesRepository[Execution]):
         )
         return self._row(record)
 
-    async def create_for_enforcement(self, new: NewExecution) -> tuple[Execution, bool]:
-        """The enforcement's one top-level execution: returns ``(row, created_now)``.
-
-        ``new.created`` must be the enforcement's ``created``; a second call returns the first row.
-        """
-        if new.enforcement is None or new.created is None or new.parent or new.original_execution:
-            raise ValueError("a top-level enforcement execution needs enforcement and created, no parent")
-        values = asdict(new)
-        names = list(values)
-        placeholders = ", ".join(f"${i}" for i in range(1, len(names) + 1))
-        record = await self.db.fetchrow(
-            f"INSERT INTO execution ({', '.join(names)}) VALUES ({placeholders}) "
-            "ON CONFLICT (enforcement, created) "
-            "WHERE enforcement IS NOT NULL AND parent IS NULL AND original_execution IS NULL DO NOTHING "
-            f"RETURNING {self.select_list}",
-            *values.values(),
-        )
-        if record is not None:
-            return self._row(record), True
-        existing = await self.db.fetchrow(
-            f"SELECT {self.select_list} FROM execution WHERE enforcement = $1 AND created = $2 "
-            "AND parent IS NULL AND original_execution IS NULL",
-            new.enforcement,
-            new.created,
-        )
-        return self._row(existing), False
-
     async def create_for_enforcements(
         self,
         rows: Sequence[NewExecution],
         *,
-        resolve: Sequence[tuple[int, datetime, EnforcementStatus, str | None]] = (),
+        resolve: Sequence[Resolution] = (),
     ) -> builtins.list[tuple[Execution, bool]]:
-        """:meth:`create_for_enforcement` for many enforcements in one statement (plus one to read the
-        rows that existed already); one ``(row, created_now)`` per input, in input order.
+        """The one top-level execution of each enforcement (``new.created`` is the enforcement's
+        ``created``), in one statement (plus one to read the rows that existed already); one
+        ``(row, created_now)`` per input, in input order: a second call returns the first rows.
 
         ``resolve`` lists ``(id, created, status, failure_reason)`` of enforcements to resolve in the
         same statement (as :meth:`EnforcementRepository.resolve_many`), so an enforcement is
         ``processed`` exactly when its execution exists."""
         if not rows:
             if resolve:
-                await _resolve(self.db, resolve)
+                await self.db.execute(resolve_sql(1), *resolve_args(resolve))
             return []
         for new in rows:
             if new.enforcement is None or new.created is None or new.parent or new.original_execution:
@@ -178,19 +135,9 @@ class ExecutionRepository(TimeSeriesRepository[Execution]):
         values: list[Any] = [[getattr(r, c) for r in rows] for c in _ENFORCED_COLUMNS]
         cols = ", ".join(_ENFORCED_COLUMNS)
         unnest = ", ".join(f"${i}::{t}" for i, t in enumerate(_ENFORCED_TYPES, start=1))
-        n = len(_ENFORCED_TYPES)
-        values += [
-            [r[0] for r in resolve],
-            [r[1] for r in resolve],
-            [r[2] for r in resolve],
-            [r[3] for r in resolve],
-        ]
+        values += resolve_args(resolve)
         records = await self.db.fetch(
-            "WITH resolved AS (UPDATE enforcement AS f SET status = r.status, resolved_at = now(), "
-            "failure_reason = r.reason "
-            f"FROM unnest(${n + 1}::bigint[], ${n + 2}::timestamptz[], ${n + 3}::text[], ${n + 4}::text[]) "
-            "AS r(id, created, status, reason) "
-            "WHERE f.id = r.id AND f.created = r.created AND f.status = 'created' RETURNING f.id) "
+            f"WITH resolved AS ({resolve_sql(len(_ENFORCED_TYPES) + 1)}) "
             f"INSERT INTO execution ({cols}) SELECT {', '.join('u.' + c for c in _ENFORCED_COLUMNS)} "
             f"FROM unnest({unnest}) AS u({cols}) ON CONFLICT (enforcement, created) "
             "WHERE enforcement IS NOT NULL AND parent IS NULL AND original_execution IS NULL DO NOTHING "
@@ -263,27 +210,6 @@ class ExecutionRepository(TimeSeriesRepository[Execution]):
             started_at,
         )
         return self._rows(records)
-
-    async def update_status(
-        self,
-        id: int,
-        created: datetime,
-        old: ExecutionStatus | Collection[ExecutionStatus],
-        new: ExecutionStatus,
-        **changes: Any,
-    ) -> bool:
-        """Compare-and-set: move to ``new`` only if the status is (one of) ``old``. True if this call won.
-
-        ``changes`` may set ``result``, ``worker``, ``started_at``, ``run_after``, ``retry_reason``.
-        """
-        unknown = set(changes) - _UPDATABLE
-        if unknown:
-            raise ValueError(f"execution: cannot set {sorted(unknown)} with a status change")
-        olds = [old] if isinstance(old, str) else list(old)
-        f = Filters().add("id = ?", id).add("created = ?", created).add("status = ANY(?::text[])", olds)
-        sets = [f"status = {f.param(new)}"] + [f"{k} = {f.param(v)}" for k, v in changes.items()]
-        result = await self.db.execute(f"UPDATE execution SET {', '.join(sets)}{f.where}", *f.args)
-        return result != "UPDATE 0"
 
     async def list(
         self,

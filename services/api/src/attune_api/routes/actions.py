@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from attune_api import catalog
 from attune_api.deps import Admin, PoolDep, Viewer
+from attune_api.routes import _catalog as catalog
 from attune_api.schemas import (
     API_PREFIX,
     COMPONENT_REF,

@@ -33,7 +33,7 @@ from attune_api.schemas import (
 from attune_api.sse import EXECUTIONS, Item
 from attune_shared import executions as lifecycle
 from attune_shared.bus import Bus
-from attune_shared.errors import DefinitionError, ParameterError, RetryableError
+from attune_shared.errors import DefinitionError, ParameterError
 from attune_shared.joins import links_of, parents_of
 from attune_shared.models import Enforcement, Execution, HistoryEntry
 from attune_shared.parameters import validate_parameters
@@ -143,7 +143,9 @@ async def _request(
         raise ProblemError(
             409, f"action {action_ref} has an invalid parameters_schema: {exc}", slug="invalid-action"
         ) from None
-    execution = await ExecutionRepository(db).create(
+    execution = await lifecycle.request(
+        db,
+        bus,
         NewExecution(
             action_ref=action.ref,
             action=action.id,
@@ -151,13 +153,9 @@ async def _request(
             executor=principal.identity_id,
             timeout_seconds=timeout_seconds,
             max_retries=action.max_retries,
-        )
+        ),
     )
     EXECUTIONS_REQUESTED.inc()
-    try:
-        await lifecycle.publish_requested(bus, execution)
-    except RetryableError as exc:  # the row is committed; the executor's reconciler republishes it
-        log.warning("api.execution_not_announced", extra={"execution_id": execution.id, "error": str(exc)})
     return execution
 
 
@@ -271,12 +269,6 @@ async def get_execution(_: Viewer, pool: PoolDep, id: IdPath) -> ExecutionDetail
 async def cancel_execution(_: Operator, pool: PoolDep, bus: BusDep, id: IdPath) -> CancelOut:
     try:
         result = await lifecycle.cancel(pool, bus, id)
-    except RetryableError as exc:  # the status change is committed, its announcement failed
-        log.warning("api.cancel_not_announced", extra={"execution_id": id, "error": str(exc)})
-        execution = await _get(pool, id)
-        if execution.status in (ExecutionStatus.CANCELLED, ExecutionStatus.CANCELING):
-            return CancelOut(outcome=execution.status.value, execution=execution)
-        raise
     except RuntimeError as exc:
         raise ProblemError(409, str(exc)) from None
     if result is None:

@@ -9,10 +9,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from attune_api import catalog
 from attune_api.auth import Principal
 from attune_api.deps import Admin, BoxDep, PoolDep, Viewer
 from attune_api.problems import ProblemError
+from attune_api.routes import _catalog as catalog
 from attune_api.schemas import API_PREFIX, KEY_REF, BeforeId, Limit, Page, RefFilter, RefPath
 from attune_shared.models import Key
 from attune_shared.repos import KeyRepository

@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from attune_api import catalog
 from attune_api.deps import Admin, BusDep, PoolDep, Viewer
 from attune_api.problems import ProblemError
+from attune_api.routes import _catalog as catalog
 from attune_api.schemas import API_PREFIX, PACK_REF, SEMVER, BeforeId, Limit, Page, RefFilter, RefPath, page
 from attune_shared.errors import RetryableError
 from attune_shared.models import Pack

@@ -25,9 +25,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
-from jsonschema import Draft202012Validator, SchemaError
 from jsonschema.exceptions import best_match
-from jsonschema.validators import validator_for
 from pydantic import BaseModel
 
 from attune_api.context import request_id
@@ -35,7 +33,8 @@ from attune_api.deps import BoxDep, BusDep, PoolDep, ServicesDep, credential_of,
 from attune_api.metrics import WEBHOOKS
 from attune_api.problems import ProblemError
 from attune_api.schemas import API_PREFIX, RefPath
-from attune_shared.errors import RetryableError
+from attune_shared.errors import DefinitionError, RetryableError
+from attune_shared.json_schema import compiled
 from attune_shared.models import Trigger
 from attune_shared.repos import TriggerRepository
 from attune_shared.secrets import SecretDecryptError
@@ -90,11 +89,8 @@ def _payload(body: bytes, trigger: Trigger) -> dict[str, Any]:
         )
     if trigger.payload_schema:
         try:
-            validator = validator_for(trigger.payload_schema, default=Draft202012Validator)(
-                trigger.payload_schema
-            )
-            error = best_match(validator.iter_errors(payload))
-        except SchemaError:
+            error = best_match(compiled(trigger.payload_schema).iter_errors(payload))
+        except DefinitionError:
             error = None  # the sensor reports a broken schema; do not refuse on its behalf
         if error is not None:
             field = ".".join(str(p) for p in error.absolute_path) or "(root)"

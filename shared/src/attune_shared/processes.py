@@ -1,17 +1,79 @@
-"""Attune services as real child processes in tests: start, wait until ready, SIGTERM or SIGKILL."""
+"""Child processes of this project's own — embedded servers and service processes — started one way:
+in a session of their own (so a signal reaches everything they start), with their output in a log
+file, and killed with the process that started them (Linux), so a killed test run or `attune up`
+leaves nothing behind.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-from attune_shared.embedded import die_with_parent
 from attune_shared.logs import READY_EVENT
+
+LOCALHOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((LOCALHOST, 0))
+        return int(s.getsockname()[1])
+
+
+def port_open(port: int, host: str = LOCALHOST) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.2)
+        return s.connect_ex((host, port)) == 0
+
+
+def _load_libc() -> Any:
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+
+
+_LIBC = _load_libc()
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """``preexec_fn``: the child gets SIGKILL when the process that started it dies (Linux). Only a
+    C call: safe after fork."""
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+
+
+def spawn(args: list[str], log_path: Path, **popen: Any) -> subprocess.Popen[bytes]:
+    """Start ``args`` in a new session, stdout and stderr appended to ``log_path``, no stdin."""
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+            **popen,
+        )
+
+
+def kill_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL ``process`` and everything it started (its session)."""
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def console_script(name: str) -> str:
@@ -23,7 +85,8 @@ def console_script(name: str) -> str:
 
 
 class ServiceProcess:
-    """One service process; its combined output goes to ``log_path``."""
+    """One service process (``attune-api`` …): start, wait until ready, SIGTERM or SIGKILL. Its
+    combined output goes to ``log_path``."""
 
     def __init__(self, name: str, args: list[str], env: dict[str, str], log_path: Path) -> None:
         self.name = name
@@ -35,17 +98,7 @@ class ServiceProcess:
 
     def start(self) -> ServiceProcess:
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            self.args,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            preexec_fn=die_with_parent,
-        )
-        log.close()
+        self.process = spawn(self.args, self.log_path, env=self.env)
         return self
 
     @property
@@ -89,11 +142,8 @@ class ServiceProcess:
 
     async def kill(self) -> int:
         """SIGKILL the service and everything it started."""
-        if self.process is not None and self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        if self.process is not None:
+            kill_group(self.process)
         return await self._signal_and_wait(None, 10)
 
     async def _signal_and_wait(self, sig: signal.Signals | None, timeout: float) -> int:
@@ -104,7 +154,7 @@ class ServiceProcess:
         deadline = time.monotonic() + timeout
         while self.process.poll() is None:
             if time.monotonic() > deadline:
-                os.killpg(self.process.pid, signal.SIGKILL)
+                kill_group(self.process)
                 self.process.wait(10)
                 break
             await asyncio.sleep(0.05)

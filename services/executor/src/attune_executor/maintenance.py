@@ -25,16 +25,16 @@ import asyncpg
 from nats.aio.client import Client as NatsClient
 from nats.errors import Error as NatsError
 
-from attune_executor.catalog import Catalog
-from attune_executor.policies import PolicyEngine
-from attune_executor.retries import Wakeups, end
+from attune_executor.context import ExecutorContext
+from attune_executor.finishing import Ending
+from attune_executor.liveness import Liveness
+from attune_executor.wakeups import wake
 from attune_shared import executions
-from attune_shared.bus import Bus, BusSpec, EnforcementCreated, ExecutionRequested, gather_bounded
+from attune_shared.bus import BusSpec, EnforcementCreated, ExecutionRequested, gather_bounded
 from attune_shared.bus.specs import EXECUTOR_ENFORCEMENTS, EXECUTOR_EXECUTIONS
-from attune_shared.constants import MIGRATION_LOCK_KEY
+from attune_shared.constants import MAINTENANCE_LOCK_KEY
 from attune_shared.db import connect
-from attune_shared.executions import Transition, cancelled_result
-from attune_shared.metrics import EXECUTIONS_FINISHED
+from attune_shared.executions import Transition
 from attune_shared.models import Execution
 from attune_shared.repos import (
     EnforcementRepository,
@@ -46,86 +46,23 @@ from attune_shared.retention import purge_expired
 from attune_shared.settings import Settings
 from attune_shared.statuses import ExecutionStatus, WorkerStatus
 
-log = logging.getLogger("attune.executor.monitor")
+log = logging.getLogger("attune.executor.maintenance")
 
-#: pg_advisory_lock key of the maintenance leader (next to the migration and retention keys).
-MONITOR_LOCK_KEY = MIGRATION_LOCK_KEY + 2
 #: Rows handled per kind and round.
 BATCH = 500
 
 S = ExecutionStatus
 
 
-class Liveness:
-    """Ends the executions of dead workers; used by the leader, and by a replica for its own
-    leftovers when it starts under a name a crashed replica used."""
-
-    def __init__(
-        self,
-        pool: asyncpg.Pool,
-        bus: Bus,
-        settings: Settings,
-        catalog: Catalog,
-        policies: PolicyEngine,
-        wakeups: Wakeups,
-    ) -> None:
-        self.pool = pool
-        self.bus = bus
-        self.settings = settings
-        self.catalog = catalog
-        self.policies = policies
-        self.wakeups = wakeups
-
-    async def end_orphans(self, orphans: list[Execution], why: str) -> int:
-        """``running`` -> ``abandoned`` (or a retry), ``canceling`` -> ``cancelled``, ``scheduled`` ->
-        back to ``requested``. Returns how many changed."""
-        changed = 0
-        handed_back: list[Transition] = []
-        for x in orphans:
-            if x.status is S.SCHEDULED:
-                handed_back.append(Transition(x, S.REQUESTED, changes={"worker": None}))
-                continue
-            if x.status is S.CANCELING:
-                status, result = S.CANCELLED, cancelled_result(f"cancelled; {why}")
-            else:
-                status = S.ABANDONED
-                result = {"succeeded": False, "abandoned": True, "error": why}
-            won = await end(
-                self.pool, self.bus, self.wakeups, x, status, (x.status,), result, self.settings.executor
-            )
-            if won is None:
-                won = await executions.transition(self.pool, self.bus, x, status, result=result)
-            if won:
-                changed += 1
-                EXECUTIONS_FINISHED.labels(x.action_ref, str(status)).inc()
-                log.warning(
-                    "execution.orphaned", extra={"execution": x.id, "status": str(status), "reason": why}
-                )
-                policies = (await self.catalog.policies([x.action_ref]))[x.action_ref]
-                if policies:
-                    await self.policies.release(x, policies)
-        if handed_back:
-            won_back = await executions.transition_many(self.pool, self.bus, handed_back, quiet=True)
-            back = [t.execution for t, ok in zip(handed_back, won_back, strict=True) if ok]
-            await gather_bounded(_wake(self.bus, x) for x in back)
-            changed += len(back)
-        return changed
-
-
 class Maintenance:
     def __init__(
-        self,
-        settings: Settings,
-        pool: asyncpg.Pool,
-        bus: Bus,
-        nc: NatsClient,
-        spec: BusSpec,
-        liveness: Liveness,
+        self, context: ExecutorContext, settings: Settings, nc: NatsClient, spec: BusSpec, liveness: Liveness
     ) -> None:
+        self.context = context
         self.settings = settings
         self.ex = settings.executor
-        self.pool = pool
-        self.bus = bus
+        self.pool = context.pool
+        self.bus = context.bus
         self.nc = nc
         self.spec = spec
         self.liveness = liveness
@@ -164,7 +101,7 @@ class Maintenance:
             )
         if not self._leader:
             self._leader = bool(
-                await self._conn.fetchval("SELECT pg_try_advisory_lock($1)", MONITOR_LOCK_KEY)
+                await self._conn.fetchval("SELECT pg_try_advisory_lock($1)", MAINTENANCE_LOCK_KEY)
             )
             if self._leader:
                 self._trusted_from = time.monotonic() + self.ex.worker_timeout
@@ -245,13 +182,8 @@ class Maintenance:
         if not stuck:
             return 0
         reason = f"not started within scheduled_timeout ({self.ex.scheduled_timeout:g} s)"
-        won = await executions.transition_many(
-            self.pool,
-            self.bus,
-            [
-                Transition(x, S.FAILED, changes={"result": {"succeeded": False, "error": reason}})
-                for x in stuck
-            ],
+        won = await self.context.finisher.end_many(
+            [Ending(x, S.FAILED, {"succeeded": False, "error": reason}) for x in stuck]
         )
         return sum(won)
 
@@ -281,7 +213,7 @@ class Maintenance:
         return republished
 
     async def _publish_requested(self, xs: list[Execution]) -> int:
-        await gather_bounded(_wake(self.bus, x) for x in xs)
+        await gather_bounded(wake(self.bus, x) for x in xs)
         return len(xs)
 
     async def _backlog(self, durable: str) -> int:
@@ -303,9 +235,3 @@ class Maintenance:
             for h in heads
         )
         return len(heads)
-
-
-async def _wake(bus: Bus, x: Execution) -> None:
-    await bus.execution_requested(
-        ExecutionRequested(execution_id=x.id, created=x.created, action_ref=x.action_ref)
-    )

@@ -1,0 +1,247 @@
+"""The end of an execution, in one place.
+
+Runner completion (success, failure, timeout, cancel), orphans of dead workers, executions that
+cannot be scheduled or started, and policy cancellations all end through :class:`Finisher`. For
+each :class:`Ending` it decides retry-or-end, writes the change (a compare-and-set, batched with
+the other endings of the moment; in one transaction with the retry when one is due), announces it,
+counts it, and releases the policy slots it held. Exactly the callers whose compare-and-set won see
+``True``, and only they trigger what follows an end.
+
+Retries: an execution ending ``failed``, ``timeout`` or ``abandoned`` with retries left gets a new
+execution (``original_execution`` = the first of the chain, ``retry_count + 1``) that may not run
+before ``run_after``: ``retry_backoff * 2^retry_count`` seconds, capped at ``retry_backoff_max``,
+with jitter. Its wake-up is published when that time comes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+from tenacity import AsyncRetrying, retry_if_exception, wait_exponential
+
+from attune_executor.catalog_cache import CatalogCache
+from attune_executor.policies import PolicyEngine
+from attune_executor.wakeups import Wakeups
+from attune_shared import executions
+from attune_shared.bus import Bus, gather_bounded
+from attune_shared.executions import Transition
+from attune_shared.metrics import EXECUTIONS_FINISHED
+from attune_shared.models import Execution
+from attune_shared.outage import is_unavailable
+from attune_shared.repos import ExecutionRepository, NewExecution
+from attune_shared.settings import ExecutorSettings
+from attune_shared.statuses import ExecutionStatus
+
+log = logging.getLogger("attune.executor.finishing")
+
+RETRIABLE = frozenset({ExecutionStatus.FAILED, ExecutionStatus.TIMEOUT, ExecutionStatus.ABANDONED})
+#: Most endings written by one statement.
+MAX_BATCH = 256
+
+
+@dataclass(frozen=True)
+class Ending:
+    """``execution`` ends ``status`` with ``result`` if its status is still one of ``expected``
+    (default: the status it was read with)."""
+
+    execution: Execution
+    status: ExecutionStatus
+    result: dict[str, Any]
+    expected: tuple[ExecutionStatus, ...] = ()
+
+    @property
+    def old(self) -> tuple[ExecutionStatus, ...]:
+        return self.expected or (self.execution.status,)
+
+    def transition(self, result: dict[str, Any] | None = None) -> Transition:
+        return Transition(
+            self.execution,
+            self.status,
+            old=self.old,
+            changes={"result": self.result if result is None else result},
+        )
+
+
+def retry_delay(retry_count: int, settings: ExecutorSettings) -> float:
+    """Seconds before retry number ``retry_count + 1``: exponential, capped, with jitter (so the
+    retries of one outage do not all come back at once)."""
+    delay = min(settings.retry_backoff * 2.0 ** min(retry_count, 64), settings.retry_backoff_max)
+    return delay * random.uniform(0.5, 1.0)
+
+
+def retry_of(
+    execution: Execution, status: ExecutionStatus, settings: ExecutorSettings
+) -> NewExecution | None:
+    """The retry of ``execution`` ending in ``status``, or ``None`` when it gets none."""
+    x = execution
+    if status not in RETRIABLE or x.retry_count >= x.max_retries:
+        return None
+    return NewExecution(
+        action_ref=x.action_ref,
+        action=x.action,
+        config=x.config,
+        enforcement=x.enforcement,
+        rule_ref=x.rule_ref,
+        trigger_ref=x.trigger_ref,
+        parent=x.parent,
+        original_execution=x.original_execution or x.id,
+        executor=x.executor,
+        timeout_seconds=x.timeout_seconds,
+        retry_count=x.retry_count + 1,
+        max_retries=x.max_retries,
+        retry_reason=str(status),
+        run_after=datetime.now(UTC) + timedelta(seconds=retry_delay(x.retry_count, settings)),
+        trace_tag=x.trace_tag,
+    )
+
+
+class Finisher:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        bus: Bus,
+        settings: ExecutorSettings,
+        catalog: CatalogCache,
+        policies: PolicyEngine,
+        wakeups: Wakeups,
+    ) -> None:
+        self.pool = pool
+        self.bus = bus
+        self.settings = settings
+        self.catalog = catalog
+        self.policies = policies
+        self.wakeups = wakeups
+        self._pending: list[tuple[Ending, asyncio.Future[bool]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def end(self, ending: Ending) -> bool:
+        """End one execution; True if this call's compare-and-set won."""
+        retry = retry_of(ending.execution, ending.status, self.settings)
+        won = await (self._end_with_retry(ending, retry) if retry is not None else self._submit(ending))
+        if won:
+            await self._ended(ending)
+        return won
+
+    async def end_many(self, endings: Sequence[Ending]) -> list[bool]:
+        """:meth:`end` for several executions (each at most once), written together."""
+        return list(await asyncio.gather(*(self.end(e) for e in endings)))
+
+    async def end_until_recorded(self, ending: Ending, giving_up: Callable[[], bool]) -> bool:
+        """:meth:`end`, tried again (backing off up to 10 s) until the database takes it or
+        ``giving_up()``: an execution left ``running`` under a live worker would stay so forever.
+        A replica that stops gives up; once its worker is inactive, the maintenance leader abandons
+        what it could not record."""
+        async for attempt in AsyncRetrying(
+            wait=wait_exponential(multiplier=0.5, max=10),
+            retry=retry_if_exception(lambda _: not giving_up()),
+            before_sleep=lambda state: _log_retry(
+                ending, state.outcome.exception() if state.outcome else None
+            ),
+            reraise=True,
+        ):
+            with attempt:
+                return await self.end(ending)
+        raise AssertionError("unreachable")  # pragma: no cover (AsyncRetrying returns or raises)
+
+    async def _ended(self, ending: Ending) -> None:
+        """What follows an end this replica recorded. A failure here is logged, not raised: the end
+        is committed (a policy queue not woken now is woken by the maintenance loop)."""
+        x = ending.execution
+        EXECUTIONS_FINISHED.labels(x.action_ref, str(ending.status)).inc()
+        try:
+            policies = (await self.catalog.policies([x.action_ref]))[x.action_ref]
+            if policies:
+                await self.policies.release(x, policies)
+        except Exception as exc:
+            log.warning(
+                "execution.after_end_failed",
+                extra={"execution": x.id, "error": f"{type(exc).__name__}: {exc}"},
+                exc_info=not is_unavailable(exc),
+            )
+
+    async def _end_with_retry(self, ending: Ending, retry: NewExecution) -> bool:
+        """The terminal status and its retry, in one transaction: a crash leaves both or neither."""
+        x = ending.execution
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                repo = ExecutionRepository(conn)
+                created = await repo.create(retry)
+                result = {**ending.result, "retry": {"execution": created.id, "run_after": created.run_after}}
+                previous = (await repo.update_status_many([ending.transition(result).change()]))[0]
+                if previous is None:
+                    raise _Lost
+        except _Lost:
+            return False
+        self.wakeups.at_run_after(created)
+        await executions.announce(self.bus, x, (previous, ending.status))
+        await executions.announce(self.bus, created, (None, ExecutionStatus.REQUESTED))
+        log.info(
+            "execution.retry",
+            extra={
+                "execution": x.id,
+                "retry": created.id,
+                "status": str(ending.status),
+                "run_after": str(created.run_after),
+            },
+        )
+        return True
+
+    async def _submit(self, ending: Ending) -> bool:
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending.append((ending, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write())
+        return await future
+
+    async def _write(self) -> None:
+        """Write what was submitted while the previous batch was being written, in one statement.
+        Under low load a batch is a single ending, so nothing waits for a timer."""
+        await asyncio.sleep(0)  # let the endings submitted in this loop iteration join
+        while self._pending:
+            batch: list[tuple[Ending, asyncio.Future[bool]]] = []
+            rest: list[tuple[Ending, asyncio.Future[bool]]] = []
+            seen: set[int] = set()
+            for item in self._pending:
+                if len(batch) < MAX_BATCH and item[0].execution.id not in seen:
+                    seen.add(item[0].execution.id)
+                    batch.append(item)
+                else:
+                    rest.append(item)
+            self._pending = rest
+            try:
+                previous = await ExecutionRepository(self.pool).update_status_many(
+                    [e.transition().change() for e, _ in batch]
+                )
+            except Exception as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            # the callers go on once the rows are written; the announcements follow
+            for (_, future), old in zip(batch, previous, strict=True):
+                if not future.done():
+                    future.set_result(old is not None)
+            await gather_bounded(
+                executions.announce(self.bus, e.execution, (old, e.status))
+                for (e, _), old in zip(batch, previous, strict=True)
+                if old is not None
+            )
+
+
+class _Lost(Exception):
+    """The compare-and-set lost: the transaction is rolled back (and the retry with it)."""
+
+
+def _log_retry(ending: Ending, exc: BaseException | None) -> None:
+    log.warning(
+        "execution.end_retry",
+        extra={"execution": ending.execution.id, "error": f"{type(exc).__name__}: {exc}"},
+        exc_info=exc is not None and not is_unavailable(exc),
+    )
