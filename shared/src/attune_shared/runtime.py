@@ -10,6 +10,7 @@ to come up within ``startup_wait``.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import signal
@@ -120,6 +121,18 @@ async def _connect_broker(broker: NatsBroker, wait: float, url: str) -> None:
                 await broker.connect()
     except (NatsError, OSError, TimeoutError) as exc:
         raise AttuneError(f"cannot connect to NATS at {url}: {type(exc).__name__}: {exc}") from exc
+
+
+def service_parser(service: str, description: str, *examples: str) -> argparse.ArgumentParser:
+    """The command line of ``attune-<service>``: ``--help`` says what it does and how it is configured."""
+    settings = ", ".join(("ATTUNE__DATABASE__URL", "ATTUNE__NATS__URL", *examples))
+    return argparse.ArgumentParser(
+        prog=f"attune-{service}",
+        description=description,
+        epilog="Configuration: config.yaml (path in ATTUNE_CONFIG) and environment variables "
+        f"ATTUNE__SECTION__KEY, e.g. {settings}. Stops gracefully on SIGTERM.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 def run(service: str, main: Callable[[Settings, asyncio.Event], Awaitable[None]]) -> None:

@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
 import functools
 
 from attune_api.app import SERVICE, serve
-from attune_shared.runtime import run
+from attune_shared.runtime import run, service_parser
 
 DESCRIPTION = """\
 Attune API service: REST (/api/v1), live streams (SSE), webhooks, analytics, auth; OpenAPI at
-/docs. Stops gracefully on SIGTERM (stops accepting, ends live streams, finishes in-flight requests).
-"""
-
-EPILOG = """\
-Configuration: config.yaml (path in ATTUNE_CONFIG) and environment variables ATTUNE__SECTION__KEY,
-e.g. ATTUNE__DATABASE__URL, ATTUNE__NATS__URL, ATTUNE__API__HOST, ATTUNE__API__PORT.
+/docs. On SIGTERM it stops accepting, ends live streams and finishes in-flight requests.
 """
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        prog="attune-api",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = service_parser(SERVICE, DESCRIPTION, "ATTUNE__API__HOST", "ATTUNE__API__PORT")
     parser.add_argument("--host", help="listen address (default: api.host, 127.0.0.1)")
     parser.add_argument("--port", type=int, help="listen port (default: api.port, 8080; 0 = any free port)")
     args = parser.parse_args()

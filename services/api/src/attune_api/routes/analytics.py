@@ -7,6 +7,7 @@ add ``status``. Recent hours are always included (real-time aggregates).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -75,111 +76,78 @@ def window(since: Since = None, until: Until = None, hours: Hours = 24) -> tuple
 Window = Annotated[tuple[datetime, datetime], Depends(window)]
 
 
-def _points(rows: list[Row]) -> list[Point]:
-    return [Point(bucket=r.bucket, ref=r.ref, value=r.value) for r in rows]
+@dataclass(frozen=True)
+class AnalyticsRequest:
+    """One analytics request: the rollups to read, the window and the ref filter."""
+
+    rollups: AnalyticsRepository
+    since: datetime
+    until: datetime
+    ref: str | None
+
+    def series(self, rows: list[Row]) -> Series:
+        return Series(since=self.since, until=self.until, points=[_point(r) for r in rows])
+
+    def status_series(self, rows: list[Row]) -> StatusSeries:
+        points = [StatusPoint(**_point(r).model_dump(), status=r.status or "") for r in rows]
+        return StatusSeries(since=self.since, until=self.until, points=points)
 
 
-def _status_points(rows: list[Row]) -> list[StatusPoint]:
-    return [StatusPoint(bucket=r.bucket, ref=r.ref, value=r.value, status=r.status or "") for r in rows]
+async def _query(_: Viewer, pool: PoolDep, span: Window, ref: RefFilter = None) -> AnalyticsRequest:
+    return AnalyticsRequest(AnalyticsRepository(pool), span[0], span[1], ref)
+
+
+AnalyticsQuery = Annotated[AnalyticsRequest, Depends(_query)]
+
+
+def _point(row: Row) -> Point:
+    return Point(bucket=row.bucket, ref=row.ref, value=row.value)
 
 
 @router.get("/events/volume", summary="Events per hour and trigger")
-async def event_volume(
-    _: Viewer,
-    pool: PoolDep,
-    span: Window,
-    ref: RefFilter = None,
-) -> Series:
-    start, end = span
-    return Series(
-        since=start, until=end, points=_points(await AnalyticsRepository(pool).event_volume(start, end, ref))
-    )
+async def event_volume(q: AnalyticsQuery) -> Series:
+    return q.series(await q.rollups.event_volume(q.since, q.until, q.ref))
 
 
 @router.get("/enforcements/volume", summary="Enforcements per hour and rule")
-async def enforcement_volume(
-    _: Viewer,
-    pool: PoolDep,
-    span: Window,
-    ref: RefFilter = None,
-) -> Series:
-    start, end = span
-    rows = await AnalyticsRepository(pool).enforcement_volume(start, end, ref)
-    return Series(since=start, until=end, points=_points(rows))
+async def enforcement_volume(q: AnalyticsQuery) -> Series:
+    return q.series(await q.rollups.enforcement_volume(q.since, q.until, q.ref))
 
 
 @router.get(
     "/executions/volume",
     summary="Executions created per hour and action (optionally only those now in `status`)",
 )
-async def execution_volume(
-    _: Viewer,
-    pool: PoolDep,
-    span: Window,
-    ref: RefFilter = None,
-    status: ExecutionStatus | None = None,
-) -> Series:
-    start, end = span
-    rows = await AnalyticsRepository(pool).execution_volume(start, end, ref, status)
-    return Series(since=start, until=end, points=_points(rows))
+async def execution_volume(q: AnalyticsQuery, status: ExecutionStatus | None = None) -> Series:
+    return q.series(await q.rollups.execution_volume(q.since, q.until, q.ref, status))
 
 
 @router.get("/executions/status", summary="Status transitions per hour, action and new status")
-async def execution_status(
-    _: Viewer,
-    pool: PoolDep,
-    span: Window,
-    ref: RefFilter = None,
-    status: ExecutionStatus | None = None,
-) -> StatusSeries:
-    start, end = span
-    rows = await AnalyticsRepository(pool).execution_status(start, end, ref, status)
-    return StatusSeries(since=start, until=end, points=_status_points(rows))
+async def execution_status(q: AnalyticsQuery, status: ExecutionStatus | None = None) -> StatusSeries:
+    return q.status_series(await q.rollups.execution_status(q.since, q.until, q.ref, status))
 
 
 @router.get("/executions/throughput", summary="Executions requested per hour and action")
-async def execution_throughput(
-    _: Viewer,
-    pool: PoolDep,
-    span: Window,
-    ref: RefFilter = None,
-) -> Series:
-    start, end = span
-    rows = await AnalyticsRepository(pool).execution_throughput(start, end, ref)
-    return Series(since=start, until=end, points=_points(rows))
+async def execution_throughput(q: AnalyticsQuery) -> Series:
+    return q.series(await q.rollups.execution_throughput(q.since, q.until, q.ref))
 
 
 @router.get("/executions/failure-rate", summary="Share of terminal executions that failed or timed out")
-async def failure_rate(
-    _: Viewer,
-    pool: PoolDep,
-    span: Window,
-    ref: RefFilter = None,
-) -> FailureRate:
-    start, end = span
-    rate = await AnalyticsRepository(pool).failure_rate(start, end, ref)
+async def failure_rate(q: AnalyticsQuery) -> FailureRate:
+    rate = await q.rollups.failure_rate(q.since, q.until, q.ref)
     return FailureRate(
-        since=start,
-        until=end,
+        since=q.since,
+        until=q.until,
         total_terminal=rate.total_terminal,
         completed_count=rate.completed_count,
         failed_count=rate.failed_count,
         timeout_count=rate.timeout_count,
         failure_rate_pct=rate.failure_rate_pct,
-        points=_points(rate.points),
+        points=[_point(r) for r in rate.points],
     )
 
 
 @router.get("/workers/status", summary="Worker status transitions per hour, worker and new status")
-async def worker_status(
-    _: Viewer,
-    pool: PoolDep,
-    span: Window,
-    ref: RefFilter = None,
-    status: WorkerStatus | None = None,
-) -> StatusSeries:
-    start, end = span
-    rows = await AnalyticsRepository(pool).worker_status(start, end, ref)
-    if status is not None:
-        rows = [r for r in rows if r.status == status]
-    return StatusSeries(since=start, until=end, points=_status_points(rows))
+async def worker_status(q: AnalyticsQuery, status: WorkerStatus | None = None) -> StatusSeries:
+    rows = await q.rollups.worker_status(q.since, q.until, q.ref)
+    return q.status_series([r for r in rows if status is None or r.status == status])
