@@ -38,7 +38,9 @@ from attune_shared.workflows.spec import TaskSpec, WorkflowSpec
 #: Version of the state document's layout.
 STATE_VERSION: Final = 1
 
-_KEY: Final = re.compile(r"^(?P<task>\w+)\.r(?P<route>\d+)\.e(?P<entry>\d+)(?:\.i(?P<item>\d+))?\.a(?P<attempt>\d+)$")
+_KEY: Final = re.compile(
+    r"^(?P<task>\w+)\.r(?P<route>\d+)\.e(?P<entry>\d+)(?:\.i(?P<item>\d+))?\.a(?P<attempt>\d+)$"
+)
 _FAILED_MESSAGE: Final = "Execution failed. See result for details."
 
 
@@ -242,7 +244,9 @@ def _merge(left: Mapping[str, Any], right: Mapping[str, Any]) -> dict[str, Any]:
     merged = dict(left)
     for key, value in right.items():
         current = merged.get(key)
-        merged[key] = _merge(current, value) if isinstance(current, dict) and isinstance(value, dict) else value
+        merged[key] = (
+            _merge(current, value) if isinstance(current, dict) and isinstance(value, dict) else value
+        )
     return merged
 
 
@@ -346,6 +350,7 @@ class _Run:
         return bool(self.latest_entries(frozenset({st.PAUSED, st.PENDING})))
 
     def staged(self, task_id: str, route: int) -> dict[str, Any] | None:
+        staged: dict[str, Any]
         for staged in self.state["staged"]:
             if staged["id"] == task_id and staged["route"] == route:
                 return staged
@@ -353,7 +358,8 @@ class _Run:
 
     def staged_items(self, task_id: str, route: int) -> list[str] | None:
         staged = self.staged(task_id, route)
-        return staged.get("items") if staged else None
+        items: list[str] | None = staged.get("items") if staged else None
+        return items
 
     def ready_staged(self) -> list[dict[str, Any]]:
         return [s for s in self.state["staged"] if s["ready"] and not s.get("completed")]
@@ -371,7 +377,13 @@ class _Run:
         ready: bool,
         retry: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        staged: dict[str, Any] = {"id": task_id, "route": route, "ctxs": {"in": ctxs}, "prev": prev, "ready": ready}
+        staged: dict[str, Any] = {
+            "id": task_id,
+            "route": route,
+            "ctxs": {"in": ctxs},
+            "prev": prev,
+            "ready": ready,
+        }
         if retry:
             staged["retry"] = retry
         self.state["staged"].append(staged)
@@ -383,7 +395,13 @@ class _Run:
             self.state["staged"].remove(staged)
 
     def add_entry(self, task_id: str, route: int, ctxs: list[int], prev: dict[str, int]) -> dict[str, Any]:
-        entry: dict[str, Any] = {"id": task_id, "route": route, "ctxs": {"in": list(ctxs)}, "prev": dict(prev), "next": {}}
+        entry: dict[str, Any] = {
+            "id": task_id,
+            "route": route,
+            "ctxs": {"in": list(ctxs)},
+            "prev": dict(prev),
+            "next": {},
+        }
         retry = self.graph.retry.get(task_id)
         if retry is not None:
             entry["retry"] = self.retry_setup(task_id, retry, ctxs)
@@ -419,7 +437,9 @@ class _Run:
             return self.context(entry["ctxs"]["in"])
         return self.context([0])
 
-    def scope(self, variables: Mapping[str, Any], task: Mapping[str, Any] | None = None, item: Any = NO_ITEM) -> Scope:
+    def scope(
+        self, variables: Mapping[str, Any], task: Mapping[str, Any] | None = None, item: Any = NO_ITEM
+    ) -> Scope:
         return Scope(vars=variables, task=task, item=item, progress=self, datastore=self.runtime.datastore)
 
     # -- what expressions read (functions.Progress) --------------------------------------------
@@ -436,10 +456,18 @@ class _Run:
         attempt = entry.get("retry", {}).get("tally", 0)
         if "items" in entry:
             statuses = entry["items"]
-            results = self.results([dispatch_key(entry["id"], entry["route"], index, i, attempt) for i in range(len(statuses))], statuses)
-            task_result: Any = {"items": [{"status": s, "result": r} for s, r in zip(statuses, results, strict=True)]}
+            results = self.results(
+                [dispatch_key(entry["id"], entry["route"], index, i, attempt) for i in range(len(statuses))],
+                statuses,
+            )
+            task_result: Any = {
+                "items": [{"status": s, "result": r} for s, r in zip(statuses, results, strict=True)]
+            }
         elif self.spec.tasks.get(task_id) is not None and self.spec.tasks[task_id].action:
-            task_result = self.results([dispatch_key(entry["id"], entry["route"], index, None, attempt)], [entry.get("status", st.UNSET)])[0]
+            task_result = self.results(
+                [dispatch_key(entry["id"], entry["route"], index, None, attempt)],
+                [entry.get("status", st.UNSET)],
+            )[0]
         else:
             task_result = None
         return {
@@ -462,7 +490,9 @@ class _Run:
     def results(self, keys: list[str], statuses: Sequence[str]) -> list[Any]:
         """Results of children (``None`` for items that never ran), or :class:`ResultsNeeded`."""
         known = {**self.runtime.results, **self._fresh_results}
-        missing = [key for key, status in zip(keys, statuses, strict=True) if status != st.UNSET and key not in known]
+        missing = [
+            key for key, status in zip(keys, statuses, strict=True) if status != st.UNSET and key not in known
+        ]
         if missing:
             raise ResultsNeeded(missing)
         return [known.get(key) for key in keys]
@@ -517,8 +547,8 @@ class _Run:
             except Exception as exc:
                 errors.append(exc)
         if errors:
-            for exc in errors:
-                self.log_error(exc)
+            for error in errors:
+                self.log_error(error)
             self.request(st.FAILED)
             return
         self.state["contexts"].append(_merge(rolling, variables))
@@ -650,7 +680,16 @@ class _Run:
             if item is not None and concurrency and item >= concurrency:
                 delay = 0
             self.dispatches.append(
-                Dispatch(dispatch_key(task_id, route, index, item, attempt), task_id, route, item, attempt, action, task_input, delay)
+                Dispatch(
+                    dispatch_key(task_id, route, index, item, attempt),
+                    task_id,
+                    route,
+                    item,
+                    attempt,
+                    action,
+                    task_input,
+                    delay,
+                )
             )
 
     # -- task events --------------------------------------------------------------------------
@@ -701,7 +740,9 @@ class _Run:
         if new == st.RETRYING:
             entry["retry"]["tally"] += 1
             self.remove_staged(task_id, route)
-            self.add_staged(task_id, route, entry["ctxs"]["in"], entry["prev"], ready=True, retry=dict(entry["retry"]))
+            self.add_staged(
+                task_id, route, entry["ctxs"]["in"], entry["prev"], ready=True, retry=dict(entry["retry"])
+            )
         current: dict[str, Any] = {}
         if new in st.COMPLETED:
             has_items = spec is not None and spec.items is not None
@@ -711,7 +752,11 @@ class _Run:
                 kept = self.staged(task_id, route)
                 if kept is not None:
                     kept["completed"] = True
-            task_result = self.item_results(task_id, route, index, entry, staged) if has_items and item is not None else result
+            task_result = (
+                self.item_results(task_id, route, index, entry, staged)
+                if has_items and item is not None
+                else result
+            )
             current = {"id": task_id, "route": route, "result": task_result}
             if self.status in st.ACTIVE and self.retry_due(entry, current):
                 return self.update_task(task_id, route, machine.RETRY)
@@ -766,7 +811,9 @@ class _Run:
         for edge in edges:
             scope = self.scope(in_context, current)
             try:
-                entry["next"][edge.id] = all(bool(evaluate(c, scope)) for c in ([edge.when] if edge.when else []))
+                entry["next"][edge.id] = all(
+                    bool(evaluate(c, scope)) for c in ([edge.when] if edge.when else [])
+                )
             except ResultsNeeded:
                 raise
             except Exception as exc:
@@ -777,8 +824,8 @@ class _Run:
                 continue
             published, errors = self.publish(edge, in_context, current)
             if errors:
-                for exc in errors:
-                    self.log_error(exc, task_id=task_id, route=route, transition=edge.id)
+                for error in errors:
+                    self.log_error(error, task_id=task_id, route=route, transition=edge.id)
                 self.request(st.FAILED)
                 continue
             out = list(entry["ctxs"]["in"])
@@ -860,7 +907,10 @@ class _Run:
         for edge in self.graph.out.get(task_id, []):
             if edge.target == machine.CONTINUE or not entry["next"].get(edge.id):
                 continue
-            if self.graph.barrier(edge.target) is not None and self.inbound(edge.target, route) == _UNSATISFIED:
+            if (
+                self.graph.barrier(edge.target) is not None
+                and self.inbound(edge.target, route) == _UNSATISFIED
+            ):
                 continue
             return True
         return False
@@ -890,7 +940,9 @@ class _Run:
             if self.inbound(staged["id"], staged["route"]) == _UNSATISFIED:
                 self.state["status"] = st.FAILED
                 self.log_error(
-                    UnreachableJoinError(staged["id"], staged["route"]), task_id=staged["id"], route=staged["route"]
+                    UnreachableJoinError(staged["id"], staged["route"]),
+                    task_id=staged["id"],
+                    route=staged["route"],
                 )
 
     # -- finishing --------------------------------------------------------------------------
@@ -920,8 +972,8 @@ class _Run:
             rolling[name] = output[name] = value
         if output:
             self.state["output"] = output
-        for exc in errors:
-            self.log_error(exc)
+        for error in errors:
+            self.log_error(error)
         if errors and self.status not in (st.TIMEOUT, st.ABANDONED, st.CANCELED):
             self.request(st.FAILED)
 

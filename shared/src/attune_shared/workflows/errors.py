@@ -16,7 +16,7 @@ class WorkflowError(AttuneError):
     """Base of the workflow library's errors."""
 
 
-class ExpressionEvaluationException(WorkflowError):  # noqa: N818 - Orquesta's name, shown to users
+class ExpressionEvaluationException(WorkflowError):
     """An expression (or a function it called) could not be evaluated."""
 
 
@@ -53,7 +53,7 @@ class WorkflowStateError(WorkflowError):
     """A request the workflow's status does not allow (pausing a completed workflow, …)."""
 
 
-class ResultsNeeded(WorkflowError):  # noqa: N818 - a request, not a failure
+class ResultsNeeded(WorkflowError):
     """The step needs the results of these children (dispatch keys); call it again with them.
 
     The conductor never reads a database: when an expression asks for ``task(name)`` or a

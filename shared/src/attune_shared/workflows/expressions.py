@@ -69,14 +69,18 @@ def _yaql_plain(function: Any) -> Any:
 
 def _yaql_scoped(function: Any) -> Any:
     def call(context: Any, *args: Any, **kwargs: Any) -> Any:
-        return yaql_utils.convert_input_data(function(context["__scope"], *plain(list(args)), **plain(kwargs)))
+        return yaql_utils.convert_input_data(
+            function(context["__scope"], *plain(list(args)), **plain(kwargs))
+        )
 
     return call
 
 
 _YAQL_ENGINE: Final = yaql_factory.YaqlFactory().create()
 _YAQL_ROOT: Final = _yaql_root()
-_JINJA_ENV: Final = SandboxedEnvironment(undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+_JINJA_ENV: Final = SandboxedEnvironment(
+    undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
+)
 _JINJA_ENV.filters.update(PLAIN_FUNCTIONS)
 
 

@@ -69,7 +69,11 @@ class Graph:
             self.nodes.append(name)
             task = self.spec.tasks.get(name)
             if task is not None and task.retry is not None and task.retry.count is not None:
-                self.retry[name] = {"when": task.retry.when, "count": task.retry.count, "delay": task.retry.delay}
+                self.retry[name] = {
+                    "when": task.retry.when,
+                    "count": task.retry.count,
+                    "delay": task.retry.delay,
+                }
             counts: dict[str, int] = {}
             edges = self.out.setdefault(name, [])
             for target, when, index in self._next.get(name, []):

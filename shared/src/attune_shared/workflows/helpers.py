@@ -15,7 +15,7 @@ from typing import Any, Final
 
 import semver
 import yaml
-from jsonpath_ng import parse as jsonpath_parse
+from jsonpath_ng.parser import parse as jsonpath_parse
 
 #: What ``use_none`` turns ``None`` into; StackStorm's parameter casting turns it back.
 NONE_MAGIC_VALUE: Final = "%*****__%NONE%__*****%"

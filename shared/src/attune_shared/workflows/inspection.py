@@ -195,7 +195,12 @@ def _expressions(spec: WorkflowSpec) -> list[dict[str, Any]]:
     for name, task in spec.tasks.items():
         base, schema = f"tasks.{name}", _TASK
         raw = spec.data["tasks"][name]
-        for key, value in (("delay", task.delay), ("join", task.join), ("action", task.action), ("input", task.input)):
+        for key, value in (
+            ("delay", task.delay),
+            ("join", task.join),
+            ("action", task.action),
+            ("input", task.input),
+        ):
             errors += _expression_errors(value, f"{base}.{key}", f"{schema}.properties.{key}")
         for spec_key, keys in (("with", ("items", "concurrency")), ("retry", ("when", "count", "delay"))):
             body = raw.get(spec_key)
@@ -208,7 +213,9 @@ def _expressions(spec: WorkflowSpec) -> list[dict[str, Any]]:
             path = f"{base}.next[{transition.index}]"
             items = f"{schema}.properties.next.items.properties"
             errors += _expression_errors(transition.when, f"{path}.when", f"{items}.when")
-            errors += _expression_errors([{k: v} for k, v in transition.publish], f"{path}.publish", f"{items}.publish")
+            errors += _expression_errors(
+                [{k: v} for k, v in transition.publish], f"{path}.publish", f"{items}.publish"
+            )
             errors += _expression_errors(list(transition.do), f"{path}.do", f"{items}.do")
     return errors
 
@@ -245,7 +252,9 @@ class _ContextCheck:
         return known
 
     @staticmethod
-    def _error(language: str, expression: str, message: str, spec_path: str, schema_path: str) -> dict[str, Any]:
+    def _error(
+        language: str, expression: str, message: str, spec_path: str, schema_path: str
+    ) -> dict[str, Any]:
         return {
             "type": language,
             "expression": expression,
@@ -295,7 +304,12 @@ def _tasks_context(spec: WorkflowSpec, check: _ContextCheck, known: list[str]) -
         base, schema = f"tasks.{name}", _TASK
         raw = spec.data["tasks"][name]
         items = raw.get("with")
-        for key, value in (("delay", task.delay), ("with", None), ("action", task.action), ("input", task.input)):
+        for key, value in (
+            ("delay", task.delay),
+            ("with", None),
+            ("action", task.action),
+            ("input", task.input),
+        ):
             if key == "with":
                 for item_key in ("items", "concurrency"):
                     if isinstance(items, dict) and items.get(item_key):
@@ -313,11 +327,15 @@ def _tasks_context(spec: WorkflowSpec, check: _ContextCheck, known: list[str]) -
             path = f"{base}.next[{transition.index}]"
             items_schema = f"{schema}.properties.next.items.properties"
             if transition.when:
-                check.check(transition.when, task_known, f"{path}.when", f"{items_schema}.when", assigns=False)
+                check.check(
+                    transition.when, task_known, f"{path}.when", f"{items_schema}.when", assigns=False
+                )
             branch = task_known
             if transition.publish:
                 publish = [{key: value} for key, value in transition.publish]
-                branch = check.check(publish, task_known, f"{path}.publish", f"{items_schema}.publish", assigns=True)
+                branch = check.check(
+                    publish, task_known, f"{path}.publish", f"{items_schema}.publish", assigns=True
+                )
             for target in transition.do:
                 if target in traversed or (target not in spec.tasks and target not in RESERVED_NAMES):
                     continue
@@ -352,7 +370,8 @@ def _contents(spec: WorkflowSpec, catalog: Catalog) -> list[dict[str, Any]]:
         given = task.input if isinstance(task.input, dict) else {}
         if task.input and not isinstance(task.input, dict):
             continue
-        properties = schema.get("properties") if isinstance(schema.get("properties"), Mapping) else {}
+        found = schema.get("properties")
+        properties: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
         for param in sorted(_required(schema, properties) - set(given)):
             message = f'Action "{ref}" is missing required input "{param}".'
             errors.append(_content(message, input_path, f"{_TASK}.properties.input"))
@@ -361,13 +380,16 @@ def _contents(spec: WorkflowSpec, catalog: Catalog) -> list[dict[str, Any]]:
             for param in sorted(set(given) - set(properties)):
                 message = f'Action "{ref}" has unexpected input "{param}".'
                 errors.append(
-                    _content(message, f"{input_path}.{param}", f"{_TASK}.properties.input.patternProperties.^\\w+$")
+                    _content(
+                        message, f"{input_path}.{param}", f"{_TASK}.properties.input.patternProperties.^\\w+$"
+                    )
                 )
     return errors
 
 
 def _required(schema: Mapping[str, Any], properties: Mapping[str, Any]) -> set[str]:
-    required = schema.get("required") if isinstance(schema.get("required"), list) else []
+    found = schema.get("required")
+    required: list[Any] = found if isinstance(found, list) else []
     return {
         name
         for name in required

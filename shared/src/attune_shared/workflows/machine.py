@@ -38,7 +38,13 @@ NOOP: Final = "noop"
 FAIL: Final = "fail"
 RETRY: Final = "retry"
 
-_STARTING: Final = {REQUESTED: REQUESTED, SCHEDULED: SCHEDULED, DELAYED: DELAYED, RUNNING: RUNNING, PENDING: PENDING}
+_STARTING: Final = {
+    REQUESTED: REQUESTED,
+    SCHEDULED: SCHEDULED,
+    DELAYED: DELAYED,
+    RUNNING: RUNNING,
+    PENDING: PENDING,
+}
 _INTERRUPTS: Final = {PAUSING: PAUSING, PAUSED: PAUSED, CANCELING: CANCELING, CANCELED: CANCELED}
 _ENDS: Final = {FAILED: FAILED, TIMEOUT: FAILED, ABANDONED: FAILED, SUCCEEDED: SUCCEEDED, CANCELED: CANCELED}
 
@@ -100,7 +106,9 @@ def task_on_item(current: str, event: str, others: Sequence[str]) -> str | None:
             return CANCELED
         if ended == FAILED:
             return CANCELED if rest == "canceled" else FAILED
-        return {"canceled": CANCELED, "paused": PAUSED, "failed": FAILED, "incomplete": RUNNING}.get(rest, SUCCEEDED)
+        return {"canceled": CANCELED, "paused": PAUSED, "failed": FAILED, "incomplete": RUNNING}.get(
+            rest, SUCCEEDED
+        )
     if current == PAUSING and not active:
         if ended in (PENDING, PAUSED):
             return {"canceled": CANCELED, "failed": FAILED}.get(rest, PAUSED)
@@ -204,7 +212,9 @@ def workflow_on_request(current: str, requested: str, active: bool, finished: bo
     if requested == RUNNING:
         if current == PAUSED and finished:
             return SUCCEEDED
-        return RUNNING if current in (UNSET, REQUESTED, SCHEDULED, DELAYED, PAUSING, PAUSED, RESUMING) else None
+        return (
+            RUNNING if current in (UNSET, REQUESTED, SCHEDULED, DELAYED, PAUSING, PAUSED, RESUMING) else None
+        )
     if requested == RESUMING:
         if current == PAUSED:
             return SUCCEEDED if finished else RESUMING

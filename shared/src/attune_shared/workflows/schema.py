@@ -14,7 +14,9 @@ _STRING: Final[dict[str, Any]] = {"type": "string", "minLength": 1}
 _STRINGS: Final[dict[str, Any]] = {"type": "array", "items": _STRING, "uniqueItems": True, "minItems": 1}
 _COUNT: Final[dict[str, Any]] = {"type": "integer", "minimum": 0}
 _ANY: Final[dict[str, Any]] = {
-    "anyOf": [{"type": kind} for kind in ("null", "array", "boolean", "integer", "number", "object", "string")]
+    "anyOf": [
+        {"type": kind} for kind in ("null", "array", "boolean", "integer", "number", "object", "string")
+    ]
 }
 _NAME: Final = r"^\w+$"
 _ONE_KEY: Final[dict[str, Any]] = {
@@ -23,7 +25,12 @@ _ONE_KEY: Final[dict[str, Any]] = {
     "maxProperties": 1,
     "patternProperties": {_NAME: _ANY},
 }
-_ONE_KEY_LIST: Final[dict[str, Any]] = {"type": "array", "items": _ONE_KEY, "uniqueItems": True, "minItems": 1}
+_ONE_KEY_LIST: Final[dict[str, Any]] = {
+    "type": "array",
+    "items": _ONE_KEY,
+    "uniqueItems": True,
+    "minItems": 1,
+}
 _STRING_OR_COUNT: Final[dict[str, Any]] = {"oneOf": [_STRING, _COUNT]}
 
 _EXPRESSION: Final = f"{YAQL_PATTERN}|{JINJA_PATTERN}"

@@ -201,7 +201,9 @@ def _task(name: str, body: dict[str, Any]) -> TaskSpec:
         name=name,
         action=action,
         input=task_input,
-        next=tuple(_transition(i, t) for i, t in enumerate(transitions if isinstance(transitions, list) else ())),
+        next=tuple(
+            _transition(i, t) for i, t in enumerate(transitions if isinstance(transitions, list) else ())
+        ),
         join=body.get("join"),
         items=_items(items) if isinstance(items, dict) and isinstance(items.get("items"), str) else None,
         retry=(
