@@ -834,6 +834,14 @@ class _Run:
                 out.append(len(self.state["contexts"]) - 1)
                 entry["ctxs"]["out"] = {edge.id: len(self.state["contexts"]) - 1}
             target_route = self.route_for(edge, route)
+            joined = self.find_entry(edge.target, target_route)
+            if (
+                joined is not None
+                and self.graph.barrier(edge.target) is not None
+                and not self.graph.in_cycle(edge.target)
+            ):
+                joined["prev"][edge.backref] = index  # a join runs once; a later arrival is only recorded
+                continue
             staged = self.staged(edge.target, target_route)
             if staged is not None:
                 out.remove(0)
