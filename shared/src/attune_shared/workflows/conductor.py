@@ -620,9 +620,12 @@ class _Run:
         self, task: dict[str, Any], spec: TaskSpec, staged: dict[str, Any], scope: Scope
     ) -> dict[str, Any] | None:
         assert spec.items is not None
-        values = evaluate(spec.items.expression, scope)
-        if not isinstance(values, list):
-            raise TypeError(f'The value of "{spec.items.expression}" is not type of list.')
+        values = staged.get("values")
+        if values is None:  # evaluated once per staging: the context it reads does not change
+            values = evaluate(spec.items.expression, scope)
+            if not isinstance(values, list):
+                raise TypeError(f'The value of "{spec.items.expression}" is not type of list.')
+            staged["values"] = values = plain(values)
         concurrency = evaluate(spec.items.concurrency, scope)
         if concurrency is not None and concurrency <= 0:
             concurrency = 1
@@ -847,8 +850,8 @@ class _Run:
                 out.remove(0)
                 staged["ctxs"]["in"].extend(out)
                 staged["prev"][edge.backref] = index
-                staged.pop("items", None)
-                staged.pop("completed", None)
+                for stale in ("items", "values", "completed"):
+                    staged.pop(stale, None)
             else:
                 staged = self.add_staged(edge.target, target_route, out, {edge.backref: index}, ready=False)
             staged["ready"] = self.inbound(edge.target, route) == _SATISFIED
