@@ -10,7 +10,10 @@ import pytest
 from attune_shared.workflows import Dispatch, Runtime, Step, WorkflowSpec, child_changed, load_workflow, start
 
 FILES = Path(__file__).parent / "files"
-CONTEXT = {"st2": {"action_execution_id": "42", "user": "stanley", "api_url": "http://127.0.0.1/api"}, "parent": {}}
+CONTEXT = {
+    "st2": {"action_execution_id": "42", "user": "stanley", "api_url": "http://127.0.0.1/api"},
+    "parent": {},
+}
 
 
 class Driver:
@@ -31,15 +34,21 @@ class Driver:
 
     def find(self, task_id: str, item: int | None = None) -> Dispatch:
         matches = [d for d in self.outstanding if d.task_id == task_id and d.item == item]
-        assert matches, f"{task_id}[{item}] was not dispatched; outstanding: {[d.key for d in self.outstanding]}"
+        assert matches, (
+            f"{task_id}[{item}] was not dispatched; outstanding: {[d.key for d in self.outstanding]}"
+        )
         return matches[0]
 
-    def report(self, task_id: str, status: str = "completed", result: Any = None, item: int | None = None) -> Step:
+    def report(
+        self, task_id: str, status: str = "completed", result: Any = None, item: int | None = None
+    ) -> Step:
         dispatch = self.find(task_id, item)
         if status not in ("pending", "paused", "running"):
             self.outstanding.remove(dispatch)
             self.results[dispatch.key] = result
-        step = child_changed(self.spec, self.state, dispatch.key, status, result, runtime=Runtime(dict(self.results)))
+        step = child_changed(
+            self.spec, self.state, dispatch.key, status, result, runtime=Runtime(dict(self.results))
+        )
         self.step = self._take(step)
         return step
 

@@ -34,9 +34,18 @@ def test_a_join_that_can_no_longer_be_satisfied_fails_the_workflow(workflow):
     assert step.result == {
         "output": None,
         "errors": [
-            {"type": "error", "message": "Execution failed. See result for details.", "task_id": "y",
-             "result": {"stderr": "boom"}},
-            {"type": "error", "message": 'UnreachableJoinError: The join task|route "both|0" is partially '
-             "satisfied but unreachable.", "task_id": "both", "route": 0},
+            {
+                "type": "error",
+                "message": "Execution failed. See result for details.",
+                "task_id": "y",
+                "result": {"stderr": "boom"},
+            },
+            {
+                "type": "error",
+                "message": 'UnreachableJoinError: The join task|route "both|0" is partially '
+                "satisfied but unreachable.",
+                "task_id": "both",
+                "route": 0,
+            },
         ],
     }

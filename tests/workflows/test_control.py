@@ -1,7 +1,11 @@
 from attune_shared.statuses import ExecutionStatus
 
-FAILED = {"type": "error", "message": "Execution failed. See result for details.", "task_id": "work",
-          "result": {"return_code": 1}}
+FAILED = {
+    "type": "error",
+    "message": "Execution failed. See result for details.",
+    "task_id": "work",
+    "result": {"return_code": 1},
+}
 
 
 def test_noop_remediates_a_failure(workflow):
@@ -20,8 +24,10 @@ def test_fail_fails_the_workflow_but_runs_the_cleanup_staged_beside_it(workflow)
     assert step.status is ExecutionStatus.FAILED
     assert step.result == {
         "output": {"progress": 25},
-        "errors": [FAILED, {"type": "error", "message": "Execution failed. See result for details.",
-                            "task_id": "fail"}],
+        "errors": [
+            FAILED,
+            {"type": "error", "message": "Execution failed. See result for details.", "task_id": "fail"},
+        ],
     }
 
 
@@ -54,7 +60,10 @@ def test_cycles_reenter_tasks_until_the_condition_leaves(workflow):
     step = run.report("done")
     assert step.result == {"output": {"tries": 3}}
     assert [d.key for d in run.started] == [
-        "attempt.r0.e1.a0", "attempt.r0.e3.a0", "attempt.r0.e5.a0", "done.r0.e7.a0"
+        "attempt.r0.e1.a0",
+        "attempt.r0.e3.a0",
+        "attempt.r0.e5.a0",
+        "done.r0.e7.a0",
     ]
 
 

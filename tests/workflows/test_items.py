@@ -1,7 +1,7 @@
 import json
 
 from attune_shared.statuses import ExecutionStatus
-from attune_shared.workflows import Runtime, ResultsNeeded, child_changed
+from attune_shared.workflows import ResultsNeeded, Runtime, child_changed
 
 
 def test_with_items_respects_concurrency_and_zips_the_lists(workflow):
@@ -24,14 +24,20 @@ def test_an_item_failure_stops_the_items_not_started(workflow):
     step = run.report("probe", "failed", {"stdout": "", "stderr": "no"}, item=0)
     assert step.status is ExecutionStatus.FAILED
     assert step.dispatches == ()
-    undefined = "YaqlEvaluationException: Unable to evaluate expression '<% ctx({0}) %>'. " \
+    undefined = (
+        "YaqlEvaluationException: Unable to evaluate expression '<% ctx({0}) %>'. "
         'VariableUndefinedError: The variable "{0}" is undefined.'
+    )
     # The output renders even on failure; what was never published is an error of its own.
     assert step.result == {
         "output": None,
         "errors": [
-            {"type": "error", "message": "Execution failed. See result for details.", "task_id": "probe",
-             "result": {"stdout": "", "stderr": "no"}},
+            {
+                "type": "error",
+                "message": "Execution failed. See result for details.",
+                "task_id": "probe",
+                "result": {"stdout": "", "stderr": "no"},
+            },
             {"type": "error", "message": undefined.format("outs")},
             {"type": "error", "message": undefined.format("count")},
         ],
@@ -59,8 +65,14 @@ def test_the_results_of_other_items_are_asked_for_when_missing(workflow):
         assert needed.keys == [first.key]
     else:
         raise AssertionError("the result of the first item was not asked for")
-    step = child_changed(run.spec, state, second.key, "completed", {"stdout": "B"},
-                         runtime=Runtime({first.key: {"stdout": "A"}}))
+    step = child_changed(
+        run.spec,
+        state,
+        second.key,
+        "completed",
+        {"stdout": "B"},
+        runtime=Runtime({first.key: {"stdout": "A"}}),
+    )
     assert [d.task_id for d in step.dispatches] == ["summary"]
 
 
@@ -71,7 +83,11 @@ def test_a_thousand_items_twenty_at_a_time_keep_the_state_compact(workflow):
     peak = 0
     while run.outstanding:
         dispatch = run.outstanding[0]
-        run.report("probe" if dispatch.task_id == "probe" else dispatch.task_id, result={"stdout": "ok"}, item=dispatch.item)
+        run.report(
+            "probe" if dispatch.task_id == "probe" else dispatch.task_id,
+            result={"stdout": "ok"},
+            item=dispatch.item,
+        )
         peak = max(peak, sum(1 for d in run.outstanding if d.task_id == "probe"))
         assert peak <= 20
     assert run.step.status is ExecutionStatus.COMPLETED

@@ -5,7 +5,11 @@ def test_sequential_tasks_publish_and_output(workflow):
     run = workflow("sequential.yaml", who="Ada")
     assert run.new(run.step) == [("greet", None)]
     greet = run.find("greet")
-    assert (greet.action, greet.input, greet.key) == ("core.echo", {"message": "hello, Ada", "count": 2}, "greet.r0.e0.a0")
+    assert (greet.action, greet.input, greet.key) == (
+        "core.echo",
+        {"message": "hello, Ada", "count": 2},
+        "greet.r0.e0.a0",
+    )
 
     step = run.report("greet", result={"stdout": "hello, Ada"})
     assert step.status is ExecutionStatus.RUNNING
