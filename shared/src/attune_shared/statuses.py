@@ -22,6 +22,12 @@ class ExecutionStatus(StrEnum):
     CANCELLED = "cancelled"
     TIMEOUT = "timeout"
     ABANDONED = "abandoned"
+    #: Waiting for a person (an inquiry, or a workflow one of whose tasks is one).
+    PENDING = "pending"
+    #: A workflow asked to pause: running tasks finish, no new one starts.
+    PAUSING = "pausing"
+    PAUSED = "paused"
+    RESUMING = "resuming"
 
     @property
     def is_terminal(self) -> bool:
@@ -58,8 +64,20 @@ EXECUTION_TRANSITIONS: dict[ExecutionStatus, frozenset[ExecutionStatus]] = {
     _S.REQUESTED: frozenset({_S.SCHEDULING, _S.CANCELLED, _S.FAILED, _S.ABANDONED}),
     _S.SCHEDULING: frozenset({_S.SCHEDULED, _S.REQUESTED, _S.CANCELLED, _S.FAILED, _S.ABANDONED}),
     _S.SCHEDULED: frozenset({_S.RUNNING, _S.REQUESTED, _S.CANCELLED, _S.FAILED, _S.ABANDONED}),
-    _S.RUNNING: frozenset({_S.COMPLETED, _S.FAILED, _S.TIMEOUT, _S.CANCELING, _S.ABANDONED}),
+    _S.RUNNING: frozenset(
+        {_S.COMPLETED, _S.FAILED, _S.TIMEOUT, _S.CANCELING, _S.ABANDONED, _S.PENDING, _S.PAUSING, _S.PAUSED}
+    ),
     _S.CANCELING: frozenset({_S.CANCELLED, _S.COMPLETED, _S.FAILED, _S.TIMEOUT, _S.ABANDONED}),
+    _S.PENDING: frozenset(
+        {_S.RUNNING, _S.COMPLETED, _S.FAILED, _S.TIMEOUT, _S.CANCELING, _S.CANCELLED, _S.ABANDONED}
+    ),
+    _S.PAUSING: frozenset(
+        {_S.PAUSED, _S.RUNNING, _S.RESUMING, _S.CANCELING, _S.CANCELLED, _S.FAILED, _S.TIMEOUT, _S.ABANDONED}
+    ),
+    _S.PAUSED: frozenset({_S.RESUMING, _S.RUNNING, _S.CANCELING, _S.CANCELLED, _S.FAILED, _S.COMPLETED}),
+    _S.RESUMING: frozenset(
+        {_S.RUNNING, _S.PAUSING, _S.PAUSED, _S.COMPLETED, _S.FAILED, _S.CANCELING, _S.CANCELLED}
+    ),
     _S.COMPLETED: frozenset(),
     _S.FAILED: frozenset(),
     _S.CANCELLED: frozenset(),
