@@ -11,7 +11,7 @@ import nats
 import pytest_asyncio
 
 from attune_shared.constants import PACKS_DIR
-from attune_shared.repos import KeyRepository, TriggerRepository
+from attune_shared.repos import TriggerRepository
 from attune_shared.secrets import SecretBox
 
 from .harness import Api, problem
@@ -266,35 +266,54 @@ async def test_sensors_and_policies(api: Api) -> None:
         assert (await http.delete("/api/v1/policies/mon.limit")).status_code == 204
 
 
-async def test_keys_encrypted_and_revealed_to_admins_only(api: Api) -> None:
+async def test_the_datastore_api_scopes_secrets_ttl_and_pages(api: Api) -> None:
     async with api.client("admin") as admin, api.client("viewer") as viewer:
-        created = await admin.post(
-            "/api/v1/keys", json={"ref": "db.password", "value": "hunter2", "description": "db"}
+        created = await admin.put(
+            "/api/v1/keys/db.password", json={"value": "hunter2", "secret": True, "description": "db"}
         )
-        assert created.status_code == 201, created.text
-        assert created.json()["value"] is None and created.json()["encrypted"]
+        assert created.status_code == 200, created.text
+        assert created.json()["value"] == "********" and created.json()["secret"]
         conn = await api.db()
         try:
-            stored = await KeyRepository(conn).get_by_ref("db.password")
-            assert stored is not None and stored.value != "hunter2" and "hunter2" not in stored.value
+            stored = await conn.fetchval("SELECT value FROM key WHERE name = 'db.password'")
+            assert "hunter2" not in stored
         finally:
             await conn.close()
-        assert (await viewer.get("/api/v1/keys/db.password")).json()["value"] is None
-        problem(await viewer.get("/api/v1/keys/db.password", params={"include_value": "true"}), 403)
-        revealed = await admin.get("/api/v1/keys/db.password", params={"include_value": "true"})
+        assert (await viewer.get("/api/v1/keys/db.password")).json()["value"] == "********"
+        problem(await viewer.get("/api/v1/keys/db.password", params={"decrypt": "true"}), 403)
+        revealed = await admin.get("/api/v1/keys/db.password", params={"decrypt": "true"})
         assert revealed.json()["value"] == "hunter2"
-        await admin.patch("/api/v1/keys/db.password", json={"value": "correct horse"})
-        listed = (await admin.get("/api/v1/keys", params={"include_value": "true", "ref": "db.*"})).json()
-        assert [k["value"] for k in listed["data"]] == ["correct horse"]
-        plain = await admin.patch("/api/v1/keys/db.password", json={"encrypted": False})
-        assert not plain.json()["encrypted"]
+        # values are strings or JSON; a viewer writes their own user keys, not system ones
+        problem(await viewer.put("/api/v1/keys/limits", json={"value": {"cpu": 2}}), 403)
+        assert (await admin.put("/api/v1/keys/db.limits", json={"value": {"cpu": 2}})).json()["value"] == {
+            "cpu": 2
+        }
+        mine = await viewer.put(
+            "/api/v1/keys/db.theme", json={"value": "dark", "scope": "user", "secret": True}
+        )
+        assert mine.status_code == 200 and mine.json()["user"] == "viewer-user", mine.text
+        own = await viewer.get("/api/v1/keys/db.theme", params={"scope": "user", "decrypt": "true"})
+        assert own.json()["value"] == "dark"
+        problem(await viewer.get("/api/v1/keys/db.theme", params={"scope": "user", "user": "someone"}), 403)
+        # listing by prefix, a page at a time; a viewer sees system keys and their own
+        listed = (await viewer.get("/api/v1/keys", params={"prefix": "db.", "limit": 2})).json()
+        assert [k["name"] for k in listed["data"]] == ["db.limits", "db.password"] and listed[
+            "next"
+        ] == "db.password"
+        rest = (await viewer.get("/api/v1/keys", params={"prefix": "db.", "after": listed["next"]})).json()
+        assert [k["name"] for k in rest["data"]] == ["db.theme"] and rest["next"] is None
+        # a ttl makes the key vanish; an expired key is gone at once
+        assert (await admin.put("/api/v1/keys/db.lease", json={"value": "x", "ttl": 3600})).json()[
+            "expires_at"
+        ]
         conn = await api.db()
         try:
-            stored = await KeyRepository(conn).get_by_ref("db.password")
-            assert stored is not None and stored.value == "correct horse"
+            await conn.execute(
+                "UPDATE key SET expires_at = now() - interval '1 second' WHERE name = 'db.lease'"
+            )
         finally:
             await conn.close()
-        problem(await admin.patch("/api/v1/keys/db.password", json={"value": None}), 422)
-        problem(await admin.post("/api/v1/keys", json={"ref": "db.password", "value": "x"}), 409)
+        problem(await viewer.get("/api/v1/keys/db.lease"), 404)
+        problem(await admin.put("/api/v1/keys/bad name", json={"value": "x"}), 422)
         assert (await admin.delete("/api/v1/keys/db.password")).status_code == 204
         problem(await viewer.get("/api/v1/keys/db.password"), 404)

@@ -179,3 +179,23 @@ async def test_event_publish_straight_to_nats_and_list(api: Api, services: Any) 
 async def test_unreachable_api_is_one_line(api: Api) -> None:
     code, _, err = await attune(api, "action", "list", env={"ATTUNE_API_URL": "http://127.0.0.1:9"})
     assert code == 1 and one_line_error(err).startswith("attune: cannot reach the API at http://127.0.0.1:9")
+
+
+async def test_key_set_get_list_delete(api: Api) -> None:
+    assert (await ok_json(api, "key", "set", "cli.region", "eu-west-1"))["value"] == "eu-west-1"
+    secret = await ok_json(api, "key", "set", "cli.token", "t0k3n", "--encrypt", "--ttl", "3600")
+    assert secret["value"] == "********" and secret["secret"] and secret["expires_at"]
+    assert (await ok_json(api, "key", "set", "cli.limits", '{"cpu": 2}'))["value"] == {"cpu": 2}
+    assert (await ok_json(api, "key", "get", "cli.token", "--decrypt"))["value"] == "t0k3n"
+    code, out, err = await attune(api, "key", "get", "cli.token", "--decrypt", role="viewer")
+    assert code == 1 and "decrypt" in one_line_error(err)
+    mine = await ok_json(api, "key", "set", "cli.theme", "dark", "--scope", "user", role="viewer")
+    assert mine["user"] == "viewer-user" and mine["scope"] == "user"
+    listed = await ok_json(api, "key", "list", "--prefix", "cli.", "--limit", "2", "--all")
+    assert [k["name"] for k in listed] == ["cli.limits", "cli.region", "cli.theme", "cli.token"]
+    code, out, _ = await attune(api, "key", "list", "--prefix", "cli.", "--limit", "2")
+    assert code == 0 and "cli.limits" in out and "cli.theme" not in out and "--all" in out
+    code, out, _ = await attune(api, "key", "delete", "cli.region")
+    assert code == 0
+    code, _, err = await attune(api, "key", "get", "cli.region")
+    assert code == 1 and "system key cli.region" in one_line_error(err)

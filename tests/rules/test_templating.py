@@ -47,7 +47,8 @@ CONTEXT = build_context(
         ("{{ trigger.count + 1 }}", 6),
         ("{{ trigger.tags | length }}", 2),
         ("{{ trigger.missing | default('n/a') }}", "n/a"),
-        ("{{ trigger.details | to_json_string(sort_keys=True) }}", '{"disk": "/var", "items": [1, 2]}'),
+        # StackStorm's separators: (",", ": ")
+        ("{{ trigger.details | to_json_string(sort_keys=True) }}", '{"disk": "/var","items": [1,2]}'),
     ],
 )
 def test_a_whole_string_template_keeps_the_type(template: str, value: Any) -> None:

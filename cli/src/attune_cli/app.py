@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from attune_cli.commands import action, apikey, bus, event, execution, migrate, pack, rule, run, up
+from attune_cli.commands import action, apikey, bus, event, execution, key, migrate, pack, rule, run, up
 from attune_cli.output import fail
 from attune_shared.errors import AttuneError, ConfigError
 
@@ -28,6 +28,7 @@ app.command(name="run")(run.run)
 app.add_typer(execution.execution_app, name="execution")
 app.add_typer(event.event_app, name="event")
 app.add_typer(apikey.apikey_app, name="apikey")
+app.add_typer(key.key_app, name="key")
 app.command(name="up")(up.up)
 
 

@@ -16,6 +16,10 @@ RETENTION_LOCK_KEY = MIGRATION_LOCK_KEY + 1
 #: pg_advisory_lock key of the executors' maintenance leader.
 MAINTENANCE_LOCK_KEY = MIGRATION_LOCK_KEY + 2
 
+#: The user automations run as when no person asked for them (rules, timers): its ``user``-scoped
+#: datastore keys are what ``st2kv.user`` reads there (StackStorm's system user).
+SYSTEM_USER = "attune"
+
 #: Root of the source tree (the workspace), where `migrations/` and `packs/` live.
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"

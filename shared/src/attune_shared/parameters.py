@@ -7,7 +7,8 @@ Used on rendered rule parameters (executor) and on parameters given to ``POST /e
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from jsonschema import ValidationError
@@ -15,6 +16,7 @@ from jsonschema.exceptions import SchemaError, relevance
 
 from attune_shared.errors import DefinitionError, ParameterError
 from attune_shared.json_schema import compiled, validator_class
+from attune_shared.secrets import MASK, SecretBox
 
 #: The field of a problem with the parameters as a whole.
 ROOT = "(root)"
@@ -86,3 +88,34 @@ def _join(base: str, path: Iterable[str | int]) -> str:
     for part in path:
         field += f"[{part}]" if isinstance(part, int) else (f".{part}" if field else str(part))
     return field
+
+
+def secret_parameters(schema: Mapping[str, Any]) -> frozenset[str]:
+    """The parameters ``schema`` marks ``secret: true`` (StackStorm's keyword)."""
+    properties = schema.get("properties")
+    if not isinstance(properties, Mapping):
+        return frozenset()
+    return frozenset(
+        n for n, spec in properties.items() if isinstance(spec, Mapping) and spec.get("secret") is True
+    )
+
+
+def seal(
+    params: Mapping[str, Any], names: Collection[str], box: SecretBox
+) -> tuple[dict[str, Any], str | None]:
+    """``params`` to store: the ``names`` present shown as :data:`~attune_shared.secrets.MASK`,
+    and the ciphertext of their values (``None`` when there are none)."""
+    hidden = {n: params[n] for n in names if n in params}
+    if not hidden:
+        return dict(params), None
+    return {**params, **dict.fromkeys(hidden, MASK)}, box.encrypt(json.dumps(hidden))
+
+
+def unseal(config: Mapping[str, Any], secrets: str | None, box: SecretBox) -> dict[str, Any]:
+    """The parameters as the action gets them: ``config`` with the sealed values back in clear.
+
+    :raises SecretDecryptError: when ``secrets`` was sealed with another secret key.
+    """
+    if secrets is None:
+        return dict(config)
+    return {**config, **json.loads(box.decrypt(secrets))}

@@ -17,6 +17,9 @@ from pydantic import SecretStr
 
 from attune_shared.errors import AttuneError
 
+#: What a secret looks like wherever a person or a log can see it.
+MASK = "********"
+
 #: HKDF ``info`` labels: one derived key per purpose.
 SECRETS_PURPOSE = b"attune/secrets/v1"
 TOKENS_PURPOSE = b"attune/tokens/v1"

@@ -62,7 +62,7 @@ class Executor:
         self.rt = runtime
         settings = runtime.settings
         self.settings = settings
-        self.context = ExecutorContext.create(runtime.pool, runtime.bus, settings.executor)
+        self.context = ExecutorContext.create(runtime.pool, runtime.bus, settings)
         self.presence = WorkerPresence(runtime.pool, settings.executor)
         self.slots = Credits(settings.executor.concurrency)
         self.runs = RunManager(self.context)

@@ -11,7 +11,9 @@ from attune_executor.finishing import Finisher
 from attune_executor.policies import PolicyEngine
 from attune_executor.wakeups import Wakeups
 from attune_shared.bus import Bus
-from attune_shared.settings import ExecutorSettings
+from attune_shared.datastore import Datastore
+from attune_shared.secrets import SecretBox
+from attune_shared.settings import ExecutorSettings, Settings
 
 
 @dataclass(frozen=True)
@@ -23,11 +25,16 @@ class ExecutorContext:
     policies: PolicyEngine
     wakeups: Wakeups
     finisher: Finisher
+    #: opens secrets: sealed parameters, datastore secrets
+    box: SecretBox
+    datastore: Datastore
 
     @classmethod
-    def create(cls, pool: asyncpg.Pool, bus: Bus, settings: ExecutorSettings) -> ExecutorContext:
-        catalog = CatalogCache(pool, settings.cache_ttl)
+    def create(cls, pool: asyncpg.Pool, bus: Bus, settings: Settings) -> ExecutorContext:
+        ex = settings.executor
+        catalog = CatalogCache(pool, ex.cache_ttl)
         policies = PolicyEngine(pool, bus)
         wakeups = Wakeups(bus)
-        finisher = Finisher(pool, bus, settings, catalog, policies, wakeups)
-        return cls(pool, bus, settings, catalog, policies, wakeups, finisher)
+        finisher = Finisher(pool, bus, ex, catalog, policies, wakeups)
+        box = SecretBox(settings.security.secret_key)
+        return cls(pool, bus, ex, catalog, policies, wakeups, finisher, box, Datastore(pool, box))

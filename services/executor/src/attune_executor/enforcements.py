@@ -74,6 +74,7 @@ class EnforcementProcessor:
                             timeout_seconds=action.timeout_seconds or self.settings.default_timeout,
                             max_retries=action.max_retries,
                             trace_tag=e.trace_tag,
+                            secrets=e.secrets,
                         ),
                     )
                 )

@@ -8,19 +8,23 @@ resolved ``disabled`` with the reason naming the field, so the failure is never 
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from attune_executor.context import ExecutorContext
 from attune_shared.bus import Delivery, EnforcementCreated, EventCreated, gather_bounded
+from attune_shared.constants import SYSTEM_USER
 from attune_shared.errors import DefinitionError, ParameterError, PermanentError, TemplateRenderError
 from attune_shared.metrics import ENFORCEMENTS
 from attune_shared.models import Action, Enforcement, Event, Rule
-from attune_shared.parameters import validate_parameters
+from attune_shared.parameters import seal, secret_parameters, validate_parameters
 from attune_shared.repos import EnforcementRepository, EventRepository, NewEnforcement
 from attune_shared.rules import evaluate_criteria, event_context, render_params, validate_criteria
+from attune_shared.rules.templating import render_defaults
 from attune_shared.statuses import EnforcementStatus
 
 log = logging.getLogger("attune.executor.events")
@@ -37,7 +41,10 @@ class EventProcessor:
         self.pool = context.pool
         self.bus = context.bus
         self.catalog = context.catalog
+        self.box = context.box
+        self.datastore = context.datastore
         self._criteria_errors: dict[tuple[int, datetime], str | None] = {}
+        self._revealing: dict[tuple[int, datetime], frozenset[str]] = {}
 
     async def handle(self, deliveries: list[Delivery[EventCreated]]) -> None:
         # an event of a trigger without enabled rules can match nothing (a rule an event targets
@@ -60,11 +67,20 @@ class EventProcessor:
         candidates = await self._rules(found)
         actions = await self.catalog.actions({r.action_ref for rules in candidates.values() for r in rules})
         packs = await self.catalog.packs({r.pack_ref for rules in candidates.values() for r in rules})
+        rules = {r.id: r for rs in candidates.values() for r in rs}.values()
+        kv = await self.datastore.template_context(
+            [
+                *((r.action_params, r.criteria) for r in rules),
+                *(a.parameters_schema for a in actions.values() if a is not None),
+            ],
+            user=SYSTEM_USER,
+        )
         matches: list[Match] = []
         for event in found:
             for rule in candidates[event.id]:
                 pack = packs.get(rule.pack_ref)
-                match = self._match(event, rule, actions.get(rule.action_ref), pack.config if pack else {})
+                action = actions.get(rule.action_ref)
+                match = self._match(event, rule, action, pack.config if pack else {}, kv)
                 if match is not None:
                     matches.append(match)
         if not matches:
@@ -93,9 +109,15 @@ class EventProcessor:
         return result
 
     def _match(
-        self, event: Event, rule: Rule, action: Action | None, pack_config: dict[str, Any]
+        self,
+        event: Event,
+        rule: Rule,
+        action: Action | None,
+        pack_config: dict[str, Any],
+        kv: Mapping[str, Any],
     ) -> Match | None:
-        def enforcement(config: dict[str, Any]) -> NewEnforcement:
+        def enforcement(params: dict[str, Any]) -> NewEnforcement:
+            config, secrets = seal(params, self._secret_names(rule, action), self.box)
             return NewEnforcement(
                 rule=rule.id,
                 rule_ref=rule.ref,
@@ -106,12 +128,13 @@ class EventProcessor:
                 condition=rule.condition,
                 criteria=rule.criteria,
                 trace_tag=event.trace_tag,
+                secrets=secrets,
             )
 
         malformed = self._malformed(rule)
         if malformed is not None:
             return Match(enforcement(rule.action_params), f"rule {rule.ref} is malformed: {malformed}")
-        context = event_context(event, rule, pack_config)
+        context = {**event_context(event, rule, pack_config), **kv}
         result = evaluate_criteria(rule.criteria, context, condition=rule.condition)
         if not result.matched:
             # an operator that raised or a pattern that did not render is a rule bug, not a miss
@@ -125,6 +148,7 @@ class EventProcessor:
         try:
             params = render_params(rule.action_params, context)
             if action is not None:  # a missing action disables the enforcement when it is processed
+                params |= render_defaults(action.parameters_schema, params, context)
                 params = validate_parameters(params, action.parameters_schema)
         except TemplateRenderError as exc:
             return Match(enforcement(rule.action_params), f"template error in {exc.field}: {exc.message}")
@@ -137,6 +161,16 @@ class EventProcessor:
                 f"action {rule.action_ref} has an invalid parameters_schema: {'; '.join(exc.lines())}",
             )
         return Match(enforcement(params), None)
+
+    def _secret_names(self, rule: Rule, action: Action | None) -> frozenset[str]:
+        """Parameters stored sealed: the action's ``secret`` ones, and those the rule renders from a
+        secret (``| decrypt_kv``), whatever the action says of them."""
+        key = (rule.id, rule.updated)
+        if key not in self._revealing:
+            self._revealing[key] = frozenset(
+                name for name, value in rule.action_params.items() if "decrypt_kv" in json.dumps(value)
+            )
+        return self._revealing[key] | (secret_parameters(action.parameters_schema) if action else frozenset())
 
     def _malformed(self, rule: Rule) -> str | None:
         key = (rule.id, rule.updated)

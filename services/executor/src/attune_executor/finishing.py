@@ -99,6 +99,7 @@ def retry_of(
         retry_reason=str(status),
         run_after=datetime.now(UTC) + timedelta(seconds=retry_delay(x.retry_count, settings)),
         trace_tag=x.trace_tag,
+        secrets=x.secrets,
     )
 
 

@@ -10,6 +10,7 @@ Every ``maintenance_interval`` seconds the leader:
   ``reconcile_after`` (only while their consumer has no backlog: a backlog means the messages
   exist), and returns ``scheduling`` ones whose scheduler stopped to ``requested``;
 - wakes the head of every policy queue, and deletes admissions nothing needs;
+- deletes datastore keys past their expiry (readers stopped seeing them when it passed);
 - runs the plain-PostgreSQL retention job every ``retention_interval``.
 """
 
@@ -39,6 +40,7 @@ from attune_shared.models import Execution
 from attune_shared.repos import (
     EnforcementRepository,
     ExecutionRepository,
+    KeyRepository,
     PolicyAdmissionRepository,
     WorkerRepository,
 )
@@ -130,6 +132,7 @@ class Maintenance:
             "republished": await self.reconcile(),
             "queues_woken": await self.wake_queues(),
             "admissions_purged": await PolicyAdmissionRepository(self.pool).purge(),
+            "keys_expired": await KeyRepository(self.pool).purge_expired(),
         }
         if time.monotonic() - self._last_retention >= self.ex.retention_interval:
             self._last_retention = time.monotonic()

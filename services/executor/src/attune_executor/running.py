@@ -17,6 +17,8 @@ from attune_shared.bus import Credit
 from attune_shared.executions import cancelled_result
 from attune_shared.metrics import ACTION_SECONDS, RUNNING_ACTIONS
 from attune_shared.models import Action, Execution, Pack
+from attune_shared.parameters import unseal
+from attune_shared.secrets import SecretDecryptError
 from attune_shared.statuses import ExecutionStatus
 
 log = logging.getLogger("attune.executor.running")
@@ -43,6 +45,7 @@ class RunManager:
     def __init__(self, context: ExecutorContext) -> None:
         self.settings = context.settings
         self.finisher = context.finisher
+        self.box = context.box
         self.runners = Runners()
         self.runs: dict[int, Run] = {}
         #: executions seen `canceling` before their run was registered here, with when
@@ -96,7 +99,11 @@ class RunManager:
         RUNNING_ACTIONS.inc()
         try:
             try:
+                # the sealed (secret) parameters are opened only here, for the action itself
+                run.ctx.params = unseal(run.execution.config, run.execution.secrets, self.box)
                 result = await self.runners.run(run.ctx)
+            except SecretDecryptError as exc:
+                result = RunResult(False, None, run.ctx.elapsed_ms(), error=f"secret parameters: {exc}")
             except Exception as exc:
                 log.exception("run.crashed", extra={"execution": run.execution.id})
                 result = RunResult(

@@ -7,7 +7,7 @@ from attune_shared.models.event import Event
 from attune_shared.models.execution import Execution
 from attune_shared.models.history import HistoryEntry
 from attune_shared.models.identity import ApiKey, Identity
-from attune_shared.models.key import Key
+from attune_shared.models.key import Key, KeyScope
 from attune_shared.models.pack import Pack
 from attune_shared.models.policy import Policy
 from attune_shared.models.policy_admission import PolicyAdmission
@@ -25,6 +25,7 @@ __all__ = [
     "HistoryEntry",
     "Identity",
     "Key",
+    "KeyScope",
     "Pack",
     "Policy",
     "PolicyAdmission",

@@ -3,6 +3,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pydantic import Field
+
 from attune_shared.models.base import Row
 from attune_shared.statuses import ExecutionStatus
 
@@ -30,3 +32,5 @@ class Execution(Row):
     retry_reason: str | None
     run_after: datetime | None
     trace_tag: str | None
+    #: ciphertext of the secret parameters (``config`` shows them as ``********``); never serialized
+    secrets: str | None = Field(default=None, exclude=True, repr=False)

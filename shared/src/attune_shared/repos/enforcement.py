@@ -26,6 +26,7 @@ class NewEnforcement:
     condition: str = "all"
     criteria: dict[str, Any] = field(default_factory=dict)
     trace_tag: str | None = None
+    secrets: str | None = None
 
 
 _COLUMNS = (
@@ -38,6 +39,7 @@ _COLUMNS = (
     "condition",
     "criteria",
     "trace_tag",
+    "secrets",
 )
 _TYPES = (
     "bigint[]",
@@ -48,6 +50,7 @@ _TYPES = (
     "jsonb[]",
     "text[]",
     "jsonb[]",
+    "text[]",
     "text[]",
 )
 
@@ -96,6 +99,7 @@ class EnforcementRepository(TimeSeriesRepository[Enforcement]):
             [r.condition for r in rows],
             [r.criteria for r in rows],
             [r.trace_tag for r in rows],
+            [r.secrets for r in rows],
         ]
         unnest = ", ".join(f"${i}::{t}" for i, t in enumerate(_TYPES, start=1))
         cols = ", ".join(_COLUMNS)

@@ -34,6 +34,7 @@ class NewExecution:
     retry_reason: str | None = None
     run_after: datetime | None = None
     trace_tag: str | None = None
+    secrets: str | None = None
     status: ExecutionStatus = ExecutionStatus.REQUESTED
     result: dict[str, Any] | None = None
 
@@ -80,6 +81,7 @@ _ENFORCED_COLUMNS = (
     "timeout_seconds",
     "max_retries",
     "trace_tag",
+    "secrets",
 )
 _ENFORCED_TYPES = (
     "timestamptz[]",
@@ -91,6 +93,7 @@ _ENFORCED_TYPES = (
     "text[]",
     "integer[]",
     "integer[]",
+    "text[]",
     "text[]",
 )
 _LIVE_WORKER = (

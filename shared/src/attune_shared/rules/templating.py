@@ -8,6 +8,8 @@
 - ``a.b`` reads the key ``b`` of a dict even where a dict method has that name (``items``).
 - A missing value is an error (``StrictUndefined``); ``| default(x)`` and ``is defined`` handle
   optional values.
+- ``st2kv.system.<name>`` / ``st2kv.user.<name>`` read the datastore when the context holds it
+  (:meth:`attune_shared.datastore.Datastore.template_context`); ``| decrypt_kv`` reveals a secret.
 
 The environment is an immutable sandbox: templates cannot reach Python internals or mutate
 the payload they read.
@@ -25,6 +27,7 @@ from jinja2 import StrictUndefined, Template, TemplateSyntaxError, Undefined
 from jinja2.environment import TemplateExpression
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from attune_shared.datastore import KeyLookup, resolve_lookups
 from attune_shared.errors import TemplateRenderError
 from attune_shared.rules.filters import FILTERS
 
@@ -34,6 +37,8 @@ _SYNTAX: Final = ("{{", "{%", "{#")
 
 
 def _as_text(value: Any) -> Any:
+    if isinstance(value, KeyLookup):
+        value = value.resolve()
     if isinstance(value, str | Undefined):
         return value
     return json.dumps(value, default=str)
@@ -99,7 +104,7 @@ def render_string(source: str, context: Mapping[str, Any]) -> Any:
         return source
     expression = _whole_expression(source)
     if expression is not None:
-        value = expression(**context)
+        value = resolve_lookups(expression(**context))
         _check_defined(value)
         return value
     return _template(source).render(context)
@@ -130,6 +135,25 @@ def render_params(
     :raises TemplateRenderError: ``action_params.message: 'dict object' has no attribute 'x'``.
     """
     return {key: render_value(item, context, field=f"{field}.{key}") for key, item in params.items()}
+
+
+def render_defaults(
+    schema: Mapping[str, Any], params: Mapping[str, Any], context: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The templated ``default`` of every top-level property of ``schema`` that ``params`` does not
+    set, rendered (``default: "{{ st2kv.system.region }}"``); plain defaults are left to validation.
+
+    :raises TemplateRenderError: ``parameters.region: datastore key st2kv.system.region does not exist``.
+    """
+    properties = schema.get("properties")
+    if not isinstance(properties, Mapping):
+        return {}
+    templated = {
+        name: spec["default"]
+        for name, spec in properties.items()
+        if name not in params and isinstance(spec, Mapping) and is_template(spec.get("default"))
+    }
+    return render_params(templated, context, field="parameters") if templated else {}
 
 
 def render_pattern(pattern: Any, context: Mapping[str, Any]) -> Any:

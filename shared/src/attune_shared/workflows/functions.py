@@ -12,13 +12,13 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
+from attune_shared.expression_functions import FUNCTIONS
 from attune_shared.workflows import statuses as st
 from attune_shared.workflows.errors import (
     ExpressionEvaluationException,
     VariableInaccessibleError,
     VariableUndefinedError,
 )
-from attune_shared.workflows.helpers import HELPERS
 
 #: ``(key, decrypt, default given, default, user) -> value``; see :func:`st2kv`.
 Datastore = Callable[..., Any]
@@ -189,4 +189,4 @@ CONTEXT_FUNCTIONS: Final[dict[str, Callable[..., Any]]] = {
 }
 
 #: Functions of their arguments only (also Jinja filters).
-PLAIN_FUNCTIONS: Final[dict[str, Callable[..., Any]]] = {"json": json_, "zip": zip_, **HELPERS}
+PLAIN_FUNCTIONS: Final[dict[str, Callable[..., Any]]] = {"json": json_, "zip": zip_, **FUNCTIONS}

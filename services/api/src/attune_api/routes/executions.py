@@ -12,7 +12,7 @@ from sse_starlette import EventSourceResponse
 
 from attune_api import streams
 from attune_api.auth import Principal
-from attune_api.deps import BusDep, HubDep, Operator, PoolDep, SettingsDep, Viewer
+from attune_api.deps import BoxDep, BusDep, HubDep, Operator, PoolDep, SettingsDep, Viewer
 from attune_api.metrics import EXECUTIONS_REQUESTED
 from attune_api.problems import ProblemError, invalid, not_found
 from attune_api.schemas import (
@@ -33,16 +33,19 @@ from attune_api.schemas import (
 from attune_api.sse import EXECUTIONS, Item
 from attune_shared import executions as lifecycle
 from attune_shared.bus import Bus
-from attune_shared.errors import DefinitionError, ParameterError
+from attune_shared.datastore import Datastore
+from attune_shared.errors import DefinitionError, ParameterError, TemplateRenderError
 from attune_shared.joins import links_of, parents_of
 from attune_shared.models import Enforcement, Execution, HistoryEntry
-from attune_shared.parameters import validate_parameters
+from attune_shared.parameters import seal, secret_parameters, unseal, validate_parameters
 from attune_shared.repos import (
     ActionRepository,
     ExecutionHistoryRepository,
     ExecutionRepository,
     NewExecution,
 )
+from attune_shared.rules.templating import render_defaults
+from attune_shared.secrets import SecretBox, SecretDecryptError
 from attune_shared.statuses import ExecutionStatus
 from attune_shared.types import Queryable
 
@@ -121,6 +124,7 @@ async def _get(db: Queryable, id: int) -> Execution:
 async def _request(
     db: Queryable,
     bus: Bus,
+    box: SecretBox,
     principal: Principal,
     action_ref: str,
     parameters: dict[str, Any],
@@ -132,8 +136,15 @@ async def _request(
         raise invalid("action_ref", f"action {action_ref} does not exist")
     if not action.enabled:
         raise ProblemError(409, f"action {action_ref} is disabled", slug="action-disabled")
+    schema = action.parameters_schema
     try:
-        params = validate_parameters(parameters, action.parameters_schema)
+        kv = await Datastore(db, box).template_context([schema], user=principal.login)
+        params = {**parameters, **render_defaults(schema, parameters, kv)}
+        params = validate_parameters(params, schema)
+    except TemplateRenderError as exc:
+        raise ProblemError(
+            422, f"{exc.field}: {exc.message}", slug="invalid-parameters", errors=[(exc.field, exc.message)]
+        ) from None
     except ParameterError as exc:
         errors = [(f"parameters.{f}" if f != "(root)" else "parameters", m) for f, m in exc.errors]
         raise ProblemError(
@@ -143,13 +154,15 @@ async def _request(
         raise ProblemError(
             409, f"action {action_ref} has an invalid parameters_schema: {exc}", slug="invalid-action"
         ) from None
+    config, secrets = seal(params, secret_parameters(schema), box)
     execution = await lifecycle.request(
         db,
         bus,
         NewExecution(
             action_ref=action.ref,
             action=action.id,
-            config=params,
+            config=config,
+            secrets=secrets,
             executor=principal.identity_id,
             timeout_seconds=timeout_seconds,
             max_retries=action.max_retries,
@@ -199,9 +212,11 @@ async def list_executions(
     },
 )
 async def create_execution(
-    principal: Operator, pool: PoolDep, bus: BusDep, body: ExecutionCreate, response: Response
+    principal: Operator, pool: PoolDep, bus: BusDep, box: BoxDep, body: ExecutionCreate, response: Response
 ) -> Execution:
-    execution = await _request(pool, bus, principal, body.action_ref, body.parameters, body.timeout_seconds)
+    execution = await _request(
+        pool, bus, box, principal, body.action_ref, body.parameters, body.timeout_seconds
+    )
     response.headers["Location"] = f"/api/v1/executions/{execution.id}"
     return execution
 
@@ -292,14 +307,19 @@ async def rerun_execution(
     principal: Operator,
     pool: PoolDep,
     bus: BusDep,
+    box: BoxDep,
     id: IdPath,
     response: Response,
     body: ExecutionRerun | None = None,
 ) -> Execution:
     original = await _get(pool, id)
-    parameters = dict(original.config) | dict((body.parameters if body else None) or {})
+    try:
+        given = unseal(original.config, original.secrets, box)
+    except SecretDecryptError as exc:
+        raise ProblemError(409, f"execution {id}: {exc}", slug="undecryptable") from None
+    parameters = given | dict((body.parameters if body else None) or {})
     timeout = (body.timeout_seconds if body else None) or original.timeout_seconds
-    execution = await _request(pool, bus, principal, original.action_ref, parameters, timeout)
+    execution = await _request(pool, bus, box, principal, original.action_ref, parameters, timeout)
     response.headers["Location"] = f"/api/v1/executions/{execution.id}"
     return execution
 

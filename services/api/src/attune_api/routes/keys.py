@@ -1,122 +1,197 @@
-"""Keys (stored secrets): list, get, create, update, delete. Values are encrypted at rest and never
-returned unless an admin asks with ``include_value=true``."""
+"""The datastore (``/keys``), as StackStorm's key-value API: keys by name in the ``system`` scope or
+a user's ``user`` scope, string or JSON values, secrets, TTLs, prefix listing with a cursor.
+
+Who may do what: anyone signed in reads system keys and reads and writes their own user keys;
+writing system keys and touching other users' keys needs ``admin``. A secret's value is
+``********`` unless ``decrypt=true`` is asked — by an admin, or by a user for their own keys — and
+every decrypted read is logged with who asked.
+"""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field
 
 from attune_api.auth import Principal
-from attune_api.deps import Admin, BoxDep, PoolDep, Viewer
-from attune_api.problems import ProblemError
-from attune_api.routes import _catalog as catalog
-from attune_api.schemas import API_PREFIX, KEY_REF, BeforeId, Limit, Page, RefFilter, RefPath
-from attune_shared.models import Key
-from attune_shared.repos import KeyRepository
-from attune_shared.secrets import SecretBox, SecretDecryptError
+from attune_api.deps import BoxDep, PoolDep, Viewer
+from attune_api.problems import ProblemError, not_found
+from attune_api.schemas import API_PREFIX, KEY_REF, Limit
+from attune_shared.datastore import Datastore, KeyValue
+from attune_shared.models import KeyScope
+from attune_shared.secrets import SecretDecryptError
+
+log = logging.getLogger("attune.api.keys")
 
 router = APIRouter(prefix=f"{API_PREFIX}/keys", tags=["keys"])
-KIND = "key"
 
-IncludeValue = Annotated[bool, Query(description="return the (decrypted) value; admin only")]
+KeyName = Annotated[
+    str, Path(pattern=KEY_REF, max_length=255, description="the key's name, e.g. `db.password`")
+]
+Decrypt = Annotated[
+    bool, Query(description="return secrets in clear (admin, or a user for their own keys); logged")
+]
+UserQuery = Annotated[
+    str | None, Query(description="whose `user` key (default: yours; another user's needs admin)")
+]
 
 
 class KeyOut(BaseModel):
-    id: int
-    ref: str
+    name: str
+    scope: KeyScope
+    user: str | None = Field(description="the owner of a `user` key")
+    value: Any = Field(description="the value (a string or JSON); `********` for a secret not decrypted")
+    secret: bool
     description: str
-    encrypted: bool
-    value: str | None = Field(description="null unless include_value=true (admin)")
-    created: datetime
-    updated: datetime
+    expires_at: datetime | None
 
 
-class KeyCreate(BaseModel):
-    ref: str = Field(pattern=KEY_REF, max_length=255)
-    value: str = Field(max_length=1024 * 1024)
+class KeyPage(BaseModel):
+    data: list[KeyOut]
+    next: str | None = Field(description="pass as `after` for the next page")
+
+
+class KeyPut(BaseModel):
+    value: Any = Field(description="a string, or any JSON value")
+    secret: bool = Field(default=False, description="encrypt the value at rest and mask it when shown")
+    ttl: float | None = Field(default=None, gt=0, description="seconds until the key disappears")
     description: str = ""
-    encrypted: bool = Field(default=True, description="encrypt the value at rest (default)")
+    scope: KeyScope = KeyScope.SYSTEM
+    user: str | None = Field(default=None, description="owner of a `user` key (default: you)")
 
 
-class KeyUpdate(BaseModel):
-    value: str | None = Field(default=None, max_length=1024 * 1024)
-    description: str | None = None
-    encrypted: bool | None = None
-
-
-def _out(row: Key, box: SecretBox, include_value: bool) -> KeyOut:
-    value = None
-    if include_value:
-        try:
-            value = box.decrypt(row.value) if row.encrypted else row.value
-        except SecretDecryptError as exc:
-            raise ProblemError(409, f"key {row.ref}: {exc}", slug="undecryptable") from None
-    return KeyOut(**row.model_dump(exclude={"value"}), value=value)
-
-
-def _check_reveal(principal: Principal, include_value: bool) -> None:
-    if include_value and not principal.allows("admin"):
-        raise ProblemError(
-            403, f"role {principal.role} may not read key values: include_value needs the admin role"
-        )
-
-
-@router.get("", summary="List keys (values only with include_value=true, admin)")
-async def list_keys(
-    principal: Viewer,
-    pool: PoolDep,
-    box: BoxDep,
-    ref: RefFilter = None,
-    include_value: IncludeValue = False,
-    limit: Limit = 100,
-    before_id: BeforeId = None,
-) -> Page[KeyOut]:
-    _check_reveal(principal, include_value)
-    rows = await KeyRepository(pool).list(ref=ref, limit=limit, before_id=before_id)
-    return Page[KeyOut](
-        data=[_out(r, box, include_value) for r in rows], next=rows[-1].id if len(rows) >= limit else None
+def _out(key: KeyValue) -> KeyOut:
+    return KeyOut(
+        name=key.name,
+        scope=key.scope,
+        user=key.user or None,
+        value=key.shown(),
+        secret=key.secret,
+        description=key.description,
+        expires_at=key.expires_at,
     )
 
 
-@router.get("/{ref}", summary="Get a key", responses={404: {"description": "no such key"}})
+def _owner(principal: Principal, scope: KeyScope, user: str | None, *, write: bool) -> str:
+    """Whose key: checks that ``principal`` may read (or ``write``) it."""
+    if scope is KeyScope.SYSTEM:
+        if user:
+            raise ProblemError(
+                422, "user: only `user` keys have a user", errors=[("user", "not with scope system")]
+            )
+        if write and not principal.allows("admin"):
+            raise ProblemError(403, f"role {principal.role} may not change system keys: that needs admin")
+        return ""
+    owner = user or principal.login
+    if owner != principal.login and not principal.allows("admin"):
+        raise ProblemError(403, f"user {principal.login} may not use the keys of user {owner}")
+    return owner
+
+
+def _check_decrypt(principal: Principal, scope: KeyScope, decrypt: bool) -> None:
+    if decrypt and scope is KeyScope.SYSTEM and not principal.allows("admin"):
+        raise ProblemError(403, f"role {principal.role} may not decrypt system keys: that needs admin")
+
+
+def _datastore(pool: PoolDep, box: BoxDep) -> Datastore:
+    return Datastore(pool, box)
+
+
+DatastoreDep = Annotated[Datastore, Depends(_datastore)]
+
+
+def _log_decrypt(principal: Principal, keys: list[KeyValue]) -> None:
+    for key in keys:
+        if key.secret:
+            log.info(
+                "key.decrypted",
+                extra={"key": key.name, "scope": str(key.scope), "owner": key.user, "by": principal.login},
+            )
+
+
+@router.get("", summary="List keys by name (optionally with a prefix), a page at a time")
+async def list_keys(
+    principal: Viewer,
+    store: DatastoreDep,
+    prefix: Annotated[str | None, Query(description="only keys whose name starts with this")] = None,
+    scope: KeyScope | None = None,
+    user: UserQuery = None,
+    after: Annotated[str | None, Query(description="the `next` of the previous page")] = None,
+    decrypt: Decrypt = False,
+    limit: Limit = 100,
+) -> KeyPage:
+    if scope is KeyScope.SYSTEM:
+        owner = _owner(principal, scope, user, write=False)
+    elif scope is KeyScope.USER or user is not None:
+        scope = KeyScope.USER
+        owner = _owner(principal, scope, user, write=False)
+    else:  # everything this caller may read: system keys and their own
+        owner = None
+    _check_decrypt(principal, scope or KeyScope.SYSTEM, decrypt)
+    try:
+        keys = await store.list(
+            prefix=prefix, scope=scope, user=owner, after=after, limit=limit + 1, decrypt=decrypt
+        )
+    except SecretDecryptError as exc:
+        raise ProblemError(409, str(exc), slug="undecryptable") from None
+    if owner is None and not principal.allows("admin"):
+        keys = [k for k in keys if k.scope is KeyScope.SYSTEM or k.user == principal.login]
+    page, more = keys[:limit], len(keys) > limit
+    if decrypt:
+        _log_decrypt(principal, page)
+    return KeyPage(data=[_out(k) for k in page], next=page[-1].name if more and page else None)
+
+
+@router.get("/{name}", summary="Get a key", responses={404: {"description": "no such key (or it expired)"}})
 async def get_key(
-    principal: Viewer, pool: PoolDep, box: BoxDep, ref: RefPath, include_value: IncludeValue = False
+    principal: Viewer,
+    store: DatastoreDep,
+    name: KeyName,
+    scope: KeyScope = KeyScope.SYSTEM,
+    user: UserQuery = None,
+    decrypt: Decrypt = False,
 ) -> KeyOut:
-    _check_reveal(principal, include_value)
-    return _out(await catalog.get_or_404(KeyRepository(pool), ref, KIND), box, include_value)
+    owner = _owner(principal, scope, user, write=False)
+    _check_decrypt(principal, scope, decrypt)
+    try:
+        key = await store.get(name, scope=scope, user=owner, decrypt=decrypt)
+    except SecretDecryptError as exc:
+        raise ProblemError(409, f"key {name}: {exc}", slug="undecryptable") from None
+    if key is None:
+        raise not_found(f"{scope} key {name}")
+    if decrypt:
+        _log_decrypt(principal, [key])
+    return _out(key)
 
 
-@router.post("", status_code=201, summary="Create a key")
-async def create_key(_: Admin, pool: PoolDep, box: BoxDep, body: KeyCreate) -> KeyOut:
-    values = body.model_dump()
-    if body.encrypted:
-        values["value"] = box.encrypt(body.value)
-    return _out(await catalog.insert(KeyRepository(pool), values, KIND), box, False)
+@router.put("/{name}", summary="Set a key (create or replace; without ttl it never expires)")
+async def put_key(principal: Viewer, store: DatastoreDep, name: KeyName, body: KeyPut) -> KeyOut:
+    owner = _owner(principal, body.scope, body.user, write=True)
+    key = await store.set(
+        name,
+        body.value,
+        scope=body.scope,
+        user=owner,
+        secret=body.secret,
+        ttl=body.ttl,
+        description=body.description,
+    )
+    return _out(key)
 
 
-@router.patch("/{ref}", summary="Update a key's value, description or encryption")
-async def update_key(_: Admin, pool: PoolDep, box: BoxDep, ref: RefPath, body: KeyUpdate) -> KeyOut:
-    repo = KeyRepository(pool)
-    current = await catalog.get_or_404(repo, ref, KIND)
-    changes = body.model_dump(exclude_unset=True)
-    for name in ("value", "description", "encrypted"):
-        if name in changes and changes[name] is None:
-            raise ProblemError(422, f"{name}: may not be null", errors=[(name, "may not be null")])
-    encrypted = changes.get("encrypted", current.encrypted)
-    if "value" in changes or encrypted != current.encrypted:
-        plain = changes.get("value")
-        if plain is None:
-            try:
-                plain = box.decrypt(current.value) if current.encrypted else current.value
-            except SecretDecryptError as exc:
-                raise ProblemError(409, f"key {ref}: {exc}", slug="undecryptable") from None
-        changes["value"] = box.encrypt(plain) if encrypted else plain
-    return _out(await catalog.update(repo, ref, changes, KIND), box, False)
-
-
-@router.delete("/{ref}", status_code=204, summary="Delete a key")
-async def delete_key(_: Admin, pool: PoolDep, ref: RefPath) -> None:
-    await catalog.delete(KeyRepository(pool), ref, KIND)
+@router.delete(
+    "/{name}", status_code=204, summary="Delete a key", responses={404: {"description": "no such key"}}
+)
+async def delete_key(
+    principal: Viewer,
+    store: DatastoreDep,
+    name: KeyName,
+    scope: KeyScope = KeyScope.SYSTEM,
+    user: UserQuery = None,
+) -> None:
+    owner = _owner(principal, scope, user, write=True)
+    if not await store.delete(name, scope=scope, user=owner):
+        raise not_found(f"{scope} key {name}")

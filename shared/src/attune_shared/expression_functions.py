@@ -1,7 +1,7 @@
-"""StackStorm's expression helpers, with StackStorm's results (``st2common/expressions/functions``).
+"""StackStorm's expression functions, with StackStorm's results (``st2common/expressions/functions``).
 
-Workflows call them as YAQL functions and Jinja globals or filters: data (JSON, YAML,
-JSONPath), regular expressions, human time, semantic versions and paths.
+Rule templates use them as Jinja filters, workflows as YAQL functions and Jinja globals or
+filters: data (JSON, YAML, JSONPath), regular expressions, human time, semantic versions and paths.
 """
 
 from __future__ import annotations
@@ -178,7 +178,7 @@ def dirname(path: str) -> str:
 
 
 #: Every helper under each name StackStorm registers it with.
-HELPERS: Final[dict[str, Callable[..., Any]]] = {
+FUNCTIONS: Final[dict[str, Callable[..., Any]]] = {
     "basename": basename,
     "dirname": dirname,
     "from_json_string": from_json_string,
