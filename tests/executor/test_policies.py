@@ -125,8 +125,8 @@ async def test_retries_with_backoff(
             retry.run_after is not None and retry.started_at is not None and previous.started_at is not None
         )
         assert retry.started_at >= retry.run_after
-        backoff = 0.3 * 2**previous.retry_count
-        assert (retry.started_at - previous.started_at).total_seconds() >= backoff
+        backoff = 0.3 * 2**previous.retry_count  # jittered down to half of it at most
+        assert (retry.started_at - previous.started_at).total_seconds() >= backoff / 2
 
 
 async def test_timeouts_are_retried_too(
