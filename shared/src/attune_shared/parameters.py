@@ -21,6 +21,9 @@ from attune_shared.secrets import MASK, SecretBox
 #: The field of a problem with the parameters as a whole.
 ROOT = "(root)"
 
+#: What a secret parameter's value is replaced with wherever it is shown.
+MASK = "********"
+
 
 def validate_parameters(params: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
     """Apply the ``default`` of each top-level property that ``params`` lacks, then validate.
@@ -46,6 +49,20 @@ def validate_parameters(params: Mapping[str, Any], schema: Mapping[str, Any]) ->
     if errors:
         raise ParameterError([problem for error in errors for problem in _describe(error)])
     return values
+
+
+def mask_secrets(params: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` with the value of every top-level property the schema marks ``secret: true``
+    replaced by :data:`MASK` (StackStorm's convention for secret parameters)."""
+    properties = schema.get("properties")
+    if not isinstance(properties, Mapping):
+        return dict(params)
+    return {
+        name: MASK
+        if isinstance(properties.get(name), Mapping) and properties[name].get("secret") is True
+        else value
+        for name, value in params.items()
+    }
 
 
 def schema_errors(schema: Any, *, field: str = "parameters_schema") -> list[tuple[str, str]]:

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Security
+from fastapi import APIRouter, Request, Response, Security
 from fastapi.security import HTTPAuthorizationCredentials
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 
+from attune_api import session
+from attune_api.auth import authenticate
 from attune_api.deps import (
     Admin,
     CurrentPrincipal,
@@ -20,7 +22,7 @@ from attune_api.deps import (
 )
 from attune_api.problems import not_found
 from attune_api.schemas import IdPath
-from attune_shared.apikeys import authenticate_key, create_api_key, looks_like_key
+from attune_shared.apikeys import authenticate_key, create_api_key, key_by_id, looks_like_key
 from attune_shared.models.identity import Role
 from attune_shared.repos import ApiKeyRepository, IdentityRepository
 
@@ -42,6 +44,18 @@ class Me(BaseModel):
     identity_id: int | None
     api_key_id: int | None
     via: str
+
+
+class SessionCreate(BaseModel):
+    credential: SecretStr = Field(
+        min_length=1, max_length=4096, description="an API key (atn_…) or a token (atk_…)"
+    )
+
+
+class SessionOut(BaseModel):
+    login: str
+    role: Role
+    expires_at: datetime
 
 
 class ApiKeyOut(BaseModel):
@@ -91,6 +105,36 @@ async def token(
         role=row.role,
         login=identity.login,
     )
+
+
+@router.post(
+    "/session",
+    summary="Sign in to the web console: an API key or token for a session cookie (HttpOnly, SameSite=Strict)",
+    responses={401: {"description": "the key or token is not valid"}, 403: {"description": "no CSRF header"}},
+)
+async def create_session(
+    services: ServicesDep, request: Request, response: Response, body: SessionCreate
+) -> SessionOut:
+    session.check_csrf(request)
+    principal = await authenticate(services.pool, services.signer, body.credential.get_secret_value())
+    key_id = None if principal is None else principal.api_key_id
+    found = None if key_id is None else await key_by_id(services.pool, key_id)
+    if found is None:
+        raise unauthorized("invalid credentials: the API key or token is unknown, expired or revoked")
+    signer = services.session_signer
+    token, expires_at = signer.issue(*found)
+    session.set_cookie(response, token, signer.ttl, secure=_secure(services, request))
+    return SessionOut(login=found[1].login, role=found[0].role, expires_at=expires_at)
+
+
+@router.delete("/session", status_code=204, summary="Sign out of the web console (clears the cookie)")
+async def delete_session(services: ServicesDep, request: Request, response: Response) -> None:
+    session.check_csrf(request)
+    session.clear_cookie(response, secure=_secure(services, request))
+
+
+def _secure(services: ServicesDep, request: Request) -> bool:
+    return services.settings.api.session_cookie_secure or request.url.scheme == "https"
 
 
 @router.get("/me", summary="The caller: login, role and how it authenticated")
