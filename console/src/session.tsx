@@ -18,7 +18,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
 
   const refresh = useCallback(async () => {
     try {
-      setMe(await call(api.GET("/auth/me")));
+      setMe((await call(api.GET("/auth/session"))) ?? null);
     } catch {
       setMe(null);
     }

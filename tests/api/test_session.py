@@ -70,6 +70,15 @@ async def test_the_role_behind_the_cookie_is_enforced(api: Api) -> None:
         assert "operator" in str(refused["detail"])
 
 
+async def test_the_session_is_asked_without_a_401(api: Api) -> None:
+    async with api.client(None) as http:
+        nobody = await http.get("/auth/session")
+        assert nobody.status_code == 200 and nobody.json() is None
+        assert (await http.get("/auth/session", headers={"X-API-Key": "atn_" + "x" * 43})).json() is None
+    async with _signed_in(api, api.keys["admin"]) as http:
+        assert (await http.get("/auth/session")).json()["role"] == "admin"
+
+
 async def test_signing_out_clears_the_cookie(api: Api) -> None:
     async with _signed_in(api, api.keys["viewer"]) as http:
         problem(await http.delete("/auth/session"), 403)
@@ -78,6 +87,7 @@ async def test_signing_out_clears_the_cookie(api: Api) -> None:
         cleared = response.headers["set-cookie"]
         assert cleared.startswith('attune_session=""') and "max-age=0" in cleared.lower()
         problem(await http.get("/auth/me"), 401)
+        assert (await http.get("/auth/session")).json() is None
 
 
 async def test_a_revoked_key_ends_its_sessions(api: Api) -> None:

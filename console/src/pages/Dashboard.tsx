@@ -200,7 +200,7 @@ export default function Dashboard() {
       )}
       <Section title="Workers" actions={<Link to="/workers">All workers</Link>}>
         {workers.data ? (
-          workerRows.length ? <WorkerTable workers={workerRows} caption="Workers" /> : <p className="muted">No executor has registered yet.</p>
+          workerRows.length ? <WorkerTable workers={workerRows} caption="Executor replicas" /> : <p className="muted">No executor has registered yet.</p>
         ) : (
           <Loading />
         )}

@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field, SecretStr
 
 from attune_api import session
-from attune_api.auth import authenticate
+from attune_api.auth import Principal, authenticate
 from attune_api.deps import (
     Admin,
     CurrentPrincipal,
@@ -18,9 +18,10 @@ from attune_api.deps import (
     ServicesDep,
     api_key_header,
     bearer,
+    current_principal,
     unauthorized,
 )
-from attune_api.problems import not_found
+from attune_api.problems import ProblemError, not_found
 from attune_api.schemas import IdPath
 from attune_shared.apikeys import authenticate_key, create_api_key, key_by_id, looks_like_key
 from attune_shared.models.identity import Role
@@ -127,6 +128,21 @@ async def create_session(
     return SessionOut(login=found[1].login, role=found[0].role, expires_at=expires_at)
 
 
+@router.get(
+    "/session",
+    summary="Who is signed in: the caller, or null when nobody is (never a 401, so the console can ask on load)",
+)
+async def get_session(
+    request: Request,
+    api_key: Annotated[str | None, Security(api_key_header)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+) -> Me | None:
+    try:
+        return _me(await current_principal(request, api_key, credentials))
+    except ProblemError:
+        return None
+
+
 @router.delete("/session", status_code=204, summary="Sign out of the web console (clears the cookie)")
 async def delete_session(services: ServicesDep, request: Request, response: Response) -> None:
     session.check_csrf(request)
@@ -139,6 +155,10 @@ def _secure(services: ServicesDep, request: Request) -> bool:
 
 @router.get("/me", summary="The caller: login, role and how it authenticated")
 async def me(principal: CurrentPrincipal) -> Me:
+    return _me(principal)
+
+
+def _me(principal: Principal) -> Me:
     return Me(
         login=principal.login,
         role=principal.role,
