@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -16,9 +17,14 @@ from attune_api.console import console_of
 from attune_api.openapi import document
 from attune_shared.constants import PROJECT_ROOT
 from attune_shared.errors import ConfigError
-from attune_shared.testing.plugin import make_settings
+from attune_shared.settings import Settings
 
 from .harness import problem
+
+
+def make_settings(**sections: Any) -> Settings:
+    return Settings(environment="test", security={"secret_key": "unit-test-secret"}, **sections)
+
 
 INDEX = '<!doctype html><html><head><script type="module" src="/assets/app-1a2b.js"></script></head></html>'
 SCRIPT = "console.log('attune');\n" * 200

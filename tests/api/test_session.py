@@ -81,8 +81,7 @@ async def test_the_session_is_asked_without_a_401(api: Api) -> None:
 
 async def test_signing_out_clears_the_cookie(api: Api) -> None:
     async with _signed_in(api, api.keys["viewer"]) as http:
-        problem(await http.delete("/auth/session"), 403)
-        response = await http.delete("/auth/session", headers=CSRF)
+        response = await http.delete("/auth/session")  # another origin cannot: DELETE needs a preflight
         assert response.status_code == 204
         cleared = response.headers["set-cookie"]
         assert cleared.startswith('attune_session=""') and "max-age=0" in cleared.lower()

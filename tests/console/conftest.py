@@ -21,7 +21,7 @@ from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, 
 
 from attune_shared.constants import PACKS_DIR, PROJECT_ROOT
 from attune_shared.packs import register_pack
-from attune_shared.testing.services import ServiceProcess, console_script
+from attune_shared.processes import ServiceProcess, console_script
 
 from ..api.harness import Api, api  # noqa: F401  (the module's API process)
 

@@ -4,14 +4,14 @@ import { useQuery } from "../api/useQuery";
 import { useSession } from "../session";
 import { Filters, filterValue } from "../ui/Filters";
 import { SchemaForm } from "../ui/SchemaForm";
-import { Empty, ErrorNote, Fields, Json, Loading, Page, Pager, Section, Status, Table } from "../ui/widgets";
+import { cursor, ErrorNote, Fields, Json, ListBody, Loading, Page, Section, Status, Table } from "../ui/widgets";
 
 export function Actions() {
   const [params] = useSearchParams();
   const query = {
     pack: filterValue(params, "pack"),
     ref: filterValue(params, "ref"),
-    before_id: params.get("before_id") ? Number(params.get("before_id")) : undefined,
+    before_id: cursor(params),
     limit: 100,
   };
   const list = useQuery(() => call(api.GET("/api/v1/actions", { params: { query } })), params.toString());
@@ -23,13 +23,11 @@ export function Actions() {
           { name: "ref", label: "Ref", placeholder: "core.*" },
         ]}
       />
-      <ErrorNote error={list.error} />
-      {!list.data && list.loading && <Loading />}
-      {list.data && list.data.data.length === 0 && <Empty>No actions match.</Empty>}
-      {list.data && list.data.data.length > 0 && (
-        <Table<Schemas["Action"]>
+      <ListBody list={list} empty="No actions match.">
+        {(rows) => (
+          <Table<Schemas["Action"]>
           caption="Actions"
-          rows={list.data.data}
+          rows={rows}
           rowKey={(a) => a.id}
           columns={[
             { title: "Action", cell: (a) => <Link to={`/actions/${a.ref}`}>{a.ref}</Link> },
@@ -38,8 +36,8 @@ export function Actions() {
             { title: "Enabled", cell: (a) => <Status value={a.enabled ? "enabled" : "disabled"} /> },
           ]}
         />
-      )}
-      {list.data && <Pager next={list.data.next} />}
+        )}
+      </ListBody>
     </Page>
   );
 }

@@ -4,7 +4,7 @@ import { Link, useSearchParams } from "react-router";
 import { api, call, type Schemas } from "../api/client";
 import { useQuery, type Query } from "../api/useQuery";
 import { Filters, filterValue } from "../ui/Filters";
-import { Empty, ErrorNote, Loading, Page, Pager, Status, Table, type Column } from "../ui/widgets";
+import { cursor, ListBody, Page, Status, Table, type Column } from "../ui/widgets";
 
 type Kind = "packs" | "triggers" | "sensors";
 type Listing<T> = Query<{ data: T[]; next?: number | null }>;
@@ -16,7 +16,7 @@ function useCatalogQuery() {
     query: {
       pack: filterValue(params, "pack"),
       ref: filterValue(params, "ref"),
-      before_id: params.get("before_id") ? Number(params.get("before_id")) : undefined,
+      before_id: cursor(params),
       limit: 100,
     },
   };
@@ -26,11 +26,9 @@ function Listed<T extends { id: number }>({ title, list, columns, filters }: { t
   return (
     <Page title={title}>
       {filters}
-      <ErrorNote error={list.error} />
-      {!list.data && list.loading && <Loading />}
-      {list.data && list.data.data.length === 0 && <Empty>Nothing matches.</Empty>}
-      {list.data && list.data.data.length > 0 && <Table caption={title} rows={list.data.data} rowKey={(r) => r.id} columns={columns} />}
-      {list.data && <Pager next={list.data.next} />}
+      <ListBody list={list} empty="Nothing matches.">
+        {(rows) => <Table caption={title} rows={rows} rowKey={(r) => r.id} columns={columns} />}
+      </ListBody>
     </Page>
   );
 }

@@ -67,12 +67,15 @@ async function loadAnalytics(hours: number) {
   return { status, failure, events, enforcements, volume };
 }
 
-function Counters() {
+/** Live counts; `onExecution` also hears each execution status change (one stream per kind:
+ * browsers allow few connections per host). */
+function Counters({ onExecution }: { onExecution: () => void }) {
   const [counts, setCounts] = useState({ events: 0, enforcements: 0, started: 0, completed: 0, failed: 0 });
   const bump = (key: keyof typeof counts) => setCounts((c) => ({ ...c, [key]: c[key] + 1 }));
   const events = useStream("events", () => bump("events"));
   const enforcements = useStream("enforcements", () => bump("enforcements"));
   const executions = useStream<ExecutionChange>("executions", (change) => {
+    onExecution();
     if (change.new_status === "running") bump("started");
     if (change.new_status === "completed") bump("completed");
     if (["failed", "timeout", "abandoned"].includes(change.new_status)) bump("failed");
@@ -103,7 +106,6 @@ export default function Dashboard() {
   const analytics = useQuery(() => loadAnalytics(hours), String(hours));
   const workers = useQuery(() => call(api.GET("/api/v1/workers", { params: { query: { limit: 200 } } })), "workers");
   const refresh = useThrottled(analytics.reload, 5000);
-  useStream("executions", refresh);
 
   const charts = useMemo(() => {
     const a = analytics.data;
@@ -145,7 +147,7 @@ export default function Dashboard() {
         </div>
       }
     >
-      <Counters />
+      <Counters onExecution={refresh} />
       <ErrorNote error={analytics.error} />
       {!charts && !analytics.error && <Loading />}
       {charts && failure && (

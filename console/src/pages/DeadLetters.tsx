@@ -2,7 +2,7 @@ import { useSearchParams } from "react-router";
 import { api, call, type Schemas } from "../api/client";
 import { useQuery } from "../api/useQuery";
 import { Filters } from "../ui/Filters";
-import { Empty, ErrorNote, Loading, Page, Pager, Time } from "../ui/widgets";
+import { cursor, ListBody, Page, Time } from "../ui/widgets";
 
 function Letter({ letter }: { letter: Schemas["DeadLetterOut"] }) {
   return (
@@ -31,7 +31,7 @@ export function DeadLetters() {
   const [params] = useSearchParams();
   const query = {
     reason: params.get("reason") ?? undefined,
-    before_id: params.get("before_id") ? Number(params.get("before_id")) : undefined,
+    before_id: cursor(params),
     limit: 50,
   };
   const list = useQuery(() => call(api.GET("/api/v1/deadletters", { params: { query } })), params.toString());
@@ -39,11 +39,9 @@ export function DeadLetters() {
     <Page title="Dead letters">
       <p className="lead">Messages that will never be processed, and why. Nothing is lost: each one is kept here.</p>
       <Filters filters={[{ name: "reason", label: "Reason", placeholder: "invalid_body" }]} />
-      <ErrorNote error={list.error} />
-      {!list.data && list.loading && <Loading />}
-      {list.data && list.data.data.length === 0 && <Empty>No dead letters.</Empty>}
-      {list.data?.data.map((letter) => <Letter key={letter.seq} letter={letter} />)}
-      {list.data && <Pager next={list.data.next} />}
+      <ListBody list={list} empty="No dead letters.">
+        {(rows) => rows.map((letter) => <Letter key={letter.seq} letter={letter} />)}
+      </ListBody>
     </Page>
   );
 }

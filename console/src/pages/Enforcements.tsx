@@ -4,7 +4,7 @@ import { useStream } from "../api/live";
 import { useQuery, useThrottled } from "../api/useQuery";
 import { Filters, filterValue } from "../ui/Filters";
 import { ENFORCEMENT_STATUSES } from "../ui/statuses";
-import { Empty, ErrorNote, Fields, Json, LiveBadge, Loading, Page, Pager, RefLink, Section, Status, Table, Time } from "../ui/widgets";
+import { cursor, ErrorNote, Fields, Json, ListBody, LiveBadge, Loading, Page, RefLink, Section, Status, Table, Time } from "../ui/widgets";
 import { CriteriaTable } from "./Rules";
 
 /** `resolved_at` is null while the enforcement is pending. */
@@ -38,7 +38,7 @@ export function Enforcements() {
     status: params.get("status") as Schemas["Enforcement"]["status"] | undefined,
     since: filterValue(params, "since"),
     until: filterValue(params, "until"),
-    before_id: params.get("before_id") ? Number(params.get("before_id")) : undefined,
+    before_id: cursor(params),
     limit: 50,
   };
   const list = useQuery(() => call(api.GET("/api/v1/enforcements", { params: { query } })), params.toString());
@@ -54,11 +54,11 @@ export function Enforcements() {
           { name: "until", label: "Until", kind: "datetime" },
         ]}
       />
-      <ErrorNote error={list.error} />
-      {!list.data && list.loading && <Loading />}
-      {list.data && list.data.data.length === 0 && <Empty>No enforcements match.</Empty>}
-      {list.data && list.data.data.length > 0 && <EnforcementRows rows={list.data.data} caption="Enforcements, newest first" />}
-      {list.data && <Pager next={list.data.next} />}
+      <ListBody list={list} empty="No enforcements match.">
+        {(rows) => (
+          <EnforcementRows rows={rows} caption="Enforcements, newest first" />
+        )}
+      </ListBody>
     </Page>
   );
 }

@@ -4,7 +4,7 @@ import { useStream } from "../api/live";
 import { useQuery, useThrottled } from "../api/useQuery";
 import { Filters, filterValue } from "../ui/Filters";
 import { short } from "../ui/format";
-import { Empty, ErrorNote, Fields, Json, LiveBadge, Loading, Page, Pager, Section, Table, Time } from "../ui/widgets";
+import { cursor, ErrorNote, Fields, Json, ListBody, LiveBadge, Loading, Page, Section, Table, Time } from "../ui/widgets";
 import { EnforcementRows } from "./Enforcements";
 
 export function Events() {
@@ -14,7 +14,7 @@ export function Events() {
     rule_ref: filterValue(params, "rule_ref"),
     since: filterValue(params, "since"),
     until: filterValue(params, "until"),
-    before_id: params.get("before_id") ? Number(params.get("before_id")) : undefined,
+    before_id: cursor(params),
     limit: 50,
   };
   const list = useQuery(() => call(api.GET("/api/v1/events", { params: { query } })), params.toString());
@@ -30,13 +30,11 @@ export function Events() {
           { name: "until", label: "Until", kind: "datetime" },
         ]}
       />
-      <ErrorNote error={list.error} />
-      {!list.data && list.loading && <Loading />}
-      {list.data && list.data.data.length === 0 && <Empty>No events match.</Empty>}
-      {list.data && list.data.data.length > 0 && (
-        <Table<Schemas["Event"]>
+      <ListBody list={list} empty="No events match.">
+        {(rows) => (
+          <Table<Schemas["Event"]>
           caption="Events, newest first"
-          rows={list.data.data}
+          rows={rows}
           rowKey={(e) => e.id}
           columns={[
             { title: "Id", cell: (e) => <Link to={`/events/${e.id}`}>#{e.id}</Link> },
@@ -46,8 +44,8 @@ export function Events() {
             { title: "Received", cell: (e) => <Time iso={e.created} /> },
           ]}
         />
-      )}
-      {list.data && <Pager next={list.data.next} />}
+        )}
+      </ListBody>
     </Page>
   );
 }

@@ -5,7 +5,7 @@ import { useQuery, useThrottled } from "../api/useQuery";
 import { Filters, filterValue } from "../ui/Filters";
 import { duration } from "../ui/format";
 import { EXECUTION_STATUSES, FINISHED } from "../ui/statuses";
-import { Empty, ErrorNote, LiveBadge, Loading, Page, Pager, Status, Table, Time, type Column } from "../ui/widgets";
+import { type Column, cursor, ListBody, LiveBadge, Page, Status, Table, Time } from "../ui/widgets";
 
 const COLUMNS: Column<Schemas["Execution"]>[] = [
   { title: "Id", cell: (x) => <Link to={`/executions/${x.id}`}>#{x.id}</Link> },
@@ -25,7 +25,7 @@ export function Executions() {
     trigger_ref: filterValue(params, "trigger_ref"),
     since: filterValue(params, "since"),
     until: filterValue(params, "until"),
-    before_id: params.get("before_id") ? Number(params.get("before_id")) : undefined,
+    before_id: cursor(params),
     limit: 50,
   };
   const list = useQuery(() => call(api.GET("/api/v1/executions", { params: { query } })), params.toString());
@@ -44,13 +44,11 @@ export function Executions() {
           { name: "until", label: "Until", kind: "datetime" },
         ]}
       />
-      <ErrorNote error={list.error} />
-      {!list.data && list.loading && <Loading />}
-      {list.data && list.data.data.length === 0 && <Empty>No executions match.</Empty>}
-      {list.data && list.data.data.length > 0 && (
-        <Table caption="Executions, newest first" rows={list.data.data} columns={COLUMNS} rowKey={(x) => x.id} />
-      )}
-      {list.data && <Pager next={list.data.next} />}
+      <ListBody list={list} empty="No executions match.">
+        {(rows) => (
+          <Table caption="Executions, newest first" rows={rows} columns={COLUMNS} rowKey={(x) => x.id} />
+        )}
+      </ListBody>
     </Page>
   );
 }

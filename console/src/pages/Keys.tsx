@@ -2,13 +2,13 @@ import { useSearchParams } from "react-router";
 import { api, call, type Schemas } from "../api/client";
 import { useQuery } from "../api/useQuery";
 import { Filters, filterValue } from "../ui/Filters";
-import { Empty, ErrorNote, Loading, Page, Pager, Table, Time } from "../ui/widgets";
+import { cursor, ListBody, Page, Table, Time } from "../ui/widgets";
 
 export function Keys() {
   const [params] = useSearchParams();
   const query = {
     ref: filterValue(params, "ref"),
-    before_id: params.get("before_id") ? Number(params.get("before_id")) : undefined,
+    before_id: cursor(params),
     limit: 100,
   };
   const list = useQuery(() => call(api.GET("/api/v1/keys", { params: { query } })), params.toString());
@@ -16,13 +16,11 @@ export function Keys() {
     <Page title="Keys">
       <p className="lead">The datastore. Values are never shown here; encrypted ones are stored encrypted at rest.</p>
       <Filters filters={[{ name: "ref", label: "Ref", placeholder: "slack.*" }]} />
-      <ErrorNote error={list.error} />
-      {!list.data && list.loading && <Loading />}
-      {list.data && list.data.data.length === 0 && <Empty>No keys.</Empty>}
-      {list.data && list.data.data.length > 0 && (
-        <Table<Schemas["KeyOut"]>
+      <ListBody list={list} empty="No keys.">
+        {(rows) => (
+          <Table<Schemas["KeyOut"]>
           caption="Keys"
-          rows={list.data.data}
+          rows={rows}
           rowKey={(k) => k.id}
           columns={[
             { title: "Key", cell: (k) => <code>{k.ref}</code> },
@@ -32,8 +30,8 @@ export function Keys() {
             { title: "Updated", cell: (k) => <Time iso={k.updated} /> },
           ]}
         />
-      )}
-      {list.data && <Pager next={list.data.next} />}
+        )}
+      </ListBody>
     </Page>
   );
 }

@@ -5,7 +5,7 @@ import { useQuery } from "../api/useQuery";
 import { useSession } from "../session";
 import { Filters, filterValue } from "../ui/Filters";
 import { short } from "../ui/format";
-import { Empty, ErrorNote, Fields, Json, Loading, Page, Pager, Section, Status, Table, Time } from "../ui/widgets";
+import { cursor, ErrorNote, Fields, Json, ListBody, Loading, Page, Section, Status, Table, Time } from "../ui/widgets";
 
 type Rule = Schemas["Rule"];
 type Criterion = { type?: string; pattern?: unknown; condition?: string };
@@ -59,7 +59,7 @@ export function Rules() {
     pack: filterValue(params, "pack"),
     ref: filterValue(params, "ref"),
     enabled: params.get("enabled") ? params.get("enabled") === "enabled" : undefined,
-    before_id: params.get("before_id") ? Number(params.get("before_id")) : undefined,
+    before_id: cursor(params),
     limit: 100,
   };
   const list = useQuery(() => call(api.GET("/api/v1/rules", { params: { query } })), params.toString());
@@ -73,13 +73,11 @@ export function Rules() {
           { name: "enabled", label: "State", kind: "select", options: ["enabled", "disabled"] },
         ]}
       />
-      <ErrorNote error={list.error} />
-      {!list.data && list.loading && <Loading />}
-      {list.data && list.data.data.length === 0 && <Empty>No rules match.</Empty>}
-      {list.data && list.data.data.length > 0 && (
-        <Table<Rule>
+      <ListBody list={list} empty="No rules match.">
+        {(rows) => (
+          <Table<Rule>
           caption="Rules"
-          rows={list.data.data.map((r) => changed[r.ref] ?? r)}
+          rows={rows.map((r) => changed[r.ref] ?? r)}
           rowKey={(r) => r.id}
           columns={[
             { title: "Rule", cell: (r) => <Link to={`/rules/${r.ref}`}>{r.ref}</Link> },
@@ -89,8 +87,8 @@ export function Rules() {
             { title: "Enabled", cell: (r) => <EnableToggle rule={r} onChange={(n) => setChanged((c) => ({ ...c, [n.ref]: n }))} /> },
           ]}
         />
-      )}
-      {list.data && <Pager next={list.data.next} />}
+        )}
+      </ListBody>
     </Page>
   );
 }

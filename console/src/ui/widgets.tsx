@@ -1,5 +1,6 @@
 import type { ReactNode } from "react";
 import { Link, useSearchParams } from "react-router";
+import type { Query } from "../api/useQuery";
 import { ago, formatTime, json } from "./format";
 
 export function Page({ title, actions, children }: { title: ReactNode; actions?: ReactNode; children: ReactNode }) {
@@ -170,4 +171,26 @@ export function LiveBadge({ connected }: { connected: boolean }) {
       {connected ? "Live" : "Reconnecting…"}
     </span>
   );
+}
+
+type Listing<T> = Query<{ data: T[]; next?: number | null }>;
+
+/** A list page's body: its error, loading and empty states, the rows, and the pager. */
+export function ListBody<T>({ list, empty, children }: { list: Listing<T>; empty: string; children: (rows: T[]) => ReactNode }) {
+  const rows = list.data?.data;
+  return (
+    <>
+      <ErrorNote error={list.error} />
+      {!rows && list.loading && <Loading />}
+      {rows && rows.length === 0 && <Empty>{empty}</Empty>}
+      {rows && rows.length > 0 && children(rows)}
+      {list.data && <Pager next={list.data.next} />}
+    </>
+  );
+}
+
+/** The page cursor in the address (`before_id`), for the API. */
+export function cursor(params: URLSearchParams): number | undefined {
+  const value = params.get("before_id");
+  return value ? Number(value) : undefined;
 }
