@@ -11,6 +11,10 @@ export const EXECUTION_STATUSES: readonly Schemas["Execution"]["status"][] = [
   "cancelled",
   "timeout",
   "abandoned",
+  "pending",
+  "pausing",
+  "paused",
+  "resuming",
 ];
 export const FINISHED = new Set<string>(["completed", "failed", "cancelled", "timeout", "abandoned"]);
 export const CANCELABLE = new Set<string>(["requested", "scheduling", "scheduled", "running"]);

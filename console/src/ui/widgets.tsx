@@ -43,6 +43,9 @@ const STATUS_TONE: Record<string, string> = {
   disabled: "muted",
   inactive: "muted",
   canceling: "warn",
+  paused: "warn",
+  pausing: "run",
+  resuming: "run",
   running: "run",
   busy: "run",
 };
@@ -145,17 +148,20 @@ export function Table<T>({
   );
 }
 
-/** Cursor pagination: `before_id` in the address, so a page can be linked and Back goes to newer rows. */
-export function Pager({ next }: { next: number | null | undefined }) {
+type Cursor = number | string | null | undefined;
+
+/** Cursor pagination: the cursor (`param`, `before_id` for the API's id-ordered lists) is in the
+ * address, so a page can be linked and Back goes to the previous one. */
+export function Pager({ next, param = "before_id" }: { next: Cursor; param?: string }) {
   const [params] = useSearchParams();
   const first = new URLSearchParams(params);
-  first.delete("before_id");
-  const older = new URLSearchParams(params);
-  if (next) older.set("before_id", String(next));
+  first.delete(param);
+  const following = new URLSearchParams(params);
+  if (next) following.set(param, String(next));
   return (
     <nav className="pager" aria-label="Pages">
-      {params.has("before_id") && <Link to={`?${first.toString()}`}>Newest</Link>}
-      {next ? <Link to={`?${older.toString()}`}>Older</Link> : <span className="muted">End of list</span>}
+      {params.has(param) && <Link to={`?${first.toString()}`}>First page</Link>}
+      {next ? <Link to={`?${following.toString()}`}>Next page</Link> : <span className="muted">End of list</span>}
     </nav>
   );
 }
@@ -173,10 +179,20 @@ export function LiveBadge({ connected }: { connected: boolean }) {
   );
 }
 
-type Listing<T> = Query<{ data: T[]; next?: number | null }>;
+type Listing<T> = Query<{ data: T[]; next?: Cursor }>;
 
 /** A list page's body: its error, loading and empty states, the rows, and the pager. */
-export function ListBody<T>({ list, empty, children }: { list: Listing<T>; empty: string; children: (rows: T[]) => ReactNode }) {
+export function ListBody<T>({
+  list,
+  empty,
+  children,
+  cursorParam,
+}: {
+  list: Listing<T>;
+  empty: string;
+  children: (rows: T[]) => ReactNode;
+  cursorParam?: string;
+}) {
   const rows = list.data?.data;
   return (
     <>
@@ -184,7 +200,7 @@ export function ListBody<T>({ list, empty, children }: { list: Listing<T>; empty
       {!rows && list.loading && <Loading />}
       {rows && rows.length === 0 && <Empty>{empty}</Empty>}
       {rows && rows.length > 0 && children(rows)}
-      {list.data && <Pager next={list.data.next} />}
+      {list.data && <Pager next={list.data.next} param={cursorParam} />}
     </>
   );
 }

@@ -21,9 +21,6 @@ from attune_shared.secrets import MASK, SecretBox
 #: The field of a problem with the parameters as a whole.
 ROOT = "(root)"
 
-#: What a secret parameter's value is replaced with wherever it is shown.
-MASK = "********"
-
 
 def validate_parameters(params: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
     """Apply the ``default`` of each top-level property that ``params`` lacks, then validate.
@@ -49,20 +46,6 @@ def validate_parameters(params: Mapping[str, Any], schema: Mapping[str, Any]) ->
     if errors:
         raise ParameterError([problem for error in errors for problem in _describe(error)])
     return values
-
-
-def mask_secrets(params: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
-    """``params`` with the value of every top-level property the schema marks ``secret: true``
-    replaced by :data:`MASK` (StackStorm's convention for secret parameters)."""
-    properties = schema.get("properties")
-    if not isinstance(properties, Mapping):
-        return dict(params)
-    return {
-        name: MASK
-        if isinstance(properties.get(name), Mapping) and properties[name].get("secret") is True
-        else value
-        for name, value in params.items()
-    }
 
 
 def schema_errors(schema: Any, *, field: str = "parameters_schema") -> list[tuple[str, str]]:
@@ -115,6 +98,12 @@ def secret_parameters(schema: Mapping[str, Any]) -> frozenset[str]:
     return frozenset(
         n for n, spec in properties.items() if isinstance(spec, Mapping) and spec.get("secret") is True
     )
+
+
+def revealing_parameters(action_params: Mapping[str, Any]) -> frozenset[str]:
+    """The parameters a rule renders from a secret (``| decrypt_kv``): stored sealed and shown
+    masked whatever the action's schema says of them."""
+    return frozenset(name for name, value in action_params.items() if "decrypt_kv" in json.dumps(value))
 
 
 def seal(

@@ -10,11 +10,12 @@ from typing import Any, Protocol
 
 from attune_shared.errors import DefinitionError, ParameterError, TemplateRenderError
 from attune_shared.models.rule import Condition
-from attune_shared.parameters import mask_secrets, validate_parameters
+from attune_shared.parameters import revealing_parameters, secret_parameters, validate_parameters
 from attune_shared.rules.context import RuleLike, build_context
 from attune_shared.rules.criteria import evaluate_criteria
 from attune_shared.rules.results import MatchResult
-from attune_shared.rules.templating import render_params
+from attune_shared.rules.templating import render_defaults, render_params
+from attune_shared.secrets import MASK
 
 
 class TriedRule(RuleLike, Protocol):
@@ -70,11 +71,13 @@ def try_rule(
     *,
     pack_config: Mapping[str, Any] | None = None,
     parameters_schema: Mapping[str, Any] | None = None,
+    keys: Mapping[str, Any] | None = None,
 ) -> RuleTrial:
     """Evaluate ``rule`` on ``payload`` as the executor would on an event carrying it.
 
-    With ``parameters_schema`` (the action's), the rendered parameters are validated and secret
-    ones masked.
+    ``keys`` is the datastore's template context (``st2kv``), when there is one. With
+    ``parameters_schema`` (the action's), its defaults are rendered and the parameters validated.
+    Secret parameters, and those rendered from a secret, are masked.
     """
     event = {
         "id": None,
@@ -82,7 +85,10 @@ def try_rule(
         "trigger_ref": rule.trigger_ref,
         "trace_tag": None,
     }
-    context = build_context(dict(payload), event=event, rule=rule, pack_config=pack_config)
+    context = {
+        **build_context(dict(payload), event=event, rule=rule, pack_config=pack_config),
+        **(keys or {}),
+    }
     result = evaluate_criteria(rule.criteria, context, condition=rule.condition)
     reason = result.reason
     if not rule.enabled:
@@ -93,8 +99,12 @@ def try_rule(
     if result.matched:
         try:
             params = render_params(rule.action_params, context)
+            secret = revealing_parameters(rule.action_params)
             if parameters_schema is not None:
-                params = mask_secrets(validate_parameters(params, parameters_schema), parameters_schema)
+                params |= render_defaults(parameters_schema, params, context)
+                params = validate_parameters(params, parameters_schema)
+                secret |= secret_parameters(parameters_schema)
+            params |= dict.fromkeys(secret & params.keys(), MASK)
         except TemplateRenderError as exc:
             error = {"kind": "template", "field": exc.field, "message": exc.message}
         except ParameterError as exc:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from attune_api.deps import Admin, BusDep, Operator, PoolDep, Viewer
+from attune_api.deps import Admin, BoxDep, BusDep, Operator, PoolDep, Viewer
 from attune_api.problems import ProblemError
 from attune_api.routes import _catalog as catalog
 from attune_api.schemas import (
@@ -18,6 +18,8 @@ from attune_api.schemas import (
     RefPath,
     page,
 )
+from attune_shared.constants import SYSTEM_USER
+from attune_shared.datastore import Datastore
 from attune_shared.errors import DefinitionError
 from attune_shared.models import Rule
 from attune_shared.models.rule import Condition
@@ -195,14 +197,18 @@ async def disable_rule(_: Operator, pool: PoolDep, bus: BusDep, ref: RefPath) ->
     summary="Try a rule on a payload: each criterion, the verdict, the rendered parameters (nothing is stored)",
     responses={404: {"description": "no such rule"}},
 )
-async def try_rule_on_payload(_: Viewer, pool: PoolDep, ref: RefPath, body: RuleTry) -> RuleTrialOut:
+async def try_rule_on_payload(
+    _: Viewer, pool: PoolDep, box: BoxDep, ref: RefPath, body: RuleTry
+) -> RuleTrialOut:
     rule = await catalog.get_or_404(RuleRepository(pool), ref, KIND)
     action = await ActionRepository(pool).get_by_ref(rule.action_ref)
     pack = await PackRepository(pool).get_by_ref(rule.pack_ref)
+    schema = action.parameters_schema if action else None
+    # the datastore as the executor sees it when it evaluates rules
+    keys = await Datastore(pool, box).template_context(
+        [rule.action_params, rule.criteria, schema or {}], user=SYSTEM_USER
+    )
     trial = try_rule(
-        rule,
-        body.payload,
-        pack_config=pack.config if pack else {},
-        parameters_schema=action.parameters_schema if action else None,
+        rule, body.payload, pack_config=pack.config if pack else {}, parameters_schema=schema, keys=keys
     )
     return RuleTrialOut(**trial.to_dict())
