@@ -317,3 +317,52 @@ async def test_the_datastore_api_scopes_secrets_ttl_and_pages(api: Api) -> None:
         problem(await admin.put("/api/v1/keys/bad name", json={"value": "x"}), 422)
         assert (await admin.delete("/api/v1/keys/db.password")).status_code == 204
         problem(await viewer.get("/api/v1/keys/db.password"), 404)
+
+
+async def test_trying_a_rule_on_a_payload_stores_nothing(api: Api) -> None:
+    async with api.client("admin") as admin, api.client("viewer") as viewer:
+        action = {
+            "ref": "ops.login",
+            "runner_type": "builtin",
+            "entry_point": "noop",
+            "parameters_schema": {
+                "type": "object",
+                "properties": {"user": {"type": "string"}, "password": {"type": "string", "secret": True}},
+                "required": ["user"],
+            },
+        }
+        assert (await admin.post("/api/v1/actions", json=action)).status_code == 201
+        rule = {
+            "ref": "ops.login_on_critical",
+            "trigger_ref": "core.webhook",
+            "criteria": {"trigger.severity": {"type": "equals", "pattern": "critical"}},
+            "action_ref": "ops.login",
+            "action_params": {"user": "{{ trigger.host }}", "password": "{{ trigger.token }}"},
+        }
+        assert (await admin.post("/api/v1/rules", json=rule)).status_code == 201
+        url = "/api/v1/rules/ops.login_on_critical/test"
+
+        hit = await viewer.post(
+            url, json={"payload": {"severity": "critical", "host": "db-1", "token": "s3"}}
+        )
+        assert hit.status_code == 200, hit.text
+        report = hit.json()
+        assert report["matched"] and report["reason"] is None and report["parameters_validated"]
+        assert report["action_params"] == {"user": "db-1", "password": "********"}
+        [criterion] = report["criteria"]
+        assert criterion["key"] == "trigger.severity" and criterion["value"] == "critical"
+        assert criterion["outcome"] == "matched"
+
+        miss = (await viewer.post(url, json={"payload": {"severity": "minor", "host": "db-1"}})).json()
+        assert not miss["matched"] and miss["criteria"][0]["outcome"] == "failed" and miss["reason"]
+        assert miss["action_params"] is None
+
+        invalid = (await viewer.post(url, json={"payload": {"severity": "critical"}})).json()
+        assert not invalid["matched"] and invalid["criteria_matched"]
+        assert invalid["parameters_error"]["kind"] in ("template", "schema")
+
+        problem(await viewer.post("/api/v1/rules/ops.nope/test", json={"payload": {}}), 404)
+        problem(await viewer.post(url, json={"payload": [1]}), 422)
+        async with api.client(None) as anonymous:
+            problem(await anonymous.post(url, json={"payload": {}}), 401)
+        assert (await viewer.get("/api/v1/events")).json()["data"] == []

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import nats
+
+from attune_shared.bus import DeadLetter
+from attune_shared.bus.messages import DLQ_REASON_HEADER
 from attune_shared.repos import (
     EnforcementRepository,
     ExecutionRepository,
@@ -291,3 +295,33 @@ async def test_dangling_rule_reference(api: Api) -> None:
         assert execution["links"]["rule"] is None and execution["links"]["enforcement"] is not None
         enforcement = (await http.get(f"/api/v1/enforcements/{ids['enforcement']}")).json()
         assert enforcement["links"]["rule"] is None and enforcement["rule_ref"] == "rtdangle.on_alert"
+
+
+async def test_dead_letters_newest_first_by_reason_and_paged(api: Api) -> None:
+    nc = await nats.connect(api.settings.nats.url)
+    try:
+        js = nc.jetstream()
+        prefix = api.settings.nats.prefix
+        for i, reason in enumerate(["invalid_body", "max_deliveries", "invalid_body"]):
+            letter = DeadLetter(
+                reason=reason, detail=f"letter {i}", subject=f"{prefix}.trigger.x.y", body="{"
+            )
+            await js.publish(
+                f"{prefix}.dlq.{reason}",
+                letter.model_dump_json().encode(),
+                headers={DLQ_REASON_HEADER: reason},
+            )
+    finally:
+        await nc.close()
+    async with api.client("viewer") as http:
+        everything = (await http.get("/api/v1/deadletters")).json()
+        assert [d["detail"] for d in everything["data"]] == ["letter 2", "letter 1", "letter 0"]
+        assert everything["next"] is None and everything["data"][0]["subject"].endswith(".trigger.x.y")
+        first = (await http.get("/api/v1/deadletters", params={"reason": "invalid_body", "limit": 1})).json()
+        assert [d["detail"] for d in first["data"]] == ["letter 2"] and first["next"]
+        rest = await http.get(
+            "/api/v1/deadletters", params={"reason": "invalid_body", "limit": 1, "before_id": first["next"]}
+        )
+        assert [d["detail"] for d in rest.json()["data"]] == ["letter 0"]
+    async with api.client(None) as http:
+        problem(await http.get("/api/v1/deadletters"), 401)

@@ -24,3 +24,6 @@ SYSTEM_USER = "attune"
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
 PACKS_DIR = PROJECT_ROOT / "packs"
+
+#: The web console as `npm run build` leaves it in the source tree (served by the API at `/`).
+CONSOLE_DIST_DIR = PROJECT_ROOT / "console" / "dist"

@@ -100,6 +100,12 @@ def secret_parameters(schema: Mapping[str, Any]) -> frozenset[str]:
     )
 
 
+def revealing_parameters(action_params: Mapping[str, Any]) -> frozenset[str]:
+    """The parameters a rule renders from a secret (``| decrypt_kv``): stored sealed and shown
+    masked whatever the action's schema says of them."""
+    return frozenset(name for name, value in action_params.items() if "decrypt_kv" in json.dumps(value))
+
+
 def seal(
     params: Mapping[str, Any], names: Collection[str], box: SecretBox
 ) -> tuple[dict[str, Any], str | None]:

@@ -182,6 +182,12 @@ class ApiSettings(Section):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)
     #: lifetime of bearer tokens issued in exchange for an API key, in seconds
     token_ttl: int = Field(default=3600, ge=60)
+    #: lifetime of a web console session (its cookie and the token inside), in seconds
+    session_ttl: int = Field(default=12 * 3600, ge=60)
+    #: mark the session cookie `Secure` (always sent only over HTTPS); set it behind a TLS proxy
+    session_cookie_secure: bool = False
+    #: the built web console served at `/` (default: console/dist of the source tree)
+    console_dir: Path | None = None
     cors_origins: list[str] = Field(default_factory=list)
     #: serve /docs, /redoc and /openapi.json without authentication (`attune up` does)
     docs_public: bool = False

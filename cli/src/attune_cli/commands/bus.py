@@ -10,12 +10,11 @@ from typing import Any
 import nats
 import typer
 from nats.aio.client import Client as NatsClient
-from nats.js.errors import NotFoundError
 
 from attune_cli.output import console, print_json, print_table
 from attune_shared.bus import DeadLetter, bus_spec, provision
+from attune_shared.bus.deadletters import recent_dead_letters
 from attune_shared.bus.docs import asyncapi_document
-from attune_shared.bus.messages import DLQ_REASON_HEADER
 from attune_shared.errors import AttuneError
 from attune_shared.settings import NatsSettings, load_settings
 
@@ -100,26 +99,8 @@ def dlq_list(
 async def _recent_dead_letters(
     settings: NatsSettings, limit: int, reason: str | None
 ) -> list[tuple[int, DeadLetter]]:
-    spec = bus_spec(settings)
     nc = await _connect(settings)
     try:
-        jsm = nc.jsm()
-        try:
-            state = (await jsm.stream_info(spec.dlq_stream)).state
-        except NotFoundError as exc:
-            raise AttuneError(f"stream {spec.dlq_stream} does not exist; run `attune bus init`") from exc
-        found: list[tuple[int, DeadLetter]] = []
-        seq = state.last_seq
-        while seq >= max(state.first_seq, 1) and len(found) < limit:
-            try:
-                raw = await jsm.get_msg(spec.dlq_stream, seq)
-            except NotFoundError:
-                seq -= 1
-                continue
-            headers = raw.headers or {}
-            if reason is None or headers.get(DLQ_REASON_HEADER) == reason:
-                found.append((seq, DeadLetter.model_validate_json(raw.data or b"{}")))
-            seq -= 1
-        return found
+        return await recent_dead_letters(nc, bus_spec(settings), limit=limit, reason=reason)
     finally:
         await nc.close()

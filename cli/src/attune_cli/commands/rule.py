@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -13,16 +12,10 @@ from rich.markup import escape
 
 from attune_cli.client import ApiClient, short
 from attune_cli.output import console, err_console, print_json, print_table
-from attune_shared.errors import DefinitionError, ParameterError, TemplateRenderError
+from attune_shared.errors import DefinitionError
 from attune_shared.packs.schemas import with_defaults
-from attune_shared.parameters import schema_errors, validate_parameters
-from attune_shared.rules import (
-    CriterionResult,
-    build_context,
-    evaluate_criteria,
-    load_rule_file,
-    render_params,
-)
+from attune_shared.parameters import schema_errors
+from attune_shared.rules import CriterionResult, load_rule_file, try_rule
 
 rule_app = typer.Typer(help="Work with rules.", no_args_is_help=True)
 
@@ -72,61 +65,21 @@ def test(
     if not isinstance(config, dict):
         _invalid([f"{config_file}: the pack config must be a mapping, not {_kind(config)}"])
 
-    event = {
-        "id": None,
-        "created": datetime.now(UTC).isoformat(),
-        "trigger_ref": rule.trigger_ref,
-        "trace_tag": None,
-    }
-    context = build_context(payload, event=event, rule=rule, pack_config=config)
-    result = evaluate_criteria(rule.criteria, context, condition=rule.condition)
-    reason = result.reason
-    if not rule.enabled:
-        criteria = "its criteria match" if result.matched else reason
-        reason = f"the rule is disabled (enabled: false); {criteria}"
-    params: dict[str, Any] | None = None
-    params_error: dict[str, Any] | None = None
-    if result.matched:
-        try:
-            params = render_params(rule.action_params, context)
-            if schema is not None:
-                params = validate_parameters(params, schema)
-        except TemplateRenderError as exc:
-            params_error = {"kind": "template", "field": exc.field, "message": exc.message}
-        except ParameterError as exc:
-            params_error = {
-                "kind": "schema",
-                "field": exc.field,
-                "message": exc.message,
-                "errors": exc.errors,
-            }
-    matched = result.matched and rule.enabled and params_error is None
-
+    trial = try_rule(rule, payload, pack_config=config, parameters_schema=schema)
     if json_output:
-        print_json(
-            {
-                "rule": rule.ref,
-                "trigger_ref": rule.trigger_ref,
-                "action_ref": rule.action_ref,
-                "enabled": rule.enabled,
-                "matched": matched,
-                "criteria_matched": result.matched,
-                "reason": reason,
-                "condition": result.condition,
-                "criteria": [c.to_dict() for c in result.criteria],
-                "action_params": params,
-                "parameters_error": params_error,
-                "parameters_validated": schema is not None and params_error is None and params is not None,
-            }
-        )
+        print_json(trial.to_dict())
     else:
+        result = trial.criteria
         _print_report(rule.ref, rule.trigger_ref, rule.action_ref, result.condition, result.criteria)
         if result.matched:
-            _print_params(rule.action_ref, params, params_error, validated=schema is not None)
-        verdict = "match" if matched else "no match"
-        detail = reason or (f"action parameters: {params_error['field']}" if params_error else None)
-        _plain(f"result: {verdict}" + (f" ({detail})" if detail and not matched else ""), style="bold")
-    raise typer.Exit(MATCH if matched else NO_MATCH)
+            _print_params(
+                rule.action_ref, trial.parameters, trial.parameters_error, validated=schema is not None
+            )
+        verdict = "match" if trial.matched else "no match"
+        error = trial.parameters_error
+        detail = trial.reason or (f"action parameters: {error['field']}" if error else None)
+        _plain(f"result: {verdict}" + (f" ({detail})" if detail and not trial.matched else ""), style="bold")
+    raise typer.Exit(MATCH if trial.matched else NO_MATCH)
 
 
 def _print_report(

@@ -222,6 +222,7 @@ def _print_welcome(
     lines = [
         "",
         "Attune is up.  Ctrl-C stops everything.",
+        f"  console        {api}/   (sign in with the API key below)",
         f"  API            {api}/api/v1   (docs {api}/docs)",
         f"  live stream    {api}/api/v1/executions/stream",
         f"  NATS           {nats_url}   (prefix {settings.nats.prefix})",

@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from nats.aio.client import Client as NatsClient
 from sse_starlette.sse import AppStatus
 
-from attune_api import problems
+from attune_api import console, problems
 from attune_api.auth import TokenSigner
 from attune_api.context import RequestIdFilter
 from attune_api.middleware import RequestMiddleware
@@ -43,6 +43,7 @@ Authenticate with an API key (`X-API-Key: atn_…` or `Authorization: Bearer atn
 token from `POST /auth/token`. Roles: `viewer` reads, `operator` also runs and cancels executions
 and enables/disables rules, `admin` does everything. Errors are RFC 9457 problem details.
 Lists are `{data, next}`, newest first; pass `next` as `before_id` for the next page.
+The web console at `/` signs in with `POST /auth/session` (an HttpOnly cookie).
 """
 
 
@@ -70,6 +71,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
                 spec=rt.spec,
                 hub=hub,
                 signer=TokenSigner(settings.security.secret_key, settings.api.token_ttl),
+                session_signer=TokenSigner(settings.security.secret_key, settings.api.session_ttl),
                 box=SecretBox(settings.security.secret_key),
             )
             yield
@@ -100,6 +102,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(api_router)
     if not docs_public:
         _protected_docs(app)
+    console.install(app, console.console_of(settings))
     return app
 
 

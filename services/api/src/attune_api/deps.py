@@ -9,6 +9,7 @@ import asyncpg
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from attune_api import session
 from attune_api.auth import ANONYMOUS_ADMIN, TOKEN_PREFIX, Principal, authenticate
 from attune_api.problems import ProblemError
 from attune_api.services import Services
@@ -99,7 +100,8 @@ async def current_principal(
     api_key: Annotated[str | None, Security(api_key_header)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
 ) -> Principal:
-    return await resolve(request, credential_of(request, api_key, credentials))
+    credential = credential_of(request, api_key, credentials) or session.cookie_credential(request)
+    return await resolve(request, credential)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -23,4 +23,6 @@ class Services:
     spec: BusSpec
     hub: Hub
     signer: TokenSigner
+    #: issues the tokens of web console sessions (``api.session_ttl``); any signer verifies them
+    session_signer: TokenSigner
     box: SecretBox

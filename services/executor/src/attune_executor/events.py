@@ -8,7 +8,6 @@ resolved ``disabled`` with the reason naming the field, so the failure is never 
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from attune_shared.constants import SYSTEM_USER
 from attune_shared.errors import DefinitionError, ParameterError, PermanentError, TemplateRenderError
 from attune_shared.metrics import ENFORCEMENTS
 from attune_shared.models import Action, Enforcement, Event, Rule
-from attune_shared.parameters import seal, secret_parameters, validate_parameters
+from attune_shared.parameters import revealing_parameters, seal, secret_parameters, validate_parameters
 from attune_shared.repos import EnforcementRepository, EventRepository, NewEnforcement
 from attune_shared.rules import evaluate_criteria, event_context, render_params, validate_criteria
 from attune_shared.rules.templating import render_defaults
@@ -167,9 +166,7 @@ class EventProcessor:
         secret (``| decrypt_kv``), whatever the action says of them."""
         key = (rule.id, rule.updated)
         if key not in self._revealing:
-            self._revealing[key] = frozenset(
-                name for name, value in rule.action_params.items() if "decrypt_kv" in json.dumps(value)
-            )
+            self._revealing[key] = revealing_parameters(rule.action_params)
         return self._revealing[key] | (secret_parameters(action.parameters_schema) if action else frozenset())
 
     def _malformed(self, rule: Rule) -> str | None:

@@ -13,16 +13,19 @@ from attune_shared.rules.criteria import evaluate_criteria, validate_criteria
 from attune_shared.rules.definition import RuleDefinition, load_rule_file
 from attune_shared.rules.results import CriterionResult, MatchResult
 from attune_shared.rules.templating import render_params, render_value
+from attune_shared.rules.trial import RuleTrial, try_rule
 
 __all__ = [
     "CriterionResult",
     "MatchResult",
     "RuleDefinition",
+    "RuleTrial",
     "build_context",
     "evaluate_criteria",
     "event_context",
     "load_rule_file",
     "render_params",
     "render_value",
+    "try_rule",
     "validate_criteria",
 ]

@@ -6,6 +6,7 @@ from attune_api.routes import (
     actions,
     analytics,
     auth,
+    deadletters,
     enforcements,
     events,
     executions,
@@ -36,6 +37,7 @@ for module in (
     enforcements,
     executions,
     workers,
+    deadletters,
     analytics,
     webhooks,
 ):

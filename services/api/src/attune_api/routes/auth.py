@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Security
+from fastapi import APIRouter, Request, Response, Security
 from fastapi.security import HTTPAuthorizationCredentials
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 
+from attune_api import session
+from attune_api.auth import Principal, authenticate
 from attune_api.deps import (
     Admin,
     CurrentPrincipal,
@@ -16,11 +18,13 @@ from attune_api.deps import (
     ServicesDep,
     api_key_header,
     bearer,
+    current_principal,
     unauthorized,
 )
-from attune_api.problems import not_found
+from attune_api.problems import ProblemError, not_found
 from attune_api.schemas import IdPath
-from attune_shared.apikeys import authenticate_key, create_api_key, looks_like_key
+from attune_api.services import Services
+from attune_shared.apikeys import authenticate_key, create_api_key, key_by_id, looks_like_key
 from attune_shared.models.identity import Role
 from attune_shared.repos import ApiKeyRepository, IdentityRepository
 
@@ -42,6 +46,18 @@ class Me(BaseModel):
     identity_id: int | None
     api_key_id: int | None
     via: str
+
+
+class SessionCreate(BaseModel):
+    credential: SecretStr = Field(
+        min_length=1, max_length=4096, description="an API key (atn_…) or a token (atk_…)"
+    )
+
+
+class SessionOut(BaseModel):
+    login: str
+    role: Role
+    expires_at: datetime
 
 
 class ApiKeyOut(BaseModel):
@@ -93,8 +109,56 @@ async def token(
     )
 
 
+@router.post(
+    "/session",
+    summary="Sign in to the web console: an API key or token for a session cookie (HttpOnly, SameSite=Strict)",
+    responses={401: {"description": "the key or token is not valid"}, 403: {"description": "no CSRF header"}},
+)
+async def create_session(
+    services: ServicesDep, request: Request, response: Response, body: SessionCreate
+) -> SessionOut:
+    session.check_csrf(request)
+    principal = await authenticate(services.pool, services.signer, body.credential.get_secret_value())
+    key_id = None if principal is None else principal.api_key_id
+    found = None if key_id is None else await key_by_id(services.pool, key_id)
+    if found is None:
+        raise unauthorized("invalid credentials: the API key or token is unknown, expired or revoked")
+    signer = services.session_signer
+    token, expires_at = signer.issue(*found)
+    session.set_cookie(response, token, signer.ttl, secure=_secure(services, request))
+    return SessionOut(login=found[1].login, role=found[0].role, expires_at=expires_at)
+
+
+@router.get(
+    "/session",
+    summary="Who is signed in: the caller, or null when nobody is (never a 401, so the console can ask on load)",
+)
+async def get_session(
+    request: Request,
+    api_key: Annotated[str | None, Security(api_key_header)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+) -> Me | None:
+    try:
+        return _me(await current_principal(request, api_key, credentials))
+    except ProblemError:
+        return None
+
+
+@router.delete("/session", status_code=204, summary="Sign out of the web console (clears the cookie)")
+async def delete_session(services: ServicesDep, request: Request, response: Response) -> None:
+    session.clear_cookie(response, secure=_secure(services, request))
+
+
+def _secure(services: Services, request: Request) -> bool:
+    return services.settings.api.session_cookie_secure or request.url.scheme == "https"
+
+
 @router.get("/me", summary="The caller: login, role and how it authenticated")
 async def me(principal: CurrentPrincipal) -> Me:
+    return _me(principal)
+
+
+def _me(principal: Principal) -> Me:
     return Me(
         login=principal.login,
         role=principal.role,

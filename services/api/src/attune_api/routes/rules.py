@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from attune_api.deps import Admin, BusDep, Operator, PoolDep, Viewer
+from attune_api.deps import Admin, BoxDep, BusDep, Operator, PoolDep, Viewer
 from attune_api.problems import ProblemError
 from attune_api.routes import _catalog as catalog
 from attune_api.schemas import (
@@ -18,11 +18,13 @@ from attune_api.schemas import (
     RefPath,
     page,
 )
+from attune_shared.constants import SYSTEM_USER
+from attune_shared.datastore import Datastore
 from attune_shared.errors import DefinitionError
 from attune_shared.models import Rule
 from attune_shared.models.rule import Condition
-from attune_shared.repos import ActionRepository, RuleRepository, TriggerRepository
-from attune_shared.rules import RuleDefinition
+from attune_shared.repos import ActionRepository, PackRepository, RuleRepository, TriggerRepository
+from attune_shared.rules import RuleDefinition, try_rule
 from attune_shared.types import Queryable
 
 router = APIRouter(prefix=f"{API_PREFIX}/rules", tags=["rules"])
@@ -54,6 +56,38 @@ class RuleUpdate(BaseModel):
     action_ref: str | None = Field(default=None, max_length=255)
     action_params: dict[str, Any] | None = None
     enabled: bool | None = None
+
+
+class RuleTry(BaseModel):
+    payload: dict[str, Any] = Field(description="a trigger payload", examples=[{"severity": "critical"}])
+
+
+class CriterionOut(BaseModel):
+    key: str
+    operator: str
+    pattern: Any
+    value: Any
+    found: bool
+    outcome: Literal["matched", "failed", "error", "skipped"]
+    matched: bool
+    reason: str | None
+
+
+class RuleTrialOut(BaseModel):
+    """What the rule would do with an event carrying the payload (as `attune rule test --json`)."""
+
+    rule: str
+    trigger_ref: str
+    action_ref: str
+    enabled: bool
+    matched: bool = Field(description="enabled, criteria matched and parameters rendered and valid")
+    criteria_matched: bool
+    reason: str | None = Field(description="why it does not match, when it does not")
+    condition: str
+    criteria: list[CriterionOut]
+    action_params: dict[str, Any] | None = Field(description="rendered and validated; secrets masked")
+    parameters_error: dict[str, Any] | None
+    parameters_validated: bool
 
 
 async def _checked(db: Queryable, fields: dict[str, Any]) -> dict[str, Any]:
@@ -156,3 +190,25 @@ async def enable_rule(_: Operator, pool: PoolDep, bus: BusDep, ref: RefPath) -> 
 @router.post("/{ref}/disable", summary="Disable a rule (operator)")
 async def disable_rule(_: Operator, pool: PoolDep, bus: BusDep, ref: RefPath) -> Rule:
     return await _set_enabled(pool, bus, ref, False)
+
+
+@router.post(
+    "/{ref}/test",
+    summary="Try a rule on a payload: each criterion, the verdict, the rendered parameters (nothing is stored)",
+    responses={404: {"description": "no such rule"}},
+)
+async def try_rule_on_payload(
+    _: Viewer, pool: PoolDep, box: BoxDep, ref: RefPath, body: RuleTry
+) -> RuleTrialOut:
+    rule = await catalog.get_or_404(RuleRepository(pool), ref, KIND)
+    action = await ActionRepository(pool).get_by_ref(rule.action_ref)
+    pack = await PackRepository(pool).get_by_ref(rule.pack_ref)
+    schema = action.parameters_schema if action else None
+    # the datastore as the executor sees it when it evaluates rules
+    keys = await Datastore(pool, box).template_context(
+        [rule.action_params, rule.criteria, schema or {}], user=SYSTEM_USER
+    )
+    trial = try_rule(
+        rule, body.payload, pack_config=pack.config if pack else {}, parameters_schema=schema, keys=keys
+    )
+    return RuleTrialOut(**trial.to_dict())
