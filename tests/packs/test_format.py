@@ -153,7 +153,7 @@ MALFORMED = {
     "non-string key": (
         "triggers/alert.yaml",
         "ref: alert\nparameters_schema: {1: x}\n",
-        "triggers/alert.yaml:parameters_schema.1: keys must be strings, got int 1",
+        "triggers/alert.yaml:(root): keys must be strings, got int 1 (line 2, column 21)",
     ),
 }
 
@@ -270,6 +270,78 @@ def test_dates_stay_strings(demo: PackDir) -> None:
     )
     rule = next(r for r in load_pack(demo.path).of("rule") if r.ref == "demo.later")
     assert rule.values["action_params"] == {"at": "2030-01-31"}
+
+
+def test_yaml_1_1_booleans_count_where_a_boolean_is_meant(demo: PackDir) -> None:
+    """A StackStorm pack read by PyYAML may write yes/no/on/off for booleans: those load as booleans,
+    while the same words elsewhere are the strings YAML 1.2 reads."""
+    demo.write(
+        "pack.yaml",
+        """
+ref: demo
+version: 1.0.0
+config_schema:
+  type: object
+  additionalProperties: no
+  properties:
+    verify: {type: boolean, default: yes}
+    mode: {type: string, enum: [on, off]}
+    strict: {type: boolean}
+config: {mode: on, strict: off}
+""",
+    )
+    demo.write(
+        "actions/run.yaml",
+        """
+ref: run
+runner_type: shell
+entry_point: run.sh
+enabled: yes
+parameters:
+  host: {type: string, required: yes}
+  token: {type: string, secret: yes, required: no}
+  cmd: {type: string, default: run.sh, immutable: yes}
+  force: {type: boolean, default: no}
+  answer: {type: string, enum: [yes, no], default: yes}
+  sure: {type: boolean, enum: [yes, no]}
+""",
+    )
+    demo.write("triggers/alert.yaml", "ref: alert\nenabled: off\n")
+    demo.write("policies/limit.yaml", "ref: limit\naction: run\nenabled: no\nconcurrency: {limit: 1}\n")
+    demo.write(
+        "rules/on_alert.yaml",
+        "name: on_alert\nenabled: on\ntrigger: {type: alert}\n"
+        "criteria: {trigger.state: {type: equals, pattern: on}}\naction: {ref: run}\n",
+    )
+    pack = load_pack(demo.path)
+    assert pack.values["config_schema"]["additionalProperties"] is False
+    assert pack.values["config"] == {"mode": "on", "strict": False, "verify": True}
+    action = pack.of("action")[0].values
+    assert action["enabled"] is True
+    schema = action["parameters_schema"]
+    assert schema["required"] == ["host"]
+    assert schema["properties"] == {
+        "host": {"type": "string"},
+        "token": {"type": "string", "secret": True},
+        "cmd": {"type": "string", "default": "run.sh", "immutable": True},
+        "force": {"type": "boolean", "default": False},
+        "answer": {"type": "string", "enum": ["yes", "no"], "default": "yes"},
+        "sure": {"type": "boolean", "enum": [True, False]},
+    }
+    assert pack.of("trigger")[0].values["enabled"] is False
+    assert pack.of("policy")[0].values["enabled"] is False
+    rule = pack.of("rule")[0].values
+    assert rule["enabled"] is True
+    assert rule["criteria"] == {"trigger.state": {"type": "equals", "pattern": "on"}}
+
+
+def test_a_quoted_yes_is_not_a_boolean(demo: PackDir) -> None:
+    demo.write("actions/run.yaml", "ref: run\nrunner_type: shell\nentry_point: run.sh\nenabled: 'yes'\n")
+    demo.write("triggers/alert.yaml", "ref: alert\nenabled: maybe\n")
+    assert problems(demo) == [
+        "triggers/alert.yaml:enabled: Input should be a valid boolean",
+        "actions/run.yaml:enabled: Input should be a valid boolean",
+    ]
 
 
 def test_bundled_packs_are_valid() -> None:

@@ -125,6 +125,35 @@ async def test_removed_components_go_away_and_changed_ones_are_updated(
     assert rule is not None and rule.enabled is False and rule.criteria == {}
 
 
+async def test_rule_parameters_take_yaml_1_1_booleans_where_the_schemas_say_boolean(
+    db_pool: asyncpg.Pool, demo: PackDir
+) -> None:
+    demo.write(
+        "actions/run.yaml",
+        "ref: run\nrunner_type: shell\nentry_point: run.sh\nparameters:\n"
+        "  force: {type: boolean}\n  env: {type: object}\n  note: {type: string}\n",
+    )
+    demo.write(
+        "triggers/alert.yaml",
+        "ref: alert\nparameters_schema:\n  type: object\n  properties: {urgent: {type: boolean}}\n",
+    )
+    demo.write(
+        "rules/on_alert.yaml",
+        """
+name: on_alert
+trigger: {type: alert, parameters: {urgent: yes}}
+action:
+  ref: run
+  parameters: {force: on, note: yes, env: {ANSWER: yes}}
+""",
+    )
+    await register_pack(db_pool, demo.path)
+    rule = await RuleRepository(db_pool).get_by_ref("demo.on_alert")
+    assert rule is not None
+    assert rule.trigger_params == {"urgent": True}
+    assert rule.action_params == {"force": True, "note": "yes", "env": {"ANSWER": "yes"}}
+
+
 async def test_ad_hoc_components_survive_registration(db_pool: asyncpg.Pool, demo: PackDir) -> None:
     await register_pack(db_pool, demo.path)
     pack = await PackRepository(db_pool).get_by_ref("demo")

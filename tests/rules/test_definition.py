@@ -286,3 +286,19 @@ def test_bad_ref_reports_both_refs() -> None:
 def test_a_stackstorm_name_is_never_a_qualified_ref() -> None:
     data = {"name": "other.r", "pack": "examples", "trigger": {"type": "t"}, "action": {"ref": "a"}}
     assert errors_of(data) == [("name", "'other.r' is not a valid rule name (letters, digits, '_', '-')")]
+
+
+def test_a_rule_file_is_yaml_1_2_with_yaml_1_1_booleans_where_meant(tmp_path: Path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        "name: r\npack: p\nenabled: yes\ntrigger: {type: t}\n"
+        "criteria: {trigger.mode: {type: equals, pattern: off}}\naction: {ref: a, parameters: {x: on}}\n"
+    )
+    rule = load_rule_file(path)
+    assert rule.enabled is True
+    assert rule.criteria == {"trigger.mode": {"type": "equals", "pattern": "off"}}
+    assert rule.action_params == {"x": "on"}  # typed by the action's schema, at registration
+    path.write_text("ref: p.r\ntrigger: t\naction: a\naction: b\n")
+    with pytest.raises(DefinitionError) as info:
+        load_rule_file(path)
+    assert info.value.lines() == [f"{path}:(root): invalid YAML: duplicate key 'action' (line 4, column 1)"]

@@ -7,15 +7,15 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
-import yaml
 from rich.markup import escape
 
 from attune_cli.client import ApiClient, short
 from attune_cli.output import console, err_console, print_json, print_table
 from attune_shared.errors import DefinitionError
-from attune_shared.packs.schemas import with_defaults
+from attune_shared.packs.schemas import instance_booleans, with_defaults
 from attune_shared.parameters import schema_errors
 from attune_shared.rules import CriterionResult, load_rule_file, try_rule
+from attune_shared.yamlfile import YamlError, load_yaml
 
 rule_app = typer.Typer(help="Work with rules.", no_args_is_help=True)
 
@@ -65,6 +65,8 @@ def test(
     if not isinstance(config, dict):
         _invalid([f"{config_file}: the pack config must be a mapping, not {_kind(config)}"])
 
+    if schema is not None:  # a YAML 1.1 yes/no where the action's schema means a boolean
+        rule = rule.model_copy(update={"action_params": instance_booleans(schema, rule.action_params)})
     trial = try_rule(rule, payload, pack_config=config, parameters_schema=schema)
     if json_output:
         print_json(trial.to_dict())
@@ -125,25 +127,25 @@ def _pack_of(rule_file: Path) -> tuple[str, dict[str, Any]] | None:
     config, schema = meta.get("config") or {}, meta.get("config_schema") or {}
     if not isinstance(config, dict) or not isinstance(schema, dict):
         return None
-    return meta["ref"], with_defaults(schema, config)
+    return meta["ref"], with_defaults(schema, instance_booleans(schema, config))
 
 
 def _read_document(path: Path, *, json_only: bool) -> Any:
+    if not json_only and path.suffix != ".json":
+        try:
+            return load_yaml(path)
+        except YamlError as exc:
+            _invalid([str(exc)])
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         _invalid([f"{path}: cannot read the file: {exc.strerror or exc}"])
     except UnicodeDecodeError:
         _invalid([f"{path}: not UTF-8 text"])
-    if json_only or path.suffix == ".json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            _invalid([f"{path}: invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"])
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        _invalid([f"{path}: invalid YAML: {exc}"])
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        _invalid([f"{path}: invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"])
 
 
 def _invalid(lines: list[str]) -> NoReturn:

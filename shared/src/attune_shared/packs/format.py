@@ -7,12 +7,14 @@ Schemas and files on disk, and turns each file into the row it registers.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from attune_shared.models.action import OutputFormat, RunnerType
 from attune_shared.models.policy import ConcurrencyMethod
+from attune_shared.packs.schemas import schema_booleans
+from attune_shared.yamlfile import YamlBool
 
 #: Semantic Versioning 2.0.0 (https://semver.org), as the ``pack.version`` CHECK constraint.
 SEMVER_RE = re.compile(
@@ -29,6 +31,14 @@ SensorRunnerType = Literal["builtin", "shell", "python"]
 JsonObject = dict[str, Any]
 
 
+def _schema_booleans(value: Any) -> Any:
+    return schema_booleans(value) if isinstance(value, dict) else value
+
+
+#: A JSON Schema in a pack file; YAML 1.1 booleans where it means booleans are read as such.
+JsonSchema = Annotated[JsonObject, BeforeValidator(_schema_booleans)]
+
+
 class PackFileModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -40,7 +50,7 @@ class PackMeta(PackFileModel):
     label: str = ""
     description: str = ""
     version: str
-    config_schema: JsonObject = Field(default_factory=dict)
+    config_schema: JsonSchema = Field(default_factory=dict)
     config: JsonObject = Field(default_factory=dict)
 
     @field_validator("version", mode="before")
@@ -57,9 +67,9 @@ class TriggerFile(PackFileModel):
     ref: str
     label: str = ""
     description: str = ""
-    enabled: bool = True
-    parameters_schema: JsonObject = Field(default_factory=dict)
-    payload_schema: JsonObject = Field(default_factory=dict)
+    enabled: YamlBool = True
+    parameters_schema: JsonSchema = Field(default_factory=dict)
+    payload_schema: JsonSchema = Field(default_factory=dict)
 
 
 class FlatParameter(BaseModel):
@@ -68,6 +78,11 @@ class FlatParameter(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True, frozen=True)
 
     required: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _booleans(cls, data: Any) -> Any:
+        return _schema_booleans(data)
 
 
 class ActionFile(PackFileModel):
@@ -78,12 +93,12 @@ class ActionFile(PackFileModel):
     description: str = ""
     runner_type: RunnerType
     entry_point: str = ""
-    parameters_schema: JsonObject | None = None
+    parameters_schema: JsonSchema | None = None
     parameters: dict[str, FlatParameter] | None = None
     output_format: OutputFormat = "text"
     timeout: int | None = Field(default=None, gt=0)
     max_retries: int = Field(default=0, ge=0)
-    enabled: bool = True
+    enabled: YamlBool = True
 
 
 class SensorFile(PackFileModel):
@@ -95,7 +110,7 @@ class SensorFile(PackFileModel):
     runner_type: SensorRunnerType = "builtin"
     entry_point: str = ""
     trigger_types: list[str] = Field(default_factory=list)
-    enabled: bool = True
+    enabled: YamlBool = True
 
 
 class Concurrency(PackFileModel):
@@ -115,6 +130,6 @@ class PolicyFile(PackFileModel):
     ref: str
     description: str = ""
     action: str
-    enabled: bool = True
+    enabled: YamlBool = True
     concurrency: Concurrency | None = None
     rate_limit: RateLimit | None = None

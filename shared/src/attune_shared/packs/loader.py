@@ -10,8 +10,8 @@ from attune_shared.packs.components import DIRECTORIES, KINDS, Component, Compon
 from attune_shared.packs.format import PackMeta
 from attune_shared.packs.problems import ROOT, InvalidPackError
 from attune_shared.packs.refs import PACK_REF_RE
-from attune_shared.packs.schemas import instance_errors, with_defaults
-from attune_shared.packs.yamlfile import read_yaml
+from attune_shared.packs.schemas import instance_booleans, instance_errors, with_defaults
+from attune_shared.yamlfile import YamlError, load_yaml
 
 PACK_FILE = "pack.yaml"
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -58,8 +58,7 @@ def _read_pack(reader: ComponentReader) -> tuple[str | None, dict[str, Any] | No
     if not path.is_file():
         reader.problem(PACK_FILE, ROOT, f"not found: {reader.root} is not a pack directory")
         return None, None
-    data, problems = read_yaml(reader.root, path)
-    reader.problems += problems
+    data = _read_mapping(reader, path)
     if data is None:
         return None, None
     ref = data.get("ref")
@@ -71,7 +70,7 @@ def _read_pack(reader: ComponentReader) -> tuple[str | None, dict[str, Any] | No
     meta = reader.model(PACK_FILE, data, PackMeta)
     if meta is None or ref is None:
         return ref, None
-    config = with_defaults(meta.config_schema, meta.config)
+    config = with_defaults(meta.config_schema, instance_booleans(meta.config_schema, meta.config))
     if reader.schema(PACK_FILE, "config_schema", meta.config_schema):
         for where, message in instance_errors(meta.config_schema, config):
             reader.problem(PACK_FILE, "config" if where == ROOT else f"config.{where}", message)
@@ -93,8 +92,7 @@ def _read_components(reader: ComponentReader, kind: Kind, pack_ref: str) -> list
     found: list[Component] = []
     by_ref: dict[str, Component] = {}
     for path in sorted(p for p in directory.iterdir() if p.suffix in YAML_SUFFIXES and p.is_file()):
-        data, problems = read_yaml(reader.root, path)
-        reader.problems += problems
+        data = _read_mapping(reader, path)
         if data is None:
             continue
         file = path.relative_to(reader.root).as_posix()
@@ -109,3 +107,18 @@ def _read_components(reader: ComponentReader, kind: Kind, pack_ref: str) -> list
             continue
         found.append(component)
     return found
+
+
+def _read_mapping(reader: ComponentReader, path: Path) -> dict[str, Any] | None:
+    """The mapping in one pack file, or ``None`` (its problem recorded)."""
+    file = path.relative_to(reader.root).as_posix()
+    try:
+        data = load_yaml(path)
+    except YamlError as exc:
+        reader.problem(file, ROOT, exc.detail)
+        return None
+    if not isinstance(data, dict):
+        kind = "an empty file" if data is None else f"a {type(data).__name__}"
+        reader.problem(file, ROOT, f"must be a mapping of keys to values, got {kind}")
+        return None
+    return data

@@ -9,7 +9,7 @@ from attune_shared.packs.components import Component
 from attune_shared.packs.loader import LoadedPack
 from attune_shared.packs.problems import ROOT, PackProblem
 from attune_shared.packs.refs import pack_of
-from attune_shared.packs.schemas import instance_errors, schema_errors
+from attune_shared.packs.schemas import instance_booleans, instance_errors, schema_errors
 from attune_shared.repos import ActionRepository, TriggerRepository
 from attune_shared.types import Queryable
 
@@ -111,5 +111,7 @@ def _trigger_params_problems(rule: Component, parameters_schema: dict[str, Any])
     base = rule.field_of("trigger_params")
     return [
         PackProblem(rule.file, base if where == ROOT else f"{base}.{where}", message)
-        for where, message in instance_errors(parameters_schema, rule.values["trigger_params"])
+        for where, message in instance_errors(
+            parameters_schema, instance_booleans(parameters_schema, rule.values["trigger_params"])
+        )
     ]

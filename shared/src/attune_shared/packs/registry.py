@@ -18,6 +18,7 @@ from attune_shared.packs.loader import LoadedPack, load_pack
 from attune_shared.packs.problems import InvalidPackError, PackProblem
 from attune_shared.packs.references import catalog_of, database_catalog, reference_problems
 from attune_shared.packs.report import RegistrationReport
+from attune_shared.packs.schemas import instance_booleans
 from attune_shared.repos import (
     ActionRepository,
     PackRepository,
@@ -129,11 +130,14 @@ async def _write(conn: asyncpg.Connection, pack: LoadedPack) -> RegistrationRepo
         {c.values["action_ref"] for c in [*pack.of("rule"), *pack.of("policy")]}
     )
     for rule in pack.of("rule"):
+        trigger, action = triggers.get(rule.values["trigger_ref"]), actions.get(rule.values["action_ref"])
         values = {
             **rule.values,
             **owner,
             "trigger": _id(triggers, rule.values["trigger_ref"]),
             "action": _id(actions, rule.values["action_ref"]),
+            "trigger_params": _booleans(trigger, rule.values["trigger_params"]),
+            "action_params": _booleans(action, rule.values["action_params"]),
         }
         row, outcome = await RuleRepository(conn).upsert(values)
         report.rules.add(rule.ref, outcome)
@@ -147,6 +151,15 @@ async def _write(conn: asyncpg.Connection, pack: LoadedPack) -> RegistrationRepo
         report.policies.add(policy.ref, outcome)
     await _remove_missing(conn, pack, report)
     return report
+
+
+def _booleans(target: Trigger | Action | None, params: dict[str, Any]) -> dict[str, Any]:
+    """A rule's parameters with the YAML 1.1 booleans its trigger's or action's schema types as
+    booleans made booleans (see :func:`attune_shared.packs.schemas.schema_booleans`)."""
+    if target is None:
+        return params
+    coerced: dict[str, Any] = instance_booleans(target.parameters_schema, params)
+    return coerced
 
 
 def _id(rows: Mapping[str, Trigger | Action], ref: str) -> int | None:

@@ -30,13 +30,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Final, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from attune_shared.errors import DefinitionError
 from attune_shared.models.rule import Condition
 from attune_shared.rules.criteria import validate_criteria
 from attune_shared.rules.templating import template_errors
+from attune_shared.yamlfile import YamlBool, YamlError, load_yaml
 
 #: The field of an error about the whole document.
 ROOT: Final = "(root)"
@@ -105,15 +105,9 @@ def load_rule_file(path: str | Path, pack_ref: str | None = None) -> RuleDefinit
     """
     source = str(path)
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise DefinitionError(
-            [(ROOT, f"cannot read the file: {exc.strerror or exc}")], source=source
-        ) from None
-    except UnicodeDecodeError:
-        raise DefinitionError([(ROOT, "not UTF-8 text")], source=source) from None
-    except yaml.YAMLError as exc:
-        raise DefinitionError([(ROOT, f"invalid YAML: {_yaml_problem(exc)}")], source=source) from None
+        data = load_yaml(path)
+    except YamlError as exc:
+        raise DefinitionError([(ROOT, exc.detail)], source=source) from None
     try:
         return RuleDefinition.parse(data, pack_ref=pack_ref)
     except DefinitionError as exc:
@@ -142,7 +136,7 @@ class _AttuneForm(_Form):
     action: str | None = None
     action_ref: str | None = None
     action_params: JsonObject | None = None
-    enabled: bool = True
+    enabled: YamlBool = True
 
     def normalize(self, pack_ref: str | None) -> tuple[dict[str, Any], Errors]:
         errors: Errors = []
@@ -205,7 +199,7 @@ class _StackStormForm(_Form):
     name: str
     pack: str | None = None
     description: str | None = None
-    enabled: bool = False
+    enabled: YamlBool = False
     trigger: _StackStormTrigger
     condition: Condition = "all"
     action: _StackStormAction
@@ -281,12 +275,6 @@ def _pydantic_errors(exc: ValidationError) -> Errors:
             message = error["msg"]
         errors.append((field, message))
     return errors
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc)
-    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else problem
 
 
 def _kind(value: object) -> str:
