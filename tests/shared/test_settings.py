@@ -79,8 +79,48 @@ def test_unreadable_config_file(clean_env: pytest.MonkeyPatch, tmp_path) -> None
     bad = tmp_path / "bad.yaml"
     bad.write_text("nats: [unclosed")
     clean_env.setenv("ATTUNE_CONFIG", str(bad))
-    with pytest.raises(ConfigError, match="not valid YAML"):
+    with pytest.raises(ConfigError) as info:
         load_settings()
+    assert str(info.value) == (
+        f"ATTUNE_CONFIG={bad}: invalid YAML: expected ',' or ']', but got '<stream end>' (line 1, column 16)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("- nats\n", "the top level must be a mapping of sections"),
+        ("api:\n  port: 1\n  port: 2\n", "invalid YAML: duplicate key 'port' (line 3, column 3)"),
+        ("security:\n  secret_key: hunter2\n  secret_key: hunter3\n", "duplicate key 'secret_key'"),
+        ("api:\n  porrt: 1\n", "invalid setting api.porrt (ATTUNE__API__PORRT): unknown setting"),
+        ("api:\n  port: eighty\n", "invalid setting api.port (ATTUNE__API__PORT) = 'eighty'"),
+        ("nats: {prefix: 7}\n", "invalid setting nats.prefix (ATTUNE__NATS__PREFIX) = 7"),
+    ],
+)
+def test_bad_config_file_is_one_line(clean_env: pytest.MonkeyPatch, tmp_path, text: str, needle: str) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(text)
+    clean_env.setenv("ATTUNE_CONFIG", str(config))
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert needle in str(info.value)
+    assert "\n" not in str(info.value) and "hunter" not in str(info.value)
+
+
+def test_config_file_is_yaml_1_2(clean_env: pytest.MonkeyPatch, tmp_path) -> None:
+    """Booleans may be written yes/on (a bool setting reads them), strings stay strings, an empty file is
+    the defaults."""
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "timescale: {required: yes}\napi: {docs_public: on, cors_origins: [on]}\nexecutor: {name: no}\n"
+    )
+    clean_env.setenv("ATTUNE_CONFIG", str(config))
+    settings = load_settings()
+    assert settings.timescale.required is True and settings.api.docs_public is True
+    assert settings.api.cors_origins == ["on"]
+    assert settings.executor.name == "no"  # YAML 1.1 read a boolean here, refused for a string field
+    config.write_text("")
+    assert load_settings().api.port == 8080
 
 
 def test_cli_exits_2_with_one_line(clean_env: pytest.MonkeyPatch) -> None:

@@ -8,7 +8,6 @@ import socket
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -22,9 +21,11 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    YamlConfigSettingsSource,
 )
 
 from attune_shared.errors import ConfigError
+from attune_shared.yamlfile import YamlError, load_yaml
 
 ENV_PREFIX = "ATTUNE__"
 CONFIG_PATH_ENV = "ATTUNE_CONFIG"
@@ -256,31 +257,31 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return init_settings, env_settings, _YamlSource(settings_cls)
-
-
-class _YamlSource(PydanticBaseSettingsSource):
-    """Reads the YAML file named by ``ATTUNE_CONFIG`` (missing variable = no file)."""
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False  # unused: __call__ returns the whole mapping
-
-    def __call__(self) -> dict[str, Any]:
         path = os.environ.get(CONFIG_PATH_ENV)
         if not path:
-            return {}
+            return init_settings, env_settings
+        return init_settings, env_settings, _ConfigFile(settings_cls, Path(path))
+
+
+class _ConfigFile(YamlConfigSettingsSource):
+    """The file ``ATTUNE_CONFIG`` names, through pydantic-settings' YAML source, read by
+    :func:`attune_shared.yamlfile.load_yaml` (YAML 1.2, as pack files) and refused in one line when
+    it is missing or bad."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path) -> None:
+        if not path.is_file():  # the library would skip a missing file silently
+            raise ConfigError(f"{CONFIG_PATH_ENV}={path}: cannot read the file: no such file")
+        super().__init__(settings_cls, yaml_file=path)
+
+    def _read_file(self, file_path: Any) -> dict[str, Any]:
         try:
-            data = yaml.safe_load(Path(path).read_text())
-        except OSError as exc:
-            raise ConfigError(
-                f"{CONFIG_PATH_ENV}={path}: cannot read the config file ({exc.strerror})"
-            ) from exc
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{CONFIG_PATH_ENV}={path}: not valid YAML ({exc})") from exc
+            data = load_yaml(file_path)
+        except YamlError as exc:
+            raise ConfigError(f"{CONFIG_PATH_ENV}={file_path}: {exc.detail}") from None
         if data is None:
             return {}
         if not isinstance(data, dict):
-            raise ConfigError(f"{CONFIG_PATH_ENV}={path}: the top level must be a mapping of sections")
+            raise ConfigError(f"{CONFIG_PATH_ENV}={file_path}: the top level must be a mapping of sections")
         return data
 
 
