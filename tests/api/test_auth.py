@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
+import time
+from typing import Any
 
 import httpx
+import jwt
 
+from attune_api.auth import TokenSigner
+from attune_shared.models import ApiKey, Identity
 from attune_shared.repos import ApiKeyRepository
+from attune_shared.secrets import TOKENS_PURPOSE, derive_key
 
-from .harness import Api, problem, start_api
+from .harness import Api, problem, ready_port, start_api
 
 #: (method, path) of every operation but the public ones, with placeholder ids/refs.
 PUBLIC = {
@@ -199,3 +207,110 @@ async def test_auth_disabled_is_loud_and_open(api: Api, tmp_path) -> None:
         assert await proc.terminate() == 0
     finally:
         await proc.kill()
+
+
+# -- bearer tokens: PyJWT with a key id, one rotation ------------------------------------------------
+KEY = ApiKey.model_construct(id=7, role="operator")
+IDENTITY = Identity.model_construct(id=3)
+
+
+def test_a_token_is_a_jwt_naming_its_signing_key_not_the_secret() -> None:
+    token, expires = TokenSigner("secret-a", 600).issue(KEY, IDENTITY)
+    assert token.startswith("atk_")
+    header = jwt.get_unverified_header(token[4:])
+    assert header["alg"] == "HS256" and len(header["kid"]) == 16
+    assert (
+        "secret-a" not in token and header["kid"] not in TokenSigner("secret-b", 600).issue(KEY, IDENTITY)[0]
+    )
+    claims = TokenSigner("secret-a", 600).verify(token)
+    assert claims is not None
+    assert (claims["sub"], claims["key"], claims["role"]) == ("3", 7, "operator")
+    assert claims["exp"] == int(expires.timestamp()) and claims["exp"] - claims["iat"] == 600
+
+
+def test_tokens_survive_exactly_one_rotation() -> None:
+    old, _ = TokenSigner("secret-a", 600).issue(KEY, IDENTITY)
+    rotated = TokenSigner("secret-b", 600, previous="secret-a")
+    assert rotated.verify(old) is not None
+    new, _ = rotated.issue(KEY, IDENTITY)
+    assert TokenSigner("secret-b", 600).verify(new) is not None  # signed with the current key
+    twice = TokenSigner("secret-c", 600, previous="secret-b")
+    assert twice.verify(old) is None
+    assert twice.verify(new) is not None
+    assert TokenSigner("secret-a", 600).verify(new) is None
+
+
+def test_bad_tokens_are_refused() -> None:
+    signer = TokenSigner("secret-a", 600)
+    good, _ = signer.issue(KEY, IDENTITY)
+    kid = jwt.get_unverified_header(good[4:])["kid"]
+    key = derive_key("secret-a", TOKENS_PURPOSE)
+    now = int(time.time())
+    claims = {"sub": "3", "key": 7, "role": "admin", "iat": now, "exp": now + 60}
+    forged = {
+        "expired": TokenSigner("secret-a", -1).issue(KEY, IDENTITY)[0],
+        "no prefix": good[4:],
+        "tampered": good[:-3] + ("AAA" if not good.endswith("AAA") else "BBB"),
+        "alg none": "atk_" + jwt.encode(claims, None, algorithm="none", headers={"kid": kid}),
+        "other algorithm": "atk_" + jwt.encode(claims, key * 2, algorithm="HS512", headers={"kid": kid}),
+        "no kid": "atk_" + jwt.encode(claims, key, algorithm="HS256"),
+        "kid not a string": "atk_" + _with_header(good[4:], {"alg": "HS256", "kid": [kid]}),
+        "no key claim": "atk_"
+        + jwt.encode({**claims, "key": None}, key, algorithm="HS256", headers={"kid": kid}),
+        "no exp": "atk_"
+        + jwt.encode(
+            {k: v for k, v in claims.items() if k != "exp"}, key, algorithm="HS256", headers={"kid": kid}
+        ),
+        "garbage": "atk_not.a.jwt",
+    }
+    assert (
+        signer.verify("atk_" + jwt.encode(claims, key, algorithm="HS256", headers={"kid": kid})) is not None
+    )
+    assert {name: signer.verify(token) for name, token in forged.items()} == dict.fromkeys(forged)
+
+
+def _with_header(token: str, header: dict[str, Any]) -> str:
+    encoded = base64.urlsafe_b64encode(json.dumps(header).encode()).rstrip(b"=").decode()
+    return ".".join([encoded, *token.split(".")[1:]])
+
+
+async def test_a_rotated_api_accepts_old_tokens_and_reads_old_secrets(api: Api, services: Any) -> None:
+    """The module's API signs and encrypts with its key; an API given a new key and the old one as
+    previous accepts the token and decrypts the value; rotating again drops the oldest."""
+    old = api.settings.security.secret_key.get_secret_value()
+    async with api.client("admin") as admin:
+        token = (await admin.post("/auth/token")).json()["access_token"]
+        stored = await admin.post("/api/v1/keys", json={"ref": "rotation.value", "value": "v-123"})
+        assert stored.status_code == 201, stored.text
+    rotated = await services(
+        "attune-api",
+        {
+            "ATTUNE__SECURITY__SECRET_KEY": "rotated-1",
+            "ATTUNE__SECURITY__PREVIOUS_SECRET_KEY": old,
+            "ATTUNE__API__PORT": "0",
+        },
+    )
+    bearer = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ready_port(rotated)}", timeout=30) as http:
+        assert (await http.get("/auth/me", headers=bearer)).json()["via"] == "token"
+        read = await http.get("/api/v1/keys/rotation.value", params={"include_value": "true"}, headers=bearer)
+        assert read.status_code == 200 and read.json()["value"] == "v-123", read.text
+        new_token = (await http.post("/auth/token", headers={"X-API-Key": api.keys["admin"]})).json()[
+            "access_token"
+        ]
+    again = await services(
+        "attune-api",
+        {
+            "ATTUNE__SECURITY__SECRET_KEY": "rotated-2",
+            "ATTUNE__SECURITY__PREVIOUS_SECRET_KEY": "rotated-1",
+            "ATTUNE__API__PORT": "0",
+        },
+    )
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ready_port(again)}", timeout=30) as http:
+        problem(await http.get("/auth/me", headers=bearer), 401)
+        new_bearer = {"Authorization": f"Bearer {new_token}"}
+        assert (await http.get("/auth/me", headers=new_bearer)).status_code == 200
+        unreadable = await http.get(
+            "/api/v1/keys/rotation.value", params={"include_value": "true"}, headers=new_bearer
+        )
+        assert str(problem(unreadable, 409)["type"]).endswith("undecryptable")

@@ -150,8 +150,8 @@ def test_secrets_come_from_the_environment_only(services: dict) -> None:
         env = service.get("environment", {})
         for key, value in env.items():
             if SECRET_NAME.search(key):
-                assert re.fullmatch(r"\$\{[A-Z0-9_]+:\?[^}]*\}", str(value)), (
-                    f"{name}.{key} must be ${{VAR:?message}}: required, no default"
+                assert re.fullmatch(r"\$\{[A-Z0-9_]+(:\?[^}]*|:-)\}", str(value)), (
+                    f"{name}.{key} must be ${{VAR:?message}} (required) or ${{VAR:-}} (optional): no default"
                 )
             for userinfo in re.findall(r"://[^/@\s]*:([^@\s]*)@", str(value)):
                 assert re.fullmatch(r"\$\{[A-Z0-9_]+:\?[^}]*\}", userinfo), (
@@ -192,4 +192,5 @@ def test_environment_builds_valid_settings(
     assert settings.timescale.required is True
     assert settings.database.url == "postgresql://attune:pw-for-test@timescaledb:5432/attune"
     assert settings.security.secret_key.get_secret_value() == "key-for-test"
+    assert settings.security.previous_secret_key is None  # empty in .env.example
     assert settings.nats.replicas == 1

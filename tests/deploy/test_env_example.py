@@ -6,7 +6,11 @@ from tests.deploy.manifests import SECRET_NAME, env_example
 def test_secrets_are_left_empty() -> None:
     values = env_example()
     secrets = {name: value for name, value in values.items() if SECRET_NAME.search(name)}
-    assert secrets == {"ATTUNE__SECURITY__SECRET_KEY": "", "POSTGRES_PASSWORD": ""}
+    assert secrets == {
+        "ATTUNE__SECURITY__SECRET_KEY": "",
+        "ATTUNE__SECURITY__PREVIOUS_SECRET_KEY": "",
+        "POSTGRES_PASSWORD": "",
+    }
 
 
 def test_documents_the_database_container() -> None:

@@ -2,15 +2,15 @@
 
 The Fernet key is derived from ``security.secret_key`` with HKDF-SHA256, so one configured secret
 serves every purpose without reusing key material (bearer tokens derive their own key with
-:func:`derive_key`). Changing ``security.secret_key`` makes existing ciphertexts unreadable:
-:meth:`SecretBox.decrypt` then raises :class:`SecretDecryptError`.
+:func:`derive_key`). Ciphertexts made under ``security.previous_secret_key`` stay readable (one
+rotation); under any other secret :meth:`SecretBox.decrypt` raises :class:`SecretDecryptError`.
 """
 
 from __future__ import annotations
 
 import base64
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import SecretStr
@@ -37,17 +37,21 @@ def derive_key(secret_key: SecretStr | str, purpose: bytes, length: int = 32) ->
 
 
 class SecretBox:
-    """Encrypts and decrypts short strings (key values, webhook secrets) with the service secret."""
+    """Encrypts short strings (key values, webhook secrets) with the service secret; decrypts those
+    made with it or with the ``previous`` one."""
 
-    def __init__(self, secret_key: SecretStr | str) -> None:
-        self._fernet = Fernet(base64.urlsafe_b64encode(derive_key(secret_key, SECRETS_PURPOSE)))
+    def __init__(self, secret_key: SecretStr | str, previous: SecretStr | str | None = None) -> None:
+        keys = [secret_key] if previous is None else [secret_key, previous]
+        self._fernet = MultiFernet(
+            [Fernet(base64.urlsafe_b64encode(derive_key(s, SECRETS_PURPOSE))) for s in keys]
+        )
 
     def encrypt(self, plaintext: str) -> str:
         """The ciphertext of ``plaintext`` (URL-safe base64 text; a new nonce each call)."""
         return self._fernet.encrypt(plaintext.encode()).decode()
 
     def decrypt(self, ciphertext: str) -> str:
-        """The plaintext of a value made by :meth:`encrypt` with the same secret.
+        """The plaintext of a value made by :meth:`encrypt` with the same or the previous secret.
 
         :raises SecretDecryptError: when the value was encrypted with another secret or is corrupt.
         """

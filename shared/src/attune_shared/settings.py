@@ -89,6 +89,14 @@ class TimescaleSettings(Section):
 class SecuritySettings(Section):
     #: signs bearer tokens and encrypts secrets at rest; the placeholder is refused outside development
     secret_key: SecretStr = SecretStr(PLACEHOLDER_SECRET)
+    #: the secret_key before the last rotation: tokens it signed are accepted until they expire,
+    #: values it encrypted stay readable (new ones use secret_key)
+    previous_secret_key: SecretStr | None = None
+
+    @field_validator("previous_secret_key", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
 
 
 class LogSettings(Section):

@@ -70,9 +70,17 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
                 nc=nc,
                 spec=rt.spec,
                 hub=hub,
-                signer=TokenSigner(settings.security.secret_key, settings.api.token_ttl),
-                session_signer=TokenSigner(settings.security.secret_key, settings.api.session_ttl),
-                box=SecretBox(settings.security.secret_key),
+                signer=TokenSigner(
+                    settings.security.secret_key,
+                    settings.api.token_ttl,
+                    previous=settings.security.previous_secret_key,
+                ),
+                session_signer=TokenSigner(
+                    settings.security.secret_key,
+                    settings.api.session_ttl,
+                    previous=settings.security.previous_secret_key,
+                ),
+                box=SecretBox(settings.security.secret_key, previous=settings.security.previous_secret_key),
             )
             yield
 

@@ -2,23 +2,23 @@
 
 - An **API key** (``atn_…``) is sent as ``X-API-Key: <key>`` or ``Authorization: Bearer <key>``.
 - A **bearer token** (``atk_…``) is obtained from ``POST /auth/token`` in exchange for a key and
-  sent as ``Authorization: Bearer <token>``. It is ``atk_<claims>.<signature>``: base64url JSON
-  claims ``{v, kid, sub, role, exp}`` signed with HMAC-SHA256 under a key derived from
-  ``security.secret_key``. It carries its key's role and stops working when the key is revoked.
+  sent as ``Authorization: Bearer <token>``. It is ``atk_`` + a JWT (HS256, PyJWT) with the claims
+  ``{sub: identity id, key: API key id, role, iat, exp}``, signed with a key derived from
+  ``security.secret_key``; its ``kid`` header names that key, so tokens signed with
+  ``security.previous_secret_key`` are still accepted through one rotation. It carries its key's
+  role and stops working when the key is revoked.
 - Roles: ``viewer`` < ``operator`` < ``admin``.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
-import json
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
+import jwt
 from pydantic import SecretStr
 
 from attune_shared.apikeys import authenticate_key, key_by_id, looks_like_key, role_allows
@@ -28,6 +28,7 @@ from attune_shared.secrets import TOKENS_PURPOSE, derive_key
 from attune_shared.types import Queryable
 
 TOKEN_PREFIX = "atk_"
+_ALGORITHM: Final = "HS256"
 
 
 @dataclass(frozen=True)
@@ -48,46 +49,56 @@ class Principal:
 ANONYMOUS_ADMIN = Principal(login="anonymous", role="admin")
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 class TokenSigner:
-    """Issues and checks bearer tokens."""
+    """Issues bearer tokens with the current secret and checks them against it and the previous one."""
 
-    def __init__(self, secret_key: SecretStr | str, ttl: int) -> None:
-        self._key = derive_key(secret_key, TOKENS_PURPOSE)
+    def __init__(
+        self, secret_key: SecretStr | str, ttl: int, previous: SecretStr | str | None = None
+    ) -> None:
+        current = derive_key(secret_key, TOKENS_PURPOSE)
+        self._kid = _key_id(current)
+        self._keys = {self._kid: current}
+        if previous is not None:
+            older = derive_key(previous, TOKENS_PURPOSE)
+            self._keys.setdefault(_key_id(older), older)
         self.ttl = ttl
 
-    def _sign(self, claims_b64: str) -> str:
-        return _b64(hmac.new(self._key, claims_b64.encode(), hashlib.sha256).digest())
-
     def issue(self, api_key: ApiKey, identity: Identity) -> tuple[str, datetime]:
-        expires = int(time.time()) + self.ttl
-        claims = {"v": 1, "kid": api_key.id, "sub": identity.id, "role": api_key.role, "exp": expires}
-        body = _b64(json.dumps(claims, separators=(",", ":")).encode())
-        return f"{TOKEN_PREFIX}{body}.{self._sign(body)}", datetime.fromtimestamp(expires, UTC)
+        now = int(time.time())
+        expires = now + self.ttl
+        claims = {
+            "sub": str(identity.id),
+            "key": api_key.id,
+            "role": api_key.role,
+            "iat": now,
+            "exp": expires,
+        }
+        token = jwt.encode(claims, self._keys[self._kid], algorithm=_ALGORITHM, headers={"kid": self._kid})
+        return TOKEN_PREFIX + token, datetime.fromtimestamp(expires, UTC)
 
     def verify(self, token: str) -> dict[str, Any] | None:
-        """The claims of a well-signed, unexpired token; ``None`` otherwise."""
-        if not token.startswith(TOKEN_PREFIX) or token.count(".") != 1:
+        """The claims of a token signed with a known key and unexpired; ``None`` otherwise."""
+        if not token.startswith(TOKEN_PREFIX):
             return None
-        body, signature = token[len(TOKEN_PREFIX) :].split(".")
-        if not hmac.compare_digest(signature, self._sign(body)):
-            return None
+        token = token[len(TOKEN_PREFIX) :]
         try:
-            claims = json.loads(_unb64(body))
-        except (ValueError, UnicodeDecodeError):
+            kid = jwt.get_unverified_header(token).get("kid")  # PyJWT refuses a kid that is not a str
+            key = None if kid is None else self._keys.get(kid)
+            if key is None:
+                return None
+            claims: dict[str, Any] = jwt.decode(
+                token, key, algorithms=[_ALGORITHM], options={"require": ["sub", "iat", "exp"]}
+            )
+        except jwt.InvalidTokenError:
             return None
-        if not isinstance(claims, dict) or not isinstance(claims.get("exp"), int):
-            return None
-        if claims["exp"] <= time.time() or not isinstance(claims.get("kid"), int):
+        if not isinstance(claims.get("key"), int) or not str(claims["sub"]).isdigit():
             return None
         return claims
+
+
+def _key_id(key: bytes) -> str:
+    """A name for a signing key that reveals nothing of it (a prefix of its SHA-256)."""
+    return hashlib.sha256(key).hexdigest()[:16]
 
 
 def principal_of(api_key: ApiKey, identity: Identity, via: Literal["api_key", "token"]) -> Principal:
@@ -104,7 +115,7 @@ async def authenticate(db: Queryable, signer: TokenSigner, credential: str) -> P
     claims = signer.verify(credential)
     if claims is None:
         return None
-    found = await key_by_id(db, claims["kid"])
-    if found is None or found[1].id != claims.get("sub"):
+    found = await key_by_id(db, claims["key"])
+    if found is None or str(found[1].id) != claims["sub"]:
         return None
     return principal_of(*found, via="token")
