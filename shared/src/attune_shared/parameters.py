@@ -53,7 +53,7 @@ def schema_errors(schema: Any, *, field: str = "parameters_schema") -> list[tupl
     if not isinstance(schema, Mapping):
         return [(field or ROOT, "must be a JSON Schema object")]
     try:
-        validator_class(schema).check_schema(schema)
+        validator_class(schema).check_schema(dict(schema))
     except SchemaError as exc:
         return [(_join(field, exc.absolute_path) or ROOT, exc.message)]
     return []
@@ -62,8 +62,9 @@ def schema_errors(schema: Any, *, field: str = "parameters_schema") -> list[tupl
 def _describe(error: ValidationError) -> list[tuple[str, str]]:
     path = list(error.absolute_path)
     instance, schema = error.instance, error.schema
-    if error.validator == "required" and isinstance(instance, Mapping):
-        missing = [n for n in error.validator_value if n not in instance]
+    required = error.validator_value
+    if error.validator == "required" and isinstance(instance, Mapping) and isinstance(required, list):
+        missing = [n for n in required if n not in instance]
         name = next((n for n in missing if error.message.startswith(repr(n))), None)
         if name is not None:
             return [(_join("", [*path, name]), "required")]
