@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
 import nats
 
+from attune_cli.app import app
 from attune_shared.processes import console_script
 
 from ..api.harness import Api
@@ -199,3 +202,12 @@ async def test_key_set_get_list_delete(api: Api) -> None:
     assert code == 0
     code, _, err = await attune(api, "key", "get", "cli.region")
     assert code == 1 and "system key cli.region" in one_line_error(err)
+
+
+def test_the_readme_names_every_command_group() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    line = next(line for line in readme.splitlines() if line.startswith("| `cli/`"))
+    named = set(re.findall(r"`([a-z]+)`", line.split(":", 1)[1]))
+    groups = {group.name for group in app.registered_groups}
+    commands = {command.name for command in app.registered_commands}
+    assert named == groups | commands
