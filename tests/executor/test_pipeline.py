@@ -183,7 +183,7 @@ async def test_rule_and_parameter_errors_are_recorded_on_the_enforcement(
         criteria={"trigger.host": {"type": "equalz", "pattern": "x"}},
         action_params={"message": "x"},
     )
-    # valid, but raises on this payload: no match, and a warning naming the rule and the error
+    # valid, but raises on this payload: no match, recorded naming the rule, the criterion and the error
     await make_rule(
         db_pool,
         "demo.criteria_raises",
@@ -198,12 +198,12 @@ async def test_rule_and_parameter_errors_are_recorded_on_the_enforcement(
     async def resolved() -> list | None:
         rows = await enforcements_of(db_pool, events)
         return (
-            rows if len(rows) == 5 and all(r.status is not EnforcementStatus.CREATED for r in rows) else None
+            rows if len(rows) == 6 and all(r.status is not EnforcementStatus.CREATED for r in rows) else None
         )
 
     reasons = {
         e.rule_ref: (e.status, e.failure_reason)
-        for e in await wait_for(resolved, 10, "5 resolved enforcements")
+        for e in await wait_for(resolved, 10, "6 resolved enforcements")
     }
     for status, _ in reasons.values():
         assert status is EnforcementStatus.DISABLED
@@ -217,9 +217,16 @@ async def test_rule_and_parameter_errors_are_recorded_on_the_enforcement(
         "criteria.trigger.host.type" in reasons["demo.bad_criteria"][1]
         and "equalz" in reasons["demo.bad_criteria"][1]
     )
-    assert "demo.criteria_raises" not in reasons
-    warning = next(line for line in executor.output().splitlines() if "rule.criteria_error" in line)
-    assert "demo.criteria_raises" in warning and "lessthan failed" in warning
+    assert reasons["demo.criteria_raises"][1] == (
+        f"rule demo.criteria_raises: criterion trigger.host (lessthan) raised on event {events[0].id}: "
+        "lessthan failed: '<' not supported between instances of 'str' and 'int'"
+    )
+    warning = next(
+        line
+        for line in executor.output().splitlines()
+        if "enforcement.failed" in line and "criteria_raises" in line
+    )
+    assert "lessthan failed" in warning
     assert await executions_of(db_pool) == []
 
 

@@ -2,8 +2,9 @@
 
 For each event: the enabled rules of its trigger (or only its ``rule_ref``), criteria evaluated,
 ``action_params`` rendered and validated against the action's parameter schema. A rule whose
-criteria are malformed, or whose parameters do not render or validate, still gets an enforcement,
-resolved ``disabled`` with the reason naming the field, so the failure is never silent.
+criteria are malformed or raise on the event, or whose parameters do not render or validate, still
+gets an enforcement, resolved ``disabled`` with the reason naming the field, so the failure is
+never silent.
 """
 
 from __future__ import annotations
@@ -136,13 +137,15 @@ class EventProcessor:
         context = {**event_context(event, rule, pack_config), **kv}
         result = evaluate_criteria(rule.criteria, context, condition=rule.condition)
         if not result.matched:
-            # an operator that raised or a pattern that did not render is a rule bug, not a miss
-            errors = [c.reason for c in result.criteria if c.outcome == "error"]
-            log.log(
-                logging.WARNING if errors else logging.DEBUG,
-                "rule.criteria_error" if errors else "rule.no_match",
-                extra={"event": event.id, "rule": rule.ref, "reason": errors[0] if errors else result.reason},
-            )
+            # an operator that raised or a pattern that did not render is a rule bug, not a miss:
+            # recorded like the other failures (StackStorm records a failed enforcement too)
+            error = next((c for c in result.criteria if c.outcome == "error"), None)
+            if error is not None:
+                reason = (
+                    f"criterion {error.key} ({error.operator}) raised on event {event.id}: {error.reason}"
+                )
+                return Match(enforcement(rule.action_params), f"rule {rule.ref}: {reason}")
+            log.debug("rule.no_match", extra={"event": event.id, "rule": rule.ref, "reason": result.reason})
             return None
         try:
             params = render_params(rule.action_params, context)
