@@ -25,12 +25,13 @@ from attune_shared.bus import (
     make_broker,
     stop_broker,
 )
+from attune_shared.repos import EventRepository, NewEvent
 from attune_shared.statuses import ExecutionStatus
 
 from ..shared.factories import make_event
 from .harness import Api, problem
 
-API_ENV = {"ATTUNE__API__SSE_PING_SECONDS": "0.5"}
+API_ENV = {"ATTUNE__API__SSE_PING_SECONDS": "0.5", "ATTUNE__API__SSE_REPLAY_MAX": "4"}
 
 LIFECYCLE = ["requested", "scheduling", "scheduled", "running", "completed"]
 
@@ -69,6 +70,11 @@ class Stream:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
             await self._task
+
+    async def closed(self, timeout: float = 10.0) -> None:
+        """Wait for the server to end the stream."""
+        assert self._task is not None
+        await asyncio.wait_for(asyncio.shield(self._task), timeout)
 
     async def next(self, timeout: float = 10.0) -> ServerSentEvent:
         return await asyncio.wait_for(self.events.get(), timeout)
@@ -219,6 +225,68 @@ async def test_event_and_enforcement_streams(api: Api, module_bus: Bus) -> None:
         ) as resumed:
             replayed = await resumed.collect(lambda seen: len(seen) == 2)
             assert [int(e.id) for e in replayed] == [stored[1].id, stored[2].id]
+
+
+async def test_a_long_event_replay_ends_dropped_and_resumes_where_it_stopped(
+    api: Api, module_bus: Bus
+) -> None:
+    """More missed events than a replay sends (1000): the oldest 1000, then `dropped` and the end of
+    the stream; reconnecting from the last id gets the rest, then live ones."""
+    trigger = f"replay.{uuid.uuid4().hex[:6]}"
+    conn = await api.db()
+    try:
+        stored = await EventRepository(conn).insert_many(
+            [
+                NewEvent(
+                    created=datetime.now(UTC),
+                    trigger_ref=trigger,
+                    payload={"n": n},
+                    dedup_id=uuid.uuid4().hex,
+                )
+                for n in range(1003)
+            ]
+        )
+    finally:
+        await conn.close()
+    ids = sorted(e.id for e in stored)
+    params = {"trigger_ref": trigger}
+    async with api.client("viewer") as http:
+        headers = {"Last-Event-ID": str(ids[0])}
+        async with Stream(http, "/api/v1/events/stream", params=params, headers=headers) as first:
+            seen = await first.collect(lambda seen: bool(seen) and seen[-1].event == "dropped")
+            assert [int(e.id) for e in seen[:-1]] == ids[1:1001]
+            assert "more than 1000 events to replay" in json.loads(seen[-1].data)["detail"]
+            await first.closed()
+        headers = {"Last-Event-ID": seen[-2].id}
+        async with Stream(http, "/api/v1/events/stream", params=params, headers=headers) as rest:
+            assert [int((await rest.next()).id) for _ in range(2)] == ids[1001:]
+            conn = await api.db()
+            try:
+                live = await make_event(conn, trigger)
+            finally:
+                await conn.close()
+            await module_bus.event_created_many(
+                [EventCreated(event_id=live.id, created=live.created, trigger_ref=trigger)]
+            )
+            assert int((await rest.next()).id) == live.id
+
+
+async def test_a_long_status_replay_ends_dropped_and_resumes(api: Api, module_bus: Bus) -> None:
+    """The module's API replays at most 4 status changes per connection (API_ENV)."""
+    action = f"replay.{uuid.uuid4().hex[:6]}"
+    params = {"action_ref": action}
+    async with api.client("viewer") as http:
+        async with Stream(http, "/api/v1/executions/stream", params=params) as live:
+            await publish_lifecycle(module_bus, 77, action)
+            ids = [int(e.id) for e in await live.collect(lambda seen: len(seen) == len(LIFECYCLE))]
+        headers = {"Last-Event-ID": str(ids[0] - 1)}
+        async with Stream(http, "/api/v1/executions/stream", params=params, headers=headers) as first:
+            seen = await first.collect(lambda seen: bool(seen) and seen[-1].event == "dropped")
+            assert [int(e.id) for e in seen[:-1]] == ids[:4]
+            await first.closed()
+        headers = {"Last-Event-ID": seen[-2].id}
+        async with Stream(http, "/api/v1/executions/stream", params=params, headers=headers) as rest:
+            assert int((await rest.next()).id) == ids[4]
 
 
 async def test_slow_client_is_dropped_with_bounded_memory(api: Api, module_bus: Bus) -> None:

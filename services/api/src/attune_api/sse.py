@@ -11,6 +11,8 @@
 - Every client has a queue of ``api.sse_queue_size`` messages. A client that falls that far
   behind is dropped: its queue is emptied and it receives one ``dropped`` event, then the
   stream ends (it may reconnect with ``Last-Event-ID``). Memory per client is bounded.
+- A replay is bounded too: one that stops at its limit with more to send ends with a ``dropped``
+  event as well, and the client resumes from the last id it got. Nothing is skipped silently.
 """
 
 from __future__ import annotations
@@ -47,6 +49,11 @@ class Item:
     id: int | None
     data: dict[str, Any]
 
+    @property
+    def final(self) -> bool:
+        """A ``dropped`` item: the stream ends after it (see :func:`dropped`)."""
+        return self.event == "dropped"
+
     def sse(self) -> ServerSentEvent:
         return ServerSentEvent(
             data=json.dumps(self.data, separators=(",", ":")),
@@ -55,8 +62,13 @@ class Item:
         )
 
 
+def dropped(why: str) -> Item:
+    """The last item of a stream that ends before the client is up to date (a ``dropped`` event)."""
+    return Item("dropped", None, {"detail": f"{why}; reconnect with Last-Event-ID to continue"})
+
+
 #: Queue markers: the hub dropped this client (too slow), or the hub is shutting down.
-DROPPED = Item("dropped", None, {})
+DROPPED = dropped("this client fell too far behind and was dropped")
 CLOSED = Item("closed", None, {})
 
 
@@ -203,14 +215,18 @@ class Hub:
 
     # -- replay -----------------------------------------------------------------------------------
     async def replay_statuses(self, after_seq: int, limit: int) -> AsyncIterator[Item]:
-        """Status changes with a stream sequence above ``after_seq`` (as of now), oldest first."""
+        """Status changes with a stream sequence above ``after_seq`` (as of now), oldest first; at
+        most ``limit``, then a :func:`dropped` item if there are more."""
         if limit <= 0:
             return
         jsm = self.nc.jsm()
         stream = self.spec.updates_stream
         state = (await jsm.stream_info(stream)).state
         seq, sent = max(after_seq + 1, state.first_seq, 1), 0
-        while seq <= state.last_seq and sent < limit:
+        while seq <= state.last_seq:
+            if sent == limit:
+                yield dropped(f"more than {limit} status changes to replay")
+                return
             try:
                 raw = await jsm.get_msg(stream, seq, subject=self.spec.subjects.execution_statuses, next=True)
             except NotFoundError:
@@ -246,7 +262,8 @@ async def follow(
     prelude: Callable[[], AsyncIterator[Item]],
     skip_through: int | None = None,
 ) -> AsyncIterator[ServerSentEvent]:
-    """The SSE events of one client: what ``prelude`` yields (snapshot, replay), then live messages.
+    """The SSE events of one client: what ``prelude`` yields (snapshot, replay), then live messages;
+    a ``dropped`` item, from either, is the last.
 
     The client is registered (by the caller, before the response starts) before the prelude runs,
     so nothing published meanwhile is lost; live messages the prelude already sent (same id), or at
@@ -255,22 +272,17 @@ async def follow(
     sent: set[int] = set()
     try:
         async for item in prelude():
+            yield item.sse()
+            if item.final:
+                return
             if item.id is not None:
                 sent.add(item.id)
-            yield item.sse()
         while True:
             item = await client.queue.get()
             if item is CLOSED:
                 return
-            if item is DROPPED:
-                yield ServerSentEvent(
-                    event="dropped",
-                    data=json.dumps(
-                        {
-                            "detail": "this client fell too far behind and was dropped; reconnect with Last-Event-ID"
-                        }
-                    ),
-                )
+            if item.final:
+                yield item.sse()
                 return
             if item.id is not None and (
                 item.id in sent or (skip_through is not None and item.id <= skip_through)

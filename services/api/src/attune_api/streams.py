@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 from sse_starlette import EventSourceResponse
 
-from attune_api.sse import Hub, Item, follow
+from attune_api.schemas import MAX_PAGE
+from attune_api.sse import Hub, Item, dropped, follow
 from attune_shared.settings import Settings
+
+RowT = TypeVar("RowT")
+
+#: Rows a resume replays from the database per connection (one page, oldest first).
+REPLAY_PAGE = MAX_PAGE
 
 SSE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "a text/event-stream that stays open", "content": {"text/event-stream": {}}}
@@ -31,6 +37,14 @@ def last_event_id(value: str | None) -> int | None:
         return None
     number = int(value.strip())
     return number if number < 2**63 else None
+
+
+def replayed(rows: Sequence[RowT], item: Callable[[RowT], Item], what: str) -> Iterator[Item]:
+    """The items of the rows a resume found (at most :data:`REPLAY_PAGE`, oldest first), then, if
+    they fill the page, a ``dropped`` item: the client reconnects from the last one for the rest."""
+    yield from (item(row) for row in rows)
+    if len(rows) >= REPLAY_PAGE:
+        yield dropped(f"more than {REPLAY_PAGE} {what} to replay")
 
 
 def response(

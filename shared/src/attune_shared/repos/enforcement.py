@@ -148,14 +148,17 @@ class EnforcementRepository(TimeSeriesRepository[Enforcement]):
         since: datetime | None = None,
         until: datetime | None = None,
         before_id: int | None = None,
+        after_id: int | None = None,
         limit: int = MAX_PAGE,
     ) -> list[Enforcement]:
+        """Newest first; with ``after_id``, the enforcements above it oldest first (a stream's replay)."""
         f = Filters()
         f.ref_pattern("rule_ref", rule_ref)
         f.ref_pattern("trigger_ref", trigger_ref)
         f.add_if("event = ?", event).add_if("status = ?", status)
         f.add_if("created >= ?", since).add_if("created < ?", until).add_if("id < ?", before_id)
-        return await self._select(f, limit=limit)
+        f.add_if("id > ?", after_id)
+        return await self._select(f, order="id DESC" if after_id is None else "id", limit=limit)
 
     async def for_events(self, event_ids: Sequence[int]) -> builtins.list[Enforcement]:
         if not event_ids:

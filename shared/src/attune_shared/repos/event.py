@@ -119,10 +119,13 @@ class EventRepository(TimeSeriesRepository[Event]):
         since: datetime | None = None,
         until: datetime | None = None,
         before_id: int | None = None,
+        after_id: int | None = None,
         limit: int = MAX_PAGE,
     ) -> list[Event]:
+        """Newest first; with ``after_id``, the events above it oldest first (a stream's replay)."""
         f = Filters()
         f.ref_pattern("trigger_ref", trigger_ref)
         f.add_if("rule_ref = ?", rule_ref)
         f.add_if("created >= ?", since).add_if("created < ?", until).add_if("id < ?", before_id)
-        return await self._select(f, limit=limit)
+        f.add_if("id > ?", after_id)
+        return await self._select(f, order="id DESC" if after_id is None else "id", limit=limit)

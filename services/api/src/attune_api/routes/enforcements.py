@@ -99,12 +99,18 @@ async def stream_enforcements(
     async def prelude() -> AsyncIterator[Item]:
         if after is None:
             return
-        rows = await EnforcementRepository(pool).list(rule_ref=rule_ref, limit=1000)
-        for row in reversed([r for r in rows if r.id > after]):
-            data = {"enforcement_id": row.id, "created": row.created.isoformat(), "rule_ref": row.rule_ref}
-            yield Item("enforcement", row.id, data)
+        rows = await EnforcementRepository(pool).list(
+            rule_ref=rule_ref, after_id=after, limit=streams.REPLAY_PAGE
+        )
+        for item in streams.replayed(rows, _enforcement_item, "enforcements"):
+            yield item
 
     return streams.response(settings, hub, ENFORCEMENTS, accepts, prelude)
+
+
+def _enforcement_item(row: Enforcement) -> Item:
+    data = {"enforcement_id": row.id, "created": row.created.isoformat(), "rule_ref": row.rule_ref}
+    return Item("enforcement", row.id, data)
 
 
 @router.get(

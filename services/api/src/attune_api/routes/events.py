@@ -70,15 +70,18 @@ async def stream_events(
     async def prelude() -> AsyncIterator[Item]:
         if after is None:
             return
-        rows = await EventRepository(pool).list(trigger_ref=trigger_ref, limit=1000)
-        for row in reversed([r for r in rows if r.id > after]):
-            yield Item(
-                "event",
-                row.id,
-                {"event_id": row.id, "created": row.created.isoformat(), "trigger_ref": row.trigger_ref},
-            )
+        rows = await EventRepository(pool).list(
+            trigger_ref=trigger_ref, after_id=after, limit=streams.REPLAY_PAGE
+        )
+        for item in streams.replayed(rows, _event_item, "events"):
+            yield item
 
     return streams.response(settings, hub, EVENTS, accepts, prelude)
+
+
+def _event_item(row: Event) -> Item:
+    data = {"event_id": row.id, "created": row.created.isoformat(), "trigger_ref": row.trigger_ref}
+    return Item("event", row.id, data)
 
 
 @router.get(

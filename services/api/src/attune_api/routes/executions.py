@@ -261,7 +261,7 @@ async def stream_executions(
                 )
         if after is not None:
             async for item in hub.replay_statuses(after, settings.api.sse_replay_max):
-                if accepts(item.data):
+                if item.final or accepts(item.data):
                     yield item
 
     return streams.response(settings, hub, EXECUTIONS, accepts, prelude, skip_through=after)
