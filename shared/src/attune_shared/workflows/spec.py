@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from attune_shared.errors import DefinitionError
-from attune_shared.packs.yamlfile import read_yaml
+from attune_shared.packs.problems import ROOT
 from attune_shared.workflows.inline import parse_pairs
+from attune_shared.yamlfile import YamlError, load_yaml
 
 if TYPE_CHECKING:
     from attune_shared.workflows.graph import Graph
@@ -123,16 +124,20 @@ class WorkflowSpec:
 
 
 def load_workflow(path: Path, *, root: Path | None = None) -> WorkflowSpec:
-    """Read a workflow file through the pack YAML reader.
+    """Read a workflow file with :func:`attune_shared.yamlfile.load_yaml` (YAML 1.2, as pack files).
 
     Raises :class:`~attune_shared.errors.DefinitionError` naming the file for what is not a
     readable YAML mapping; everything else is :func:`~attune_shared.workflows.inspection.inspect`'s.
     """
     root = root or path.parent
-    data, problems = read_yaml(root, path)
     source = path.relative_to(root).as_posix()
-    if data is None:
-        raise DefinitionError([(p.field, p.message) for p in problems], source=source)
+    try:
+        data = load_yaml(path)
+    except YamlError as exc:
+        raise DefinitionError([(ROOT, exc.detail)], source=source) from None
+    if not isinstance(data, dict):
+        kind = "an empty file" if data is None else f"a {type(data).__name__}"
+        raise DefinitionError([(ROOT, f"must be a mapping of keys to values, got {kind}")], source=source)
     return WorkflowSpec.from_data(data, source=source)
 
 
