@@ -280,8 +280,8 @@ async def test_a_rotated_api_accepts_old_tokens_and_reads_old_secrets(api: Api, 
     old = api.settings.security.secret_key.get_secret_value()
     async with api.client("admin") as admin:
         token = (await admin.post("/auth/token")).json()["access_token"]
-        stored = await admin.post("/api/v1/keys", json={"ref": "rotation.value", "value": "v-123"})
-        assert stored.status_code == 201, stored.text
+        stored = await admin.put("/api/v1/keys/rotation.value", json={"value": "v-123", "secret": True})
+        assert stored.status_code == 200, stored.text
     rotated = await services(
         "attune-api",
         {
@@ -293,7 +293,7 @@ async def test_a_rotated_api_accepts_old_tokens_and_reads_old_secrets(api: Api, 
     bearer = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ready_port(rotated)}", timeout=30) as http:
         assert (await http.get("/auth/me", headers=bearer)).json()["via"] == "token"
-        read = await http.get("/api/v1/keys/rotation.value", params={"include_value": "true"}, headers=bearer)
+        read = await http.get("/api/v1/keys/rotation.value", params={"decrypt": "true"}, headers=bearer)
         assert read.status_code == 200 and read.json()["value"] == "v-123", read.text
         new_token = (await http.post("/auth/token", headers={"X-API-Key": api.keys["admin"]})).json()[
             "access_token"
@@ -311,6 +311,6 @@ async def test_a_rotated_api_accepts_old_tokens_and_reads_old_secrets(api: Api, 
         new_bearer = {"Authorization": f"Bearer {new_token}"}
         assert (await http.get("/auth/me", headers=new_bearer)).status_code == 200
         unreadable = await http.get(
-            "/api/v1/keys/rotation.value", params={"include_value": "true"}, headers=new_bearer
+            "/api/v1/keys/rotation.value", params={"decrypt": "true"}, headers=new_bearer
         )
         assert str(problem(unreadable, 409)["type"]).endswith("undecryptable")

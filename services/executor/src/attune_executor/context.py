@@ -36,5 +36,5 @@ class ExecutorContext:
         policies = PolicyEngine(pool, bus)
         wakeups = Wakeups(bus)
         finisher = Finisher(pool, bus, ex, catalog, policies, wakeups)
-        box = SecretBox(settings.security.secret_key)
+        box = SecretBox(settings.security.secret_key, previous=settings.security.previous_secret_key)
         return cls(pool, bus, ex, catalog, policies, wakeups, finisher, box, Datastore(pool, box))
