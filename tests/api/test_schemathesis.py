@@ -36,7 +36,7 @@ async def _seed(api: Api) -> dict[str, int]:
         await register_core_pack(conn)
         await register_pack(conn, PACKS_DIR / "examples")
         await TriggerRepository(conn).update("examples.alert", {"webhook_enabled": True, "enabled": True})
-        await KeyRepository(conn).upsert({"ref": "fuzz.key", "value": "plain", "encrypted": False})
+        await KeyRepository(conn).put({"name": "fuzz.key", "scope": "system", "owner": "", "value": "plain"})
         event = await make_event(conn, "examples.alert", {"host": "web-1", "severity": "critical"})
         rule = await RuleRepository(conn).get_by_ref("examples.page_on_critical")
         assert rule is not None
