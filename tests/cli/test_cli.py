@@ -211,3 +211,21 @@ def test_the_readme_names_every_command_group() -> None:
     groups = {group.name for group in app.registered_groups}
     commands = {command.name for command in app.registered_commands}
     assert named == groups | commands
+
+
+async def test_key_rotate_needs_the_previous_key_and_reports_what_it_re_encrypted(api: Api) -> None:
+    code, _, err = await attune(api, "key", "rotate", role=None)
+    assert code == 2 and "ATTUNE__SECURITY__PREVIOUS_SECRET_KEY" in one_line_error(err)
+    env = {
+        "ATTUNE__SECURITY__PREVIOUS_SECRET_KEY": api.env["ATTUNE__SECURITY__SECRET_KEY"],
+        "ATTUNE__SECURITY__SECRET_KEY": "a-brand-new-secret-key-for-this-test",
+    }
+    code, out, err = await attune(api, "key", "rotate", role=None, env=env)
+    assert code == 0, err
+    assert "key.value:" in out and "execution.secrets:" in out and "done" in out
+    # and back, so the module's API (still on the first key) reads what it stored
+    back = {
+        "ATTUNE__SECURITY__SECRET_KEY": env["ATTUNE__SECURITY__PREVIOUS_SECRET_KEY"],
+        "ATTUNE__SECURITY__PREVIOUS_SECRET_KEY": env["ATTUNE__SECURITY__SECRET_KEY"],
+    }
+    assert (await attune(api, "key", "rotate", role=None, env=back))[0] == 0

@@ -42,9 +42,9 @@ class SecretBox:
 
     def __init__(self, secret_key: SecretStr | str, previous: SecretStr | str | None = None) -> None:
         keys = [secret_key] if previous is None else [secret_key, previous]
-        self._fernet = MultiFernet(
-            [Fernet(base64.urlsafe_b64encode(derive_key(s, SECRETS_PURPOSE))) for s in keys]
-        )
+        fernets = [Fernet(base64.urlsafe_b64encode(derive_key(s, SECRETS_PURPOSE))) for s in keys]
+        self._current = fernets[0]
+        self._fernet = MultiFernet(fernets)
 
     def encrypt(self, plaintext: str) -> str:
         """The ciphertext of ``plaintext`` (URL-safe base64 text; a new nonce each call)."""
@@ -60,4 +60,22 @@ class SecretBox:
         except (InvalidToken, ValueError) as exc:
             raise SecretDecryptError(
                 "cannot decrypt a stored secret: it was encrypted with another security.secret_key or is corrupt"
+            ) from exc
+
+    def rotate(self, ciphertext: str) -> str | None:
+        """``ciphertext`` encrypted again with the current secret, or ``None`` when it already is.
+
+        :raises SecretDecryptError: when neither secret can decrypt it.
+        """
+        try:
+            self._current.decrypt(ciphertext.encode())
+            return None
+        except (InvalidToken, ValueError):
+            pass
+        try:
+            return self._fernet.rotate(ciphertext.encode()).decode()
+        except (InvalidToken, ValueError) as exc:
+            raise SecretDecryptError(
+                "cannot re-encrypt a stored secret: neither security.secret_key nor "
+                "security.previous_secret_key decrypts it"
             ) from exc

@@ -3,12 +3,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import typer
 
 from attune_cli.client import ApiClient, parse_value
-from attune_cli.output import console, print_json, print_table
+from attune_cli.output import console, fail, print_json, print_table
+from attune_shared.db import connect
+from attune_shared.rotation import rotate_secrets
+from attune_shared.secrets import SecretBox
+from attune_shared.settings import Settings, load_settings
 
 key_app = typer.Typer(help="The datastore: keys automations read (st2kv).", no_args_is_help=True)
 
@@ -99,6 +104,32 @@ def delete_key(
         "DELETE", _path(name), params={k: v for k, v in (("scope", scope), ("user", user)) if v}
     )
     console.print(f"deleted {scope} key {name}")
+
+
+@key_app.command("rotate")
+def rotate() -> None:
+    """Re-encrypt every stored secret with security.secret_key (the old key as
+    security.previous_secret_key); works on the database directly. See docs/deploy.md."""
+    settings = load_settings()
+    if settings.security.previous_secret_key is None:
+        fail(
+            "nothing to rotate from: set ATTUNE__SECURITY__PREVIOUS_SECRET_KEY to the old key "
+            "(and ATTUNE__SECURITY__SECRET_KEY to the new one)",
+            code=2,
+        )
+    box = SecretBox(settings.security.secret_key, settings.security.previous_secret_key)
+    changed = asyncio.run(_rotate(settings, box))
+    for column, count in changed.items():
+        console.print(f"{column}: {count} re-encrypted")
+    console.print("done: every stored secret is under security.secret_key; previous_secret_key may go")
+
+
+async def _rotate(settings: Settings, box: SecretBox) -> dict[str, int]:
+    conn = await connect(settings.database, application_name="attune-key-rotate")
+    try:
+        return await rotate_secrets(conn, box)
+    finally:
+        await conn.close()
 
 
 def _row(key: dict[str, Any]) -> dict[str, Any]:
