@@ -14,7 +14,7 @@ from datetime import timedelta
 import asyncpg
 import pytest
 
-from attune_shared.models import Execution
+from attune_shared.models import Execution, KeyScope
 from attune_shared.repos import (
     ActionRepository,
     ApiKeyRepository,
@@ -125,9 +125,41 @@ async def test_catalog_reads_writes_and_upsert_outcomes(timescale_conn: asyncpg.
     assert not await actions.delete_by_ref(first.ref)
     assert await actions.get(first.id) is None
 
+
+async def test_datastore_keys(timescale_conn: asyncpg.Connection) -> None:
+    """Every KeyRepository statement on TimescaleDB: scopes, expiry, prefix pages, re-encryption."""
+    db, tag = timescale_conn, new_tag()
     keys = KeyRepository(db)
-    key, outcome = await keys.upsert({"ref": f"k{tag}", "value": "v1"})
-    assert outcome == "created" and (await keys.get_by_ref(f"k{tag}")) == key
+    system = await keys.put({"name": f"k{tag}.a", "scope": "system", "owner": "", "value": "v1"})
+    mine = await keys.put({"name": f"k{tag}.a", "scope": "user", "owner": "alice", "value": "v2"})
+    again = await keys.put({"name": f"k{tag}.a", "scope": "system", "owner": "", "value": "v3"})
+    assert again.id == system.id and again.value == "v3" and again.updated >= system.updated
+    expired = await keys.put(
+        {
+            "name": f"k{tag}.b",
+            "scope": "system",
+            "owner": "",
+            "value": "x",
+            "expires_at": now() - timedelta(seconds=1),
+        }
+    )
+    secret = await keys.put(
+        {"name": f"k{tag}.c", "scope": "system", "owner": "", "value": "cipher", "encrypted": True}
+    )
+    assert await keys.get(KeyScope.SYSTEM, "", f"k{tag}.b") is None  # expired: gone for readers
+    assert (await keys.get(KeyScope.USER, "alice", f"k{tag}.a")) == mine
+    found = await keys.get_by_names({(KeyScope.SYSTEM, "", f"k{tag}.a"), (KeyScope.SYSTEM, "", f"k{tag}.b")})
+    assert list(found) == [(KeyScope.SYSTEM, "", f"k{tag}.a")]
+    listed = await keys.list(scope=KeyScope.SYSTEM, prefix=f"k{tag}.", limit=1)
+    assert [k.name for k in listed] == [f"k{tag}.a"]
+    assert [k.name for k in await keys.list(prefix=f"k{tag}.", after=f"k{tag}.a")] == [f"k{tag}.c"]
+    assert expired.id not in {k.id for k in await keys.list(prefix=f"k{tag}.")}
+    assert await keys.purge_expired() >= 1
+    assert [k.id for k in await keys.secrets_after(secret.id - 1, 10)] == [secret.id]
+    assert await keys.replace_value(secret.id, "cipher", "cipher2")
+    assert not await keys.replace_value(secret.id, "cipher", "cipher3")
+    assert await keys.delete(KeyScope.USER, "alice", f"k{tag}.a")
+    assert not await keys.delete(KeyScope.USER, "alice", f"k{tag}.a")
 
 
 async def test_pack_registration_lock_and_owned_components(timescale_conn: asyncpg.Connection) -> None:

@@ -222,7 +222,7 @@ async def test_every_repository_runs_on_timescale(timescale_conn: asyncpg.Connec
     assert (await ApiKeyRepository(db).get_by_hash(tag)) == key
     await ApiKeyRepository(db).touch(key.id)
     assert await ApiKeyRepository(db).revoke(key.id)
-    await KeyRepository(db).upsert({"ref": f"ts{tag}", "value": "ciphertext"})
+    await KeyRepository(db).put({"name": f"ts{tag}", "scope": "system", "owner": "", "value": "ciphertext"})
 
     # the real-time aggregates already see the raw rows
     volume = await db.fetchval(
