@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram
+
+from attune_shared import health
 
 DEAD_LETTERS = Counter(
     "attune_dead_letters_total", "Messages dead-lettered, by reason", ["service", "reason"]
@@ -51,6 +53,6 @@ POLICY_DECISIONS = Counter(
 
 
 def serve_metrics(port: int, host: str = "127.0.0.1") -> None:
-    """Expose ``/metrics`` on ``host:port`` (port 0 = do nothing)."""
+    """Expose ``/metrics``, ``/health/live`` and ``/health/ready`` on ``host:port`` (port 0 = do nothing)."""
     if port:
-        start_http_server(port, addr=host)
+        health.serve(port, host)

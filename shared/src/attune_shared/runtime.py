@@ -39,6 +39,7 @@ from attune_shared.bus import (
 from attune_shared.database_check import verify_database
 from attune_shared.db import create_pool
 from attune_shared.errors import AttuneError, ConfigError
+from attune_shared.health import HEALTH, nats_answers
 from attune_shared.logs import READY_EVENT, configure_logging
 from attune_shared.metrics import DEAD_LETTERS
 from attune_shared.outage import DatabaseGate
@@ -78,7 +79,8 @@ async def follow_rule_changes(
 
 
 def ready(service: str, **fields: object) -> None:
-    """Log the readiness line tests and `attune up` wait for."""
+    """Log the readiness line tests and `attune up` wait for; /health/ready may answer 200 from now."""
+    HEALTH.mark_ready()
     log.info(READY_EVENT, extra={"service_name": service, **fields})
 
 
@@ -101,8 +103,11 @@ async def connect(
         await _connect_broker(broker, settings.database.startup_wait, settings.nats.url)
         try:
             await provision(broker.connection, spec)
+            HEALTH.watch("database", lambda: pool.fetchval("SELECT 1"))
+            HEALTH.watch("nats", lambda: nats_answers(broker.connection))
             yield Runtime(settings, pool, broker, bus, spec, settler, gate)
         finally:
+            HEALTH.reset()
             await gate.close()
             await stop_broker(broker)
     finally:
