@@ -47,6 +47,11 @@ ACTION_SECONDS = Histogram(
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120, 600),
 )
 RUNNING_ACTIONS = Gauge("attune_executor_running_actions", "Actions this executor is running now")
+CRITERIA_ERRORS = Counter(
+    "attune_rule_criteria_errors_total",
+    "Events a rule's criteria could not be applied to (an operator raised, a pattern did not render)",
+    ["rule_ref"],
+)
 POLICY_DECISIONS = Counter(
     "attune_policy_decisions_total", "Policy decisions of the scheduler (admit, queue, cancel)", ["decision"]
 )
