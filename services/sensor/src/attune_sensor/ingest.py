@@ -71,7 +71,11 @@ class Ingestor:
                     EVENTS_STORED.labels(event.trigger_ref).inc()
                     log.info(
                         "event.stored",
-                        extra={"event": event.id, "trigger": event.trigger_ref, "trace_tag": d.body.trace_tag},
+                        extra={
+                            "event": event.id,
+                            "trigger": event.trigger_ref,
+                            "trace_tag": d.body.trace_tag,
+                        },
                     )
         for d in deliveries:
             if isinstance(d.error, PermanentError):
