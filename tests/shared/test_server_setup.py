@@ -201,7 +201,7 @@ async def test_timescale_available_but_not_preloaded(fake_timescale_postgres: Po
     )
     only_line(
         strict,
-        "TimescaleDB 2.25.0 is installed on the server but not loaded",
+        "TimescaleDB 2.25.0 on the server is not loaded",
         "shared_preload_libraries",
         "restart PostgreSQL",
     )

@@ -160,7 +160,7 @@ def _timescale_decision(server: TimescaleServer, required: bool) -> tuple[bool, 
         problem = "the extension is not installed on the server; use a TimescaleDB server"
     elif server.preloaded is False:
         why = problem = (
-            f"TimescaleDB {server.available} is installed on the server but not loaded: add timescaledb to "
+            f"TimescaleDB {server.available} on the server is not loaded: add timescaledb to "
             "shared_preload_libraries in postgresql.conf and restart PostgreSQL"
         )
     elif _version(server.available) < MIN_TIMESCALEDB_VERSION:
