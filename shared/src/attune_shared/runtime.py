@@ -36,8 +36,8 @@ from attune_shared.bus import (
     provision,
     stop_broker,
 )
-from attune_shared.database_check import verify_database
 from attune_shared.bus.broker import nats_refused, nats_unusable
+from attune_shared.database_check import verify_database
 from attune_shared.db import create_pool
 from attune_shared.errors import AttuneError, ConfigError, ServerSetupError
 from attune_shared.health import HEALTH, nats_answers
