@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from attune_shared.embedded import die_with_parent
+from attune_shared.processes import die_with_parent
 
 #: Docker data (images, build cache) kept between runs; override with ATTUNE_COMPOSE_CACHE.
 CACHE_DIR = Path(os.environ.get("ATTUNE_COMPOSE_CACHE", Path.home() / ".cache" / "attune-compose"))

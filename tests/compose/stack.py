@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from attune_shared.embedded import free_port
+from attune_shared.processes import free_port
 from tests.compose.engine import Engine, compose_cli
 from tests.deploy.manifests import COMPOSE_FILE
 

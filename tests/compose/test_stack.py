@@ -27,8 +27,8 @@ import pytest
 
 from attune_shared.bus import bus_spec
 from attune_shared.bus.messages import MSG_ID_HEADER, TRACE_TAG_HEADER
+from attune_shared.processes import console_script
 from attune_shared.settings import NatsSettings
-from attune_shared.testing.services import console_script
 from tests.compose import standins
 from tests.compose.engine import Engine
 from tests.compose.stack import Stack, Steps

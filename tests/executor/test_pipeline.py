@@ -12,8 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from attune_shared.bus import Bus, EnforcementCreated, RuleChanged
 from attune_shared.bus.specs import EXECUTOR_EVENTS
 from attune_shared.constants import PACKS_DIR
-from attune_shared.embedded import free_port
 from attune_shared.packs import register_pack
+from attune_shared.processes import free_port
 from attune_shared.repos import (
     ActionRepository,
     EnforcementRepository,

@@ -9,8 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from attune_shared.embedded import NatsServer, free_port
-from attune_shared.testing.plugin import SpawnService
+from attune_shared.embedded import NatsServer
+from attune_shared.processes import free_port
+from attune_shared.testing.spawning import SpawnService
 
 pytestmark = pytest.mark.slow
 

@@ -18,10 +18,10 @@ from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 
 from attune_shared import migrations
 from attune_shared.bus import bus_spec
-from attune_shared.embedded import NatsServer, PostgresServer, free_port, nats_server_binary
+from attune_shared.embedded import NatsServer, PostgresServer, nats_server_binary
 from attune_shared.errors import ServerSetupError
+from attune_shared.processes import console_script, free_port
 from attune_shared.settings import NatsSettings
-from attune_shared.testing.services import console_script
 
 pytestmark = pytest.mark.slow
 
