@@ -190,12 +190,13 @@ def _scenario(stack: Stack, steps: Steps) -> None:
     with steps("clean slate (down -v of a leftover project)"):
         stack.compose("down", "-v", "--remove-orphans")
 
+    absent = standins.missing(stack.engine, standins.referenced_images())
+    assert not absent, (
+        f"images missing (nothing is pulled): {absent}; build them: uv run python -m tests.compose.standins"
+    )
     with steps("build the attune image from deploy/Dockerfile"):
-        stack.compose("build", "migrate")
-        absent = standins.missing(stack.engine, [*standins.referenced_images(), PROJECT_IMAGE])
-        assert not absent, (
-            f"images missing (nothing is pulled): {absent}; run `uv run python -m tests.compose.standins`"
-        )
+        stack.compose("build", "migrate")  # every Attune service runs this one image
+        assert not standins.missing(stack.engine, [PROJECT_IMAGE])
 
     with steps("up -d --wait"):
         stack.compose("up", "-d", "--wait", "--wait-timeout", "300")
