@@ -180,13 +180,17 @@ def _timescale_decision(server: TimescaleServer, required: bool) -> tuple[bool, 
 
 
 async def require_timescale(conn: asyncpg.Connection, required: bool) -> bool:
-    """Whether TimescaleDB is installed in this database; :class:`TimescaleRequiredError` (or a too
-    old version's :class:`ServerSetupError`) when it is required and unusable. Changes nothing."""
+    """Whether TimescaleDB is installed in this database; :class:`TimescaleRequiredError` when it is
+    required and not installed, :class:`ServerSetupError` when installed but too old. Changes nothing."""
     server = await timescale_server(conn)
-    if server.installed is None and not required:
-        return False
-    use, _ = _timescale_decision(server, required)
-    return use and server.installed is not None
+    if server.installed is not None or required:
+        _timescale_decision(server, required)
+    if required and server.installed is None:
+        raise TimescaleRequiredError(
+            "TimescaleDB is required (ATTUNE__TIMESCALE__REQUIRED=true) but the extension is not created "
+            f"in database {server.database!r}: run `attune migrate`"
+        )
+    return server.installed is not None
 
 
 async def check_postgres_version(conn: asyncpg.Connection) -> None:

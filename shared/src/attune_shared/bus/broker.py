@@ -60,15 +60,14 @@ def nats_refused(exc: BaseException) -> bool:
 def nats_unusable(url: str, exc: BaseException) -> ServerSetupError:
     """The one-line cause and fix of a NATS server Attune cannot connect to."""
     where = describe_nats_url(url)
-    text = str(exc) or type(exc).__name__
     if nats_refused(exc):
         return ServerSetupError(
-            f"NATS at {where} refused the credentials ({text.removeprefix('nats: ')}): put the right "
+            f"NATS at {where} refused the credentials ({str(exc).removeprefix('nats: ')}): put the right "
             "user and password (nats://user:password@host:4222) or token in ATTUNE__NATS__URL"
         )
+    reason = f"{type(exc).__name__}: {exc}" if str(exc) else f"{type(exc).__name__} (no answer)"
     return ServerSetupError(
-        f"cannot connect to NATS at {where}: {type(exc).__name__}: {text}; check ATTUNE__NATS__URL and "
-        "that nats-server is running"
+        f"cannot connect to NATS at {where}: {reason}; check ATTUNE__NATS__URL and that nats-server is running"
     )
 
 
