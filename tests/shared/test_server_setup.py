@@ -10,6 +10,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import asyncpg
 import nats
@@ -18,12 +19,14 @@ from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 
 from attune_shared import migrations
 from attune_shared.bus import bus_spec
-from attune_shared.embedded import NatsServer, PostgresServer, nats_server_binary
+from attune_shared.embedded import NatsServer, PostgresServer, ServerProcess, nats_server_binary
 from attune_shared.errors import ServerSetupError
 from attune_shared.processes import console_script, free_port
 from attune_shared.settings import NatsSettings
 
 pytestmark = pytest.mark.slow
+
+S = TypeVar("S", bound=ServerProcess)
 
 #: A `timescaledb` extension of files only: the server lists it as available, and its scripts stand
 #: in for the real library — 2.25.0 ends the session as the real one does when it is not preloaded
@@ -81,6 +84,16 @@ async def admin(server: PostgresServer, *statements: str, database: str = "postg
             await conn.execute(statement)
     finally:
         await conn.close()
+
+
+def _running(server: S) -> Iterator[S]:
+    """Start a server of the test's own; kill it and delete its data afterwards."""
+    try:
+        server.start()
+        yield server
+    finally:
+        server.kill()
+        shutil.rmtree(server.data_dir, ignore_errors=True)
 
 
 # -- PostgreSQL ------------------------------------------------------------------------------------
@@ -183,12 +196,7 @@ def fake_timescale_postgres() -> Iterator[PostgresServer]:
     for name, text in FAKE_TIMESCALE.items():
         (install / "share" / "extension" / name).write_text(text)
     server.bin_dir = install / "bin"
-    server.start()
-    try:
-        yield server
-    finally:
-        server.kill()
-        shutil.rmtree(data, ignore_errors=True)
+    yield from _running(server)
 
 
 async def test_timescale_available_but_not_preloaded(fake_timescale_postgres: PostgresServer) -> None:
@@ -251,14 +259,7 @@ class BareNats(NatsServer):
 
 @pytest.fixture
 def bare_nats(request: pytest.FixtureRequest) -> Iterator[BareNats]:
-    data = Path(tempfile.mkdtemp(prefix="attune-test-bare-nats-"))
-    server = BareNats(data, *request.param)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.kill()
-        shutil.rmtree(data, ignore_errors=True)
+    yield from _running(BareNats(Path(tempfile.mkdtemp(prefix="attune-test-bare-nats-")), *request.param))
 
 
 def test_nats_unreachable() -> None:
