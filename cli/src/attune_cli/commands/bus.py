@@ -16,7 +16,6 @@ from attune_shared.bus import DeadLetter, bus_spec, provision
 from attune_shared.bus.broker import nats_unusable
 from attune_shared.bus.deadletters import recent_dead_letters
 from attune_shared.bus.docs import asyncapi_document
-from attune_shared.errors import AttuneError
 from attune_shared.settings import NatsSettings, load_settings
 
 bus_app = typer.Typer(help="The NATS JetStream topology and its documentation.", no_args_is_help=True)
