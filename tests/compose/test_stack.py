@@ -233,6 +233,10 @@ def _scenario(stack: Stack, steps: Steps) -> None:
             "the examples.notify runs",
         )
         assert sorted(x["status"] for x in notified) == ["completed", "completed"], notified
+        console = httpx.get(
+            f"{stack.api_url}/", timeout=30
+        )  # the image's web console, built by its Node stage
+        assert console.status_code == 200 and "<html" in console.text.lower(), console.text[:200]
         events = api.http.get("/api/v1/events", params={"trigger_ref": TRIGGER}).json()["data"]
         assert len(events) == 2, f"the repeated --msg-id made a second event: {events}"
 
