@@ -305,10 +305,10 @@ def _scenario(stack: Stack, steps: Steps) -> None:
             assert runs[tag] == 1, f"{tag}: {runs[tag]} execution.finished lines"
         sample = next(line for line in finished if line.get("trace_tag") == load[0])
         assert sample["service"] == "executor" and sample["execution"] == groups_first(api, load[0])
-        noise = [line for line in stack.json_logs("executor") if line.get("msg") == "rule.criteria_error"]
+        noise = [line for line in stack.json_logs("executor") if line.get("msg") == "enforcement.failed"]
         # two example rules test fields these alerts lack: 4,600 criterion errors, a line per rule a
         # minute per executor process (seven of them, restarts included)
-        print(f"[compose tier] rule.criteria_error lines for {2 * LOAD + len(term)} events: {len(noise)}")
+        print(f"[compose tier] enforcement.failed lines for {2 * LOAD + len(term)} events: {len(noise)}")
         assert len(noise) <= 100, "criteria warnings are not throttled per rule"
 
 
