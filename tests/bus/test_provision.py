@@ -66,5 +66,8 @@ async def test_changed_consumer_settings_are_applied(nats_client: NatsClient, na
 async def test_unchangeable_difference_is_a_clear_error(nats_client: NatsClient, nats_prefix: str) -> None:
     spec = BusSpec(nats_prefix)
     await provision(nats_client, spec)
-    with pytest.raises(ProvisionError, match=f"stream {spec.triggers_stream}: retention differ"):
+    with pytest.raises(
+        ProvisionError,
+        match=f"stream {spec.triggers_stream} exists with retention workqueue; Attune needs retention limits",
+    ):
         await provision(nats_client, LimitsTriggers(nats_prefix))

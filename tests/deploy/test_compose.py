@@ -114,11 +114,17 @@ def test_api_port_and_readiness_healthcheck(services: dict) -> None:
     assert "http://127.0.0.1:8080/health/ready" in probe
 
 
-@pytest.mark.parametrize("name", ["timescaledb", "nats", "api"])
+@pytest.mark.parametrize("name", ["timescaledb", "nats", "api", "sensor", "executor"])
 def test_healthcheck_present(services: dict, name: str) -> None:
     check = services[name]["healthcheck"]
     assert check["test"][0] in ("CMD", "CMD-SHELL")
     assert {"interval", "timeout", "retries"} <= check.keys()
+
+
+@pytest.mark.parametrize("name", ["sensor", "executor"])
+def test_workers_ready_on_their_metrics_port(services: dict, name: str) -> None:
+    port = services[name]["environment"][f"ATTUNE__{name.upper()}__METRICS_PORT"]
+    assert f"http://127.0.0.1:{port}/health/ready" in " ".join(services[name]["healthcheck"]["test"])
 
 
 @pytest.mark.parametrize("name", ["sensor", "executor"])

@@ -96,6 +96,18 @@ def test_api_probes_and_service() -> None:
     assert [port["targetPort"] for port in service["spec"]["ports"]] == ["http"]
 
 
+@pytest.mark.parametrize("name", ["attune-sensor", "attune-executor"])
+def test_worker_probes_on_the_metrics_port(name: str) -> None:
+    container = _container("Deployment", name)
+    assert {port["name"] for port in container["ports"]} == {"metrics"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/health/live", "port": "metrics"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/health/ready", "port": "metrics"}
+    config = k8s_object("ConfigMap", "attune-config")["data"]
+    component = name.removeprefix("attune-").upper()
+    assert config[f"ATTUNE__{component}__METRICS_PORT"] == str(container["ports"][0]["containerPort"])
+    assert config[f"ATTUNE__{component}__METRICS_HOST"] == "0.0.0.0", "probes come from the kubelet"
+
+
 def test_migrate_job_runs_the_compose_migrate_script() -> None:
     container = _container("Job", "attune-migrate")
     assert script_lines(container["args"]) == MIGRATE_SCRIPT

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 
 import asyncpg
+import httpx
 from nats.aio.client import Client as NatsClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from attune_shared.bus import Bus, EnforcementCreated, RuleChanged
 from attune_shared.bus.specs import EXECUTOR_EVENTS
 from attune_shared.constants import PACKS_DIR
 from attune_shared.packs import register_pack
+from attune_shared.processes import free_port
 from attune_shared.repos import (
     ActionRepository,
     EnforcementRepository,
@@ -228,6 +231,55 @@ async def test_rule_and_parameter_errors_are_recorded_on_the_enforcement(
     )
     assert "lessthan failed" in warning
     assert await executions_of(db_pool) == []
+
+
+async def test_criteria_errors_are_counted_and_logged_once_per_rule(
+    db_pool: asyncpg.Pool, bus: Bus, core: None, start_executor: StartExecutor
+) -> None:
+    """1,000 alerts lacking a field two rules test: 2,000 enforcements resolved `disabled` with the
+    reason, two warnings (one per rule, in full) instead of 2,000, and the metric counts every one."""
+    trigger = await make_trigger(db_pool)
+    noop = await ActionRepository(db_pool).get_by_ref("core.noop")
+    for ref, field in (("demo.needs_count", "count"), ("demo.needs_threshold", "threshold")):
+        await make_rule(
+            db_pool,
+            ref,
+            trigger=trigger,
+            action=noop,
+            criteria={f"trigger.{field}": {"type": "greaterthan", "pattern": 1}},
+        )
+    await make_rule(db_pool, "demo.fine", trigger=trigger, action=noop)
+    port = free_port()
+    executor = await start_executor(METRICS_PORT=str(port))
+    events = await fire(db_pool, bus, "demo.alert", *({"host": f"web-{i}"} for i in range(1000)))
+    await wait_for(lambda: _enforced(db_pool, events), 60, "three enforcements for each of the 1,000 events")
+
+    async def counted() -> dict[str, float]:
+        async with httpx.AsyncClient() as client:
+            text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+        found = {
+            sample.labels["rule_ref"]: sample.value
+            for family in text_string_to_metric_families(text)
+            if family.name == "attune_rule_criteria_errors"
+            for sample in family.samples
+            if sample.name.endswith("_total")
+        }
+        return found if sum(found.values()) == 2000 else {}
+
+    assert await wait_for(counted, 20, "2,000 criteria errors counted") == {
+        "demo.needs_count": 1000,
+        "demo.needs_threshold": 1000,
+    }
+    warnings = [json.loads(line) for line in executor.output().splitlines() if "enforcement.failed" in line]
+    assert sorted(w["rule"] for w in warnings) == ["demo.needs_count", "demo.needs_threshold"], warnings
+    for warning in warnings:
+        assert "raised on event" in warning["reason"] and "greaterthan failed" in warning["reason"]
+        assert warning["level"] == "warning" and "repeats" not in warning
+
+
+async def _enforced(db: asyncpg.Pool, events: list) -> bool:
+    rows = await enforcements_of(db, events)
+    return len(rows) == 3 * len(events) and all(r.status is not EnforcementStatus.CREATED for r in rows)
 
 
 async def test_disabled_rule_or_missing_action_disables_the_enforcement(

@@ -176,7 +176,7 @@ def test_unreachable_database_cli(tmp_path: Path) -> None:
         text=True,
         check=False,
     )
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "cannot connect to PostgreSQL at 127.0.0.1:1/db" in result.stderr
 
 
@@ -195,5 +195,5 @@ def test_services_refuse_a_database_without_hypertables_when_timescale_is_requir
         check=False,
         timeout=60,
     )
-    assert result.returncode == 1, result.stderr
+    assert result.returncode == 2, result.stderr
     assert "TimescaleDB is required (ATTUNE__TIMESCALE__REQUIRED=true)" in result.stderr

@@ -9,7 +9,7 @@ import typer
 
 from attune_cli.commands import action, apikey, bus, event, execution, key, migrate, pack, rule, run, up
 from attune_cli.output import fail
-from attune_shared.errors import AttuneError, ConfigError
+from attune_shared.errors import AttuneError, ConfigError, ServerSetupError
 
 app = typer.Typer(
     name="attune",
@@ -43,6 +43,8 @@ def main() -> None:
     logging.basicConfig(level=logging.ERROR, format="attune: %(message)s")
     try:
         app()
+    except ServerSetupError as exc:
+        fail(str(exc), code=2)
     except ConfigError as exc:
         fail(f"config error: {exc}", code=2)
     except AttuneError as exc:

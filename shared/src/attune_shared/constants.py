@@ -15,6 +15,10 @@ RETENTION_LOCK_KEY = MIGRATION_LOCK_KEY + 1
 
 #: pg_advisory_lock key of the executors' maintenance leader.
 MAINTENANCE_LOCK_KEY = MIGRATION_LOCK_KEY + 2
+#: Oldest PostgreSQL major version the migrations and queries are written for.
+MIN_POSTGRES_VERSION = 15
+#: Oldest TimescaleDB the TimescaleDB migrations run on (the columnstore API arrived in 2.18).
+MIN_TIMESCALEDB_VERSION = (2, 18, 0)
 
 #: The user automations run as when no person asked for them (rules, timers): its ``user``-scoped
 #: datastore keys are what ``st2kv.user`` reads there (StackStorm's system user).

@@ -6,7 +6,7 @@ import asyncpg
 
 from attune_shared.constants import DB_SCHEMA
 from attune_shared.errors import SchemaMismatchError, TimescaleRequiredError
-from attune_shared.migrations import ensure_migrated, require_timescale
+from attune_shared.migrations import check_postgres_version, ensure_migrated, require_timescale
 from attune_shared.repos import ALL_REPOSITORIES
 
 
@@ -38,7 +38,7 @@ async def verify_repositories(conn: asyncpg.Connection) -> None:
 async def verify_hypertables(conn: asyncpg.Connection) -> None:
     """Raise :class:`TimescaleRequiredError` unless TimescaleDB is installed and ``event`` is a
     hypertable (a database migrated before the extension was there is not)."""
-    await require_timescale(conn, True, install=False)
+    await require_timescale(conn, True)
     if not await conn.fetchval(
         "SELECT 1 FROM timescaledb_information.hypertables WHERE hypertable_schema = $1 AND hypertable_name = 'event'",
         DB_SCHEMA,
@@ -51,6 +51,7 @@ async def verify_hypertables(conn: asyncpg.Connection) -> None:
 
 async def verify_database(conn: asyncpg.Connection, *, timescale_required: bool = False) -> None:
     """Everything a service checks before it starts work."""
+    await check_postgres_version(conn)
     await ensure_migrated(conn)
     await verify_repositories(conn)
     if timescale_required:

@@ -13,7 +13,7 @@ import pydantic_core
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from attune_shared.constants import DB_SCHEMA
-from attune_shared.errors import DatabaseUnavailableError
+from attune_shared.errors import DatabaseUnreachableError, ServerSetupError
 from attune_shared.settings import DatabaseSettings
 
 SEARCH_PATH = f"{DB_SCHEMA}, public"
@@ -74,7 +74,8 @@ async def create_pool(
 ) -> asyncpg.Pool:
     """Open a pool, retrying for ``wait`` seconds (default ``settings.startup_wait``).
 
-    Raises :class:`DatabaseUnavailableError` naming the server when it stays unreachable.
+    Raises :class:`DatabaseUnreachableError` naming the server when it stays unreachable, and
+    :class:`ServerSetupError` at once when it refuses us (password, user, database name).
     """
     max_size = max_size or settings.pool_max
     min_size = min(settings.pool_min if min_size is None else min_size, max_size)
@@ -109,7 +110,7 @@ async def _until_reachable(
     settings: DatabaseSettings, wait: float | None, attempt: Callable[[], Awaitable[T]]
 ) -> T:
     """``attempt()`` until it does not fail with a connection error, for ``wait`` seconds (default
-    ``settings.startup_wait``); then :class:`DatabaseUnavailableError` naming the server."""
+    ``settings.startup_wait``); then :class:`DatabaseUnreachableError` naming the server."""
     try:
         async for trying in AsyncRetrying(
             retry=retry_if_exception_type(CONNECTION_ERRORS),
@@ -121,9 +122,38 @@ async def _until_reachable(
                 return await attempt()
     except CONNECTION_ERRORS as exc:
         raise _unavailable(settings.url, exc) from exc
+    except asyncpg.PostgresError as exc:  # the server answered and refused: no use waiting
+        raise refused(settings.url, exc) from exc
     raise AssertionError("unreachable")  # pragma: no cover (AsyncRetrying returns or raises)
 
 
-def _unavailable(url: str, exc: BaseException) -> DatabaseUnavailableError:
+def _unavailable(url: str, exc: BaseException) -> DatabaseUnreachableError:
     reason = str(exc) or type(exc).__name__
-    return DatabaseUnavailableError(f"cannot connect to PostgreSQL at {describe_url(url)}: {reason}")
+    return DatabaseUnreachableError(
+        f"cannot connect to PostgreSQL at {describe_url(url)}: {reason}; check the host and port in "
+        "ATTUNE__DATABASE__URL and that the server is running and accepts TCP connections"
+    )
+
+
+def refused(url: str, exc: asyncpg.PostgresError) -> ServerSetupError:
+    """The one-line cause and fix of a connection PostgreSQL refused (never the password)."""
+    parts = urlsplit(url)
+    where = describe_url(url)
+    user = parts.username or "the default user"
+    database = parts.path.lstrip("/") or user
+    if isinstance(exc, asyncpg.InvalidPasswordError):
+        return ServerSetupError(
+            f"PostgreSQL at {where} refused the password of user {user!r}: "
+            "put the right password in ATTUNE__DATABASE__URL"
+        )
+    if isinstance(exc, asyncpg.InvalidCatalogNameError):
+        return ServerSetupError(
+            f"database {database!r} does not exist on PostgreSQL at {describe_url(url).rsplit('/', 1)[0]}: "
+            f"create it (CREATE DATABASE {database}) or fix the database name in ATTUNE__DATABASE__URL"
+        )
+    if isinstance(exc, asyncpg.InvalidAuthorizationSpecificationError):
+        return ServerSetupError(
+            f"PostgreSQL at {where} refused user {user!r} ({exc}): fix the user in "
+            "ATTUNE__DATABASE__URL, or the server's roles and pg_hba.conf"
+        )
+    return ServerSetupError(f"PostgreSQL at {where} refused the connection: {type(exc).__name__}: {exc}")

@@ -18,6 +18,12 @@ class ConfigError(AttuneError):
     """Bad configuration; the message is one line naming the setting. Entry points exit with code 2."""
 
 
+class ServerSetupError(ConfigError):
+    """A server Attune needs is unreachable or set up in a way Attune cannot use (a wrong password,
+    NATS without JetStream, TimescaleDB not preloaded or too old, a role without privileges…).
+    The message is one line naming the cause and the fix; entry points exit with code 2."""
+
+
 class RetryableError(AttuneError):
     """A transient failure: retry after ``delay`` seconds (``None`` = the consumer's backoff)."""
 
@@ -39,6 +45,10 @@ class DatabaseUnavailableError(RetryableError):
     """PostgreSQL cannot be reached (the message names host, port and database, never the password)."""
 
 
+class DatabaseUnreachableError(DatabaseUnavailableError, ServerSetupError):
+    """PostgreSQL stayed unreachable for the whole wait at start: a setup problem, not an outage."""
+
+
 class MigrationError(AttuneError):
     """A migration cannot be applied, or an applied one was changed."""
 
@@ -47,8 +57,8 @@ class SchemaMismatchError(AttuneError):
     """A repository's columns do not match its table, or the database is not migrated."""
 
 
-class TimescaleRequiredError(AttuneError):
-    """``timescale.required`` is set but the TimescaleDB extension is not installed."""
+class TimescaleRequiredError(ServerSetupError):
+    """``timescale.required`` is set but TimescaleDB cannot be used (missing, not preloaded, too old)."""
 
 
 class DefinitionError(AttuneError):

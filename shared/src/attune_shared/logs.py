@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
+from collections.abc import Callable, Hashable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +38,33 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
+
+
+class Throttle:
+    """At most one log line per key per ``interval`` seconds, for a warning that can repeat once per
+    message (a rule whose criterion fails on every event). The first line of a key is logged as
+    given; each later one that is let through adds ``repeats``: how many were held back since the
+    previous line (a metric counts them all)."""
+
+    def __init__(
+        self, logger: logging.Logger, interval: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.logger = logger
+        self.interval = interval
+        self.clock = clock
+        #: key -> (when its last line was logged, lines held back since)
+        self._last: dict[Hashable, tuple[float, int]] = {}
+
+    def warning(self, key: Hashable, message: str, **fields: object) -> None:
+        now = self.clock()
+        last = self._last.get(key)
+        if last is not None and now - last[0] < self.interval:
+            self._last[key] = (last[0], last[1] + 1)
+            return
+        if last is not None:
+            fields = {**fields, "repeats": last[1], "interval_seconds": self.interval}
+        self._last[key] = (now, 0)
+        self.logger.warning(message, extra=fields)
 
 
 class TextFormatter(logging.Formatter):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram
+
+from attune_shared import health
 
 DEAD_LETTERS = Counter(
     "attune_dead_letters_total", "Messages dead-lettered, by reason", ["service", "reason"]
@@ -45,12 +47,17 @@ ACTION_SECONDS = Histogram(
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120, 600),
 )
 RUNNING_ACTIONS = Gauge("attune_executor_running_actions", "Actions this executor is running now")
+CRITERIA_ERRORS = Counter(
+    "attune_rule_criteria_errors_total",
+    "Events a rule's criteria could not be applied to (an operator raised, a pattern did not render)",
+    ["rule_ref"],
+)
 POLICY_DECISIONS = Counter(
     "attune_policy_decisions_total", "Policy decisions of the scheduler (admit, queue, cancel)", ["decision"]
 )
 
 
 def serve_metrics(port: int, host: str = "127.0.0.1") -> None:
-    """Expose ``/metrics`` on ``host:port`` (port 0 = do nothing)."""
+    """Expose ``/metrics``, ``/health/live`` and ``/health/ready`` on ``host:port`` (port 0 = do nothing)."""
     if port:
-        start_http_server(port, addr=host)
+        health.serve(port, host)

@@ -31,7 +31,7 @@ async def purge_expired(pool: asyncpg.Pool, settings: RetentionSettings) -> dict
     another replica holds the retention lock right now.
     """
     async with pool.acquire() as conn:
-        if await timescale_installed(conn, install=False):
+        if await timescale_installed(conn):
             return None
         if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", RETENTION_LOCK_KEY):
             return None

@@ -24,7 +24,7 @@ from faststream.nats import NatsBroker
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.errors import Error as NatsError
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_fixed
 
 from attune_shared.bus import (
     Bus,
@@ -36,9 +36,11 @@ from attune_shared.bus import (
     provision,
     stop_broker,
 )
+from attune_shared.bus.broker import nats_refused, nats_unusable
 from attune_shared.database_check import verify_database
 from attune_shared.db import create_pool
-from attune_shared.errors import AttuneError, ConfigError
+from attune_shared.errors import AttuneError, ConfigError, ServerSetupError
+from attune_shared.health import HEALTH, nats_answers
 from attune_shared.logs import READY_EVENT, configure_logging
 from attune_shared.metrics import DEAD_LETTERS
 from attune_shared.outage import DatabaseGate
@@ -78,7 +80,8 @@ async def follow_rule_changes(
 
 
 def ready(service: str, **fields: object) -> None:
-    """Log the readiness line tests and `attune up` wait for."""
+    """Log the readiness line tests and `attune up` wait for; /health/ready may answer 200 from now."""
+    HEALTH.mark_ready()
     log.info(READY_EVENT, extra={"service_name": service, **fields})
 
 
@@ -101,8 +104,11 @@ async def connect(
         await _connect_broker(broker, settings.database.startup_wait, settings.nats.url)
         try:
             await provision(broker.connection, spec)
+            HEALTH.watch("database", lambda: pool.fetchval("SELECT 1"))
+            HEALTH.watch("nats", lambda: nats_answers(broker.connection))
             yield Runtime(settings, pool, broker, bus, spec, settler, gate)
         finally:
+            HEALTH.reset()
             await gate.close()
             await stop_broker(broker)
     finally:
@@ -112,7 +118,9 @@ async def connect(
 async def _connect_broker(broker: NatsBroker, wait: float, url: str) -> None:
     try:
         async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type((NatsError, OSError, TimeoutError)),
+            retry=retry_if_exception(
+                lambda exc: isinstance(exc, (NatsError, OSError, TimeoutError)) and not nats_refused(exc)
+            ),
             stop=stop_after_delay(wait),
             wait=wait_fixed(0.5),
             reraise=True,
@@ -120,7 +128,7 @@ async def _connect_broker(broker: NatsBroker, wait: float, url: str) -> None:
             with attempt:
                 await broker.connect()
     except (NatsError, OSError, TimeoutError) as exc:
-        raise AttuneError(f"cannot connect to NATS at {url}: {type(exc).__name__}: {exc}") from exc
+        raise nats_unusable(url, exc) from exc
 
 
 def service_parser(service: str, description: str, *examples: str) -> argparse.ArgumentParser:
@@ -149,6 +157,9 @@ def run(service: str, main: Callable[[Settings, asyncio.Event], Awaitable[None]]
     configure_logging(settings.log, service)
     try:
         asyncio.run(_main(service, settings, main))
+    except ServerSetupError as exc:
+        sys.stderr.write(f"attune-{service}: {exc}\n")
+        sys.exit(2)
     except AttuneError as exc:
         log.error("service.failed", extra={"error": str(exc)})
         sys.stderr.write(f"attune-{service}: {exc}\n")

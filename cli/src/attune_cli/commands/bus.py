@@ -13,9 +13,9 @@ from nats.aio.client import Client as NatsClient
 
 from attune_cli.output import console, print_json, print_table
 from attune_shared.bus import DeadLetter, bus_spec, provision
+from attune_shared.bus.broker import nats_unusable
 from attune_shared.bus.deadletters import recent_dead_letters
 from attune_shared.bus.docs import asyncapi_document
-from attune_shared.errors import AttuneError
 from attune_shared.settings import NatsSettings, load_settings
 
 bus_app = typer.Typer(help="The NATS JetStream topology and its documentation.", no_args_is_help=True)
@@ -23,15 +23,24 @@ dlq_app = typer.Typer(help="Dead-lettered messages.", no_args_is_help=True)
 
 
 async def _connect(settings: NatsSettings) -> NatsClient:
+    """One connection attempt per server (nats-py would retry forever with no attempts allowed)."""
+    errors: list[Exception] = []
+
+    async def remember(exc: Exception) -> None:
+        errors.append(exc)  # raised below as one line; nats-py would log a traceback
+
     try:
-        return await nats.connect(
-            settings.url.split(","),
-            connect_timeout=settings.connect_timeout,
-            max_reconnect_attempts=0,
-            allow_reconnect=False,
-        )
+        async with asyncio.timeout(2 * settings.connect_timeout + 1):
+            return await nats.connect(
+                settings.url.split(","),
+                connect_timeout=settings.connect_timeout,
+                max_reconnect_attempts=1,
+                reconnect_time_wait=0.2,
+                allow_reconnect=False,
+                error_cb=remember,
+            )
     except Exception as exc:
-        raise AttuneError(f"cannot connect to NATS at {settings.url}: {type(exc).__name__}: {exc}") from exc
+        raise nats_unusable(settings.url, errors[-1] if errors else exc) from exc
 
 
 @bus_app.command("init")

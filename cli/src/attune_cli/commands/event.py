@@ -7,11 +7,12 @@ import json
 from typing import Any
 
 import typer
+from nats.errors import Error as NatsError
 
 from attune_cli.client import ApiClient, short
 from attune_cli.output import console, fail, print_json, print_table
 from attune_shared.bus import Bus, bus_spec, make_broker, provision, stop_broker
-from attune_shared.errors import AttuneError
+from attune_shared.bus.broker import nats_unusable
 from attune_shared.settings import NatsSettings, load_settings
 
 event_app = typer.Typer(help="Events: publish trigger payloads, list stored events.", no_args_is_help=True)
@@ -59,10 +60,8 @@ async def _publish(
     try:
         try:
             await asyncio.wait_for(broker.connect(), timeout=settings.connect_timeout)
-        except (TimeoutError, OSError) as exc:
-            raise AttuneError(
-                f"cannot connect to NATS at {settings.url}: {exc or type(exc).__name__}"
-            ) from None
+        except (TimeoutError, OSError, NatsError) as exc:
+            raise nats_unusable(settings.url, exc) from None
         await provision(broker.connection, spec)
         ack = await Bus(broker, spec, timeout=settings.publish_timeout).trigger(
             trigger_ref, payload, msg_id=msg_id, trace_tag=trace_tag

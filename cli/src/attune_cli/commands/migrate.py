@@ -4,7 +4,7 @@ import asyncio
 
 import typer
 
-from attune_cli.output import console, print_json
+from attune_cli.output import console, err_console, print_json
 from attune_shared.db import connect
 from attune_shared.migrations import MigrationReport, load_migrations
 from attune_shared.migrations import migrate as run_migrations
@@ -21,6 +21,8 @@ def migrate(
     """Apply pending database migrations (idempotent; safe to run from several replicas at once)."""
     settings = load_settings()
     report, core = asyncio.run(_migrate(settings.database, settings.timescale.required, seed))
+    for warning in report.warnings:
+        err_console.print(f"[bold yellow]attune: warning:[/] {warning}", highlight=False, soft_wrap=True)
     if json_output:
         print_json({**report.__dict__, "core_pack": None if core is None else core.model_dump(mode="json")})
         return

@@ -19,7 +19,8 @@ from attune_executor.context import ExecutorContext
 from attune_shared.bus import Delivery, EnforcementCreated, EventCreated, gather_bounded
 from attune_shared.constants import SYSTEM_USER
 from attune_shared.errors import DefinitionError, ParameterError, PermanentError, TemplateRenderError
-from attune_shared.metrics import ENFORCEMENTS
+from attune_shared.logs import Throttle
+from attune_shared.metrics import CRITERIA_ERRORS, ENFORCEMENTS
 from attune_shared.models import Action, Enforcement, Event, Rule
 from attune_shared.parameters import revealing_parameters, seal, secret_parameters, validate_parameters
 from attune_shared.repos import EnforcementRepository, EventRepository, NewEnforcement
@@ -28,6 +29,10 @@ from attune_shared.rules.templating import render_defaults
 from attune_shared.statuses import EnforcementStatus
 
 log = logging.getLogger("attune.executor.events")
+
+#: ``enforcement.failed`` is logged at most once per rule per this many seconds, with a count: a
+#: rule that fails on every event (alerts lacking a field it tests) must not flood the log.
+FAILURE_LOG_INTERVAL = 60.0
 
 
 @dataclass
@@ -45,6 +50,7 @@ class EventProcessor:
         self.datastore = context.datastore
         self._criteria_errors: dict[tuple[int, datetime], str | None] = {}
         self._revealing: dict[tuple[int, datetime], frozenset[str]] = {}
+        self._failure_warnings = Throttle(log, FAILURE_LOG_INTERVAL)
 
     async def handle(self, deliveries: list[Delivery[EventCreated]]) -> None:
         # an event of a trigger without enabled rules can match nothing (a rule an event targets
@@ -141,6 +147,7 @@ class EventProcessor:
             # recorded like the other failures (StackStorm records a failed enforcement too)
             error = next((c for c in result.criteria if c.outcome == "error"), None)
             if error is not None:
+                CRITERIA_ERRORS.labels(rule.ref).inc()
                 reason = (
                     f"criterion {error.key} ({error.operator}) raised on event {event.id}: {error.reason}"
                 )
@@ -214,8 +221,11 @@ class EventProcessor:
                 ENFORCEMENTS.labels("disabled").inc(len(disabled))
                 for row in rows:
                     if row.id in disabled:
-                        log.warning(
+                        self._failure_warnings.warning(
+                            row.rule_ref,
                             "enforcement.failed",
-                            extra={"enforcement": row.id, "rule": row.rule_ref, "reason": row.failure_reason},
+                            enforcement=row.id,
+                            rule=row.rule_ref,
+                            reason=row.failure_reason,
                         )
         return rows

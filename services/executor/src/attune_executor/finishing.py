@@ -156,6 +156,17 @@ class Finisher:
         is committed (a policy queue not woken now is woken by the maintenance loop)."""
         x = ending.execution
         EXECUTIONS_FINISHED.labels(x.action_ref, str(ending.status)).inc()
+        log.info(
+            "execution.finished",
+            extra={
+                "execution": x.id,
+                "action": x.action_ref,
+                "status": str(ending.status),
+                "rule": x.rule_ref,
+                "enforcement": x.enforcement,
+                "trace_tag": x.trace_tag,
+            },
+        )
         try:
             policies = (await self.catalog.policies([x.action_ref]))[x.action_ref]
             if policies:

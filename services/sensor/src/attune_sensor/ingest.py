@@ -69,6 +69,14 @@ class Ingestor:
                 TRIGGER_MESSAGES.labels("event" if event.new else "duplicate").inc()
                 if event.new:
                     EVENTS_STORED.labels(event.trigger_ref).inc()
+                    log.info(
+                        "event.stored",
+                        extra={
+                            "event": event.id,
+                            "trigger": event.trigger_ref,
+                            "trace_tag": d.body.trace_tag,
+                        },
+                    )
         for d in deliveries:
             if isinstance(d.error, PermanentError):
                 TRIGGER_MESSAGES.labels("rejected").inc()

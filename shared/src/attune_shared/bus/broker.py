@@ -7,6 +7,7 @@ import json
 import logging
 from collections.abc import Awaitable, Iterable, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from faststream.nats import NatsBroker
 from nats.errors import Error as NatsError
@@ -27,7 +28,7 @@ from attune_shared.bus.messages import (
     RuleChanged,
 )
 from attune_shared.bus.specs import BusSpec
-from attune_shared.errors import RetryableError
+from attune_shared.errors import RetryableError, ServerSetupError
 from attune_shared.settings import NatsSettings
 
 log = logging.getLogger("attune.bus")
@@ -41,6 +42,33 @@ PUBLISH_MANY_CHUNK = 1000
 def bus_spec(settings: NatsSettings, lease_ttl: float = 10.0) -> BusSpec:
     """The bus topology for these settings."""
     return BusSpec(prefix=settings.prefix, replicas=settings.replicas, lease_ttl=lease_ttl)
+
+
+def describe_nats_url(url: str) -> str:
+    """The servers of a NATS URL list without credentials, for messages."""
+    return ",".join(
+        f"{parts.scheme}://{parts.hostname}:{parts.port or 4222}"
+        for parts in (urlsplit(server.strip()) for server in url.split(","))
+    )
+
+
+def nats_refused(exc: BaseException) -> bool:
+    """NATS refused our credentials (no use retrying)."""
+    return "authorization violation" in str(exc).lower()
+
+
+def nats_unusable(url: str, exc: BaseException) -> ServerSetupError:
+    """The one-line cause and fix of a NATS server Attune cannot connect to."""
+    where = describe_nats_url(url)
+    if nats_refused(exc):
+        return ServerSetupError(
+            f"NATS at {where} refused the credentials ({str(exc).removeprefix('nats: ')}): put the right "
+            "user and password (nats://user:password@host:4222) or token in ATTUNE__NATS__URL"
+        )
+    reason = f"{type(exc).__name__}: {exc}" if str(exc) else f"{type(exc).__name__} (no answer)"
+    return ServerSetupError(
+        f"cannot connect to NATS at {where}: {reason}; check ATTUNE__NATS__URL and that nats-server is running"
+    )
 
 
 def make_broker(settings: NatsSettings, service: str) -> NatsBroker:

@@ -34,6 +34,7 @@ from pydantic import BaseModel
 
 from attune_shared.bus.settle import Settler
 from attune_shared.bus.specs import BusSpec
+from attune_shared.health import HEALTH
 from attune_shared.outage import DatabaseGate, is_unavailable
 
 log = logging.getLogger("attune.bus.consumer")
@@ -222,6 +223,8 @@ class BatchConsumer(Generic[B]):
     ) -> None:
         consumer = spec.consumer(durable)
         self.durable = durable
+        self.stream = consumer.stream
+        self.nc = nc
         self.fetcher = PullFetcher(nc, consumer.stream, durable, expires=wait)
         self.parse = parse
         self.handler = handler
@@ -238,9 +241,13 @@ class BatchConsumer(Generic[B]):
 
     async def start(self) -> None:
         await self.fetcher.start()
+        jsm = self.nc.jsm()
+        HEALTH.watch(f"consumer {self.durable}", lambda: jsm.consumer_info(self.stream, self.durable))
 
     def stop(self) -> None:
         """Stop fetching; :meth:`run` finishes the batches in flight and returns."""
+        HEALTH.mark_ready(False)
+        HEALTH.forget(f"consumer {self.durable}")
         self._stopping = True
         self.wake.set()
 

@@ -8,6 +8,7 @@ at start.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
 from nats.aio.client import Client as NatsClient
@@ -21,14 +22,15 @@ from nats.js.api import (
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import BucketNotFoundError, NotFoundError
+from nats.js.errors import APIError, BucketNotFoundError, NotFoundError, ServiceUnavailableError
 
 from attune_shared.bus.specs import BusSpec, ConsumerSpec, KvSpec, StreamSpec
-from attune_shared.errors import AttuneError
+from attune_shared.errors import ServerSetupError
 
 
-class ProvisionError(AttuneError):
-    """A live stream or consumer differs in a way that cannot be updated in place."""
+class ProvisionError(ServerSetupError):
+    """NATS cannot hold the topology: no JetStream, or a live stream or consumer differs in a way
+    that cannot be updated in place, or the server refuses a configuration."""
 
 
 @dataclass
@@ -86,6 +88,36 @@ def _differs(live: object, desired: object, fields: tuple[str, ...]) -> list[str
     return [f for f in fields if _norm(getattr(live, f)) != _norm(getattr(desired, f))]
 
 
+def _values(config: object, fields: list[str]) -> str:
+    return ", ".join(f"{f} {_shown(getattr(config, f))}" for f in fields)
+
+
+def _shown(value: object) -> object:
+    return getattr(value, "value", value)
+
+
+async def _require_jetstream(nc: NatsClient) -> None:
+    try:
+        await nc.jsm().account_info()
+    except ServiceUnavailableError as exc:
+        where = f"{nc.connected_url.hostname}:{nc.connected_url.port}" if nc.connected_url else "the server"
+        raise ProvisionError(
+            f"NATS at {where} has JetStream disabled: start nats-server with --jetstream (-js), or add "
+            "`jetstream {}` to its configuration"
+        ) from exc
+
+
+async def _refused(what: str, call: Awaitable[object]) -> None:
+    """Run a JetStream API call; the server's refusal becomes one line naming the object."""
+    try:
+        await call
+    except APIError as exc:
+        raise ProvisionError(
+            f"{what}: NATS refused its configuration ({exc.description or exc}, error {exc.err_code}); "
+            "remove what conflicts with it on the server, then run `attune bus init`"
+        ) from exc
+
+
 def _norm(value: object) -> object:
     if isinstance(value, float):
         return round(value, 3)
@@ -96,26 +128,29 @@ def _norm(value: object) -> object:
 
 async def provision(nc: NatsClient, spec: BusSpec) -> ProvisionReport:
     """Make the server's streams, consumers and KV buckets match ``spec``."""
+    await _require_jetstream(nc)
     js = nc.jetstream()
     jsm = nc.jsm()
     report = ProvisionReport()
     for stream in spec.streams():
         desired = stream_config(stream, spec.replicas)
+        name = f"stream {stream.name}"
         try:
             live = (await jsm.stream_info(stream.name)).config
         except NotFoundError:
-            await jsm.add_stream(desired)
-            report.created.append(f"stream {stream.name}")
+            await _refused(name, jsm.add_stream(desired))
+            report.created.append(name)
             continue
         fixed = _differs(live, desired, _STREAM_FIXED)
         if fixed:
             raise ProvisionError(
-                f"stream {stream.name}: {', '.join(fixed)} differ from the spec and cannot be changed in place; "
-                f"delete the stream (losing its messages) and run `attune bus init`"
+                f"{name} exists with {_values(live, fixed)}; Attune needs {_values(desired, fixed)}, which "
+                f"cannot be changed in place: delete the stream (nats stream rm {stream.name}, losing its "
+                "messages) and run `attune bus init`"
             )
         if _differs(live, desired, _STREAM_EDITABLE):
-            await jsm.update_stream(desired)
-            report.updated.append(f"stream {stream.name}")
+            await _refused(name, jsm.update_stream(desired))
+            report.updated.append(name)
         else:
             report.unchanged.append(f"stream {stream.name}")
 
@@ -125,16 +160,19 @@ async def provision(nc: NatsClient, spec: BusSpec) -> ProvisionReport:
         try:
             live_c = (await jsm.consumer_info(consumer.stream, consumer.durable)).config
         except NotFoundError:
-            await jsm.add_consumer(consumer.stream, desired_c)
+            await _refused(name, jsm.add_consumer(consumer.stream, desired_c))
             report.created.append(name)
             continue
         fixed = _differs(live_c, desired_c, _CONSUMER_FIXED)
         if fixed:
             raise ProvisionError(
-                f"{name}: {', '.join(fixed)} cannot be changed in place; delete the consumer"
+                f"{name} exists with {_values(live_c, fixed)}; Attune needs {_values(desired_c, fixed)}, "
+                f"which cannot be changed in place: delete the consumer (nats consumer rm {consumer.stream} "
+                f"{consumer.durable}) and run `attune bus init`"
             )
         if _differs(live_c, desired_c, _CONSUMER_EDITABLE):
-            await jsm.add_consumer(consumer.stream, desired_c)  # create-or-update on servers >= 2.9
+            # create-or-update on servers >= 2.9
+            await _refused(name, jsm.add_consumer(consumer.stream, desired_c))
             report.updated.append(name)
         else:
             report.unchanged.append(name)
