@@ -42,13 +42,21 @@ async def snapshot(db: asyncpg.Pool) -> dict[str, list[tuple[Any, ...]]]:
 async def test_core_and_examples_register_on_a_fresh_database(db_pool: asyncpg.Pool) -> None:
     core = await register_core_pack(db_pool)
     assert core.pack.created == ["core"]
-    assert sorted(core.actions.created) == ["core.echo", "core.http", "core.local", "core.noop", "core.sleep"]
-    assert sorted(core.triggers.created) == [
+    assert {"core.echo", "core.http", "core.local", "core.local_sudo", "core.noop", "core.sleep"} <= set(
+        core.actions.created
+    )
+    assert {
         "core.crontimer",
         "core.datetimetimer",
         "core.intervaltimer",
         "core.webhook",
-    ]
+        "core.st2.IntervalTimer",
+        "core.st2.CronTimer",
+        "core.st2.DateTimer",
+        "core.st2.webhook",
+        "core.st2.generic.actiontrigger",
+        "core.st2.generic.notifytrigger",
+    } == set(core.triggers.created)
     assert core.sensors.created == ["core.timer"]
     assert core.rule_changes == []
 
@@ -201,13 +209,9 @@ REFERENCE_CASES = {
         "ref: on_alert\ntrigger: nope\naction: run\n",
         "rules/on_alert.yaml:trigger: unknown trigger 'demo.nope'",
     ),
-    "unknown action of another pack": (
-        "ref: on_alert\ntrigger: alert\naction: core.nop\n",
-        "rules/on_alert.yaml:action: unknown action 'core.nop'",
-    ),
-    "unknown action, StackStorm form": (
-        "name: on_alert\ntrigger: {type: demo.alert}\naction: {ref: elsewhere.run}\n",
-        "rules/on_alert.yaml:action.ref: unknown action 'elsewhere.run'",
+    "unknown action of this pack, StackStorm form": (
+        "name: on_alert\ntrigger: {type: demo.alert}\naction: {ref: demo.walk}\n",
+        "rules/on_alert.yaml:action.ref: unknown action 'demo.walk'",
     ),
     "trigger_params not matching the trigger's parameters_schema": (
         "ref: on_alert\ntrigger: core.intervaltimer\ntrigger_params: {unit: weeks, interval: 1}\naction: run\n",
@@ -228,6 +232,32 @@ async def test_unknown_references_refuse_the_pack(
     assert await PackRepository(db_pool).get_by_ref("demo") is None
     validation = await validate_pack(demo.path, db_pool)
     assert [str(p) for p in validation.problems] == [expected]
+
+
+async def test_refs_to_packs_not_installed_register_and_say_why_they_cannot_fire(
+    db_pool: asyncpg.Pool, demo: PackDir
+) -> None:
+    await register_core_pack(db_pool)
+    demo.write(
+        "rules/on_alert.yaml", "name: on_alert\ntrigger: {type: later.event}\naction: {ref: later.run}\n"
+    )
+    report = await register_pack(db_pool, demo.path)
+    assert report.unresolved == [
+        "rules/on_alert.yaml:action.ref: action later.run is not installed",
+        "rules/on_alert.yaml:trigger.type: trigger later.event is not installed",
+    ]
+    rule = await RuleRepository(db_pool).get_by_ref("demo.on_alert")
+    assert rule is not None and (rule.trigger, rule.action) == (None, None)
+    later = PackDir(demo.path.parent / "later")
+    later.write("pack.yaml", "ref: later\nversion: 1.0.0\n")
+    later.write("triggers/event.yaml", "ref: event\n")
+    later.write("actions/run.yaml", "ref: run\nrunner_type: builtin\nentry_point: noop\n")
+    await register_pack(db_pool, later.path)
+    rule = await RuleRepository(db_pool).get_by_ref("demo.on_alert")
+    trigger = await TriggerRepository(db_pool).get_by_ref("later.event")
+    action = await ActionRepository(db_pool).get_by_ref("later.run")
+    assert rule is not None and trigger is not None and action is not None
+    assert (rule.trigger, rule.action) == (trigger.id, action.id)  # linked once installed
 
 
 async def test_a_ref_to_a_component_being_removed_is_unknown(db_pool: asyncpg.Pool, demo: PackDir) -> None:
@@ -263,7 +293,9 @@ async def test_offline_validation_checks_refs_against_the_bundled_core_pack(demo
         "rules/tick.yaml:trigger_params: 'interval' is a required property",
         "rules/tick.yaml:trigger_params: 'unit' is a required property",
     ]
-    assert result.unchecked_refs == ["elsewhere.run"]
+    assert [str(p) for p in result.unresolved] == [
+        "rules/tick.yaml:action: action elsewhere.run is not checked"
+    ]
 
 
 async def test_concurrent_registrations_of_one_pack_are_serialized(db_pool: asyncpg.Pool) -> None:

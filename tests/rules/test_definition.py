@@ -285,7 +285,11 @@ def test_bad_ref_reports_both_refs() -> None:
 
 def test_a_stackstorm_name_is_never_a_qualified_ref() -> None:
     data = {"name": "other.r", "pack": "examples", "trigger": {"type": "t"}, "action": {"ref": "a"}}
-    assert errors_of(data) == [("name", "'other.r' is not a valid rule name (letters, digits, '_', '-')")]
+    assert RuleDefinition.parse(data, pack_ref="examples").ref == "examples.other.r"
+    data["name"] = "other r"
+    assert errors_of(data) == [
+        ("name", "'other r' is not a valid rule name (letters, digits, '_', '-', '.')")
+    ]
 
 
 def test_a_rule_file_is_yaml_1_2_with_yaml_1_1_booleans_where_meant(tmp_path: Path) -> None:

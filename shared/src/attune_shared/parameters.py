@@ -11,41 +11,120 @@ import json
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
+from jinja2 import Environment, TemplateSyntaxError, meta
 from jsonschema import ValidationError
 from jsonschema.exceptions import SchemaError, relevance
 
 from attune_shared.errors import DefinitionError, ParameterError
 from attune_shared.json_schema import compiled, validator_class
+from attune_shared.rules.templating import is_template, render_value
 from attune_shared.secrets import MASK, SecretBox
 
 #: The field of a problem with the parameters as a whole.
 ROOT = "(root)"
+_UNSET = object()
+#: Only parses templates, to find the names a default refers to.
+_PARSER = Environment()
 
 
-def validate_parameters(params: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
-    """Apply the ``default`` of each top-level property that ``params`` lacks, then validate.
+def validate_parameters(
+    params: Mapping[str, Any], schema: Mapping[str, Any], *, context: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Complete ``params`` with the schema's defaults (see :func:`complete_parameters`), then validate.
 
     Returns the parameters with defaults applied (a new dict; ``params`` is not modified).
     An empty schema accepts anything. ``format`` is an annotation only, as JSON Schema specifies.
 
     :raises ParameterError: with the failing field (``count``, ``hosts[1]``, ``(root)``) and
-        message of every problem, the most relevant first.
+        message of every problem, the most relevant first; also when a parameter marked
+        ``immutable`` is given a value other than its default (StackStorm's rule).
+    :raises TemplateRenderError: when a templated default does not render.
     :raises DefinitionError: when the schema itself is invalid (see :func:`schema_errors`).
     """
     try:
         validator = compiled(schema)
     except DefinitionError:
         raise DefinitionError(schema_errors(schema)) from None
-    values = dict(params)
-    properties = schema.get("properties")
-    if isinstance(properties, Mapping):
-        for name, spec in properties.items():
-            if name not in values and isinstance(spec, Mapping) and "default" in spec:
-                values[name] = copy.deepcopy(spec["default"])
+    values = complete_parameters(params, schema, context=context)
+    overridden = sorted(
+        name
+        for name in immutable_parameters(schema)
+        if name in params and params[name] != values.get(name, _UNSET)
+    )
+    if overridden:
+        problem = f"Override of immutable parameter(s) {overridden} is unsupported."
+        raise ParameterError([(name, problem) for name in overridden])
     errors = sorted(validator.iter_errors(values), key=relevance, reverse=True)
     if errors:
         raise ParameterError([problem for error in errors for problem in _describe(error)])
     return values
+
+
+def complete_parameters(
+    params: Mapping[str, Any], schema: Mapping[str, Any], *, context: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """``params`` plus the ``default`` of each top-level property they lack (``null`` defaults are
+    left out); an ``immutable`` property always takes its default.
+
+    A default that is a Jinja template is rendered in dependency order against ``context`` (the
+    rule context, ``st2kv``, ``config_context``: the pack config) and the other parameters by name,
+    as StackStorm renders ``cmd: echo "{{message}}"`` or ``default: "{{ st2kv.system.region }}"``.
+
+    :raises TemplateRenderError: ``parameters.region: datastore key st2kv.system.region does not exist``.
+    :raises ParameterError: when defaults refer to each other in a cycle.
+    """
+    values = dict(params)
+    templated: dict[str, str] = {}
+    properties = _properties(schema)
+    for name, spec in properties.items():
+        if spec.get("immutable") is True:
+            values.pop(name, None)
+        if "default" not in spec or name in values:
+            continue
+        default = spec["default"]
+        if is_template(default):
+            templated[name] = default
+        elif default is not None:
+            values[name] = copy.deepcopy(default)
+    if templated:
+        values.update(_render_defaults(templated, values, set(properties), context or {}))
+    return values
+
+
+def immutable_parameters(schema: Mapping[str, Any]) -> set[str]:
+    """The parameters a schema marks ``immutable``: they always take their default."""
+    return {name for name, spec in _properties(schema).items() if spec.get("immutable") is True}
+
+
+def _render_defaults(
+    templated: dict[str, str], values: dict[str, Any], declared: set[str], context: Mapping[str, Any]
+) -> dict[str, Any]:
+    pending = {name: _references(source) & (declared | set(values)) for name, source in templated.items()}
+    rendered: dict[str, Any] = {}
+    while pending:
+        ready = [name for name, needs in pending.items() if not needs & set(pending)]
+        if not ready:
+            cycle = f"Cyclic dependency found in the following variables: {', '.join(sorted(pending))}"
+            raise ParameterError([(name, cycle) for name in sorted(pending)])
+        for name in sorted(ready):
+            scope = {**context, **dict.fromkeys(declared), **values, **rendered}
+            rendered[name] = render_value(templated[name], scope, field=f"parameters.{name}")
+            del pending[name]
+    return rendered
+
+
+def _references(source: str) -> set[str]:
+    try:
+        return set(meta.find_undeclared_variables(_PARSER.parse(source)))
+    except TemplateSyntaxError:
+        return set()
+
+
+def _properties(schema: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    properties = schema.get("properties")
+    if not isinstance(properties, Mapping):
+        return {}
+    return {name: spec for name, spec in properties.items() if isinstance(spec, Mapping)}
 
 
 def schema_errors(schema: Any, *, field: str = "parameters_schema") -> list[tuple[str, str]]:

@@ -45,14 +45,14 @@ def validate(
                 "pack": result.pack_ref,
                 "path": result.path,
                 "problems": [p.__dict__ for p in result.problems],
-                "unchecked_refs": result.unchecked_refs,
+                "unresolved": [p.__dict__ for p in result.unresolved],
             }
         )
     else:
         for problem in result.problems:
             typer.echo(str(problem))
-        if result.unchecked_refs:
-            typer.echo(f"not checked (offline): {', '.join(result.unchecked_refs)}")
+        for note in result.unresolved:
+            typer.echo(f"note: {note} (registers; cannot fire until it is)")
         if result.valid:
             typer.echo(f"pack {result.pack_ref} is valid ({result.path})")
         else:
@@ -145,6 +145,8 @@ def _print_report(report: RegistrationReport) -> None:
         for outcome in ("created", "updated", "removed"):
             for ref in getattr(changes, outcome):
                 typer.echo(f"  {outcome:<8} {ref}")
+    for note in report.unresolved:
+        typer.echo(f"  note     {note}: the rule cannot fire until it is")
     if not report.changed:
         typer.echo(f"pack {report.pack_ref} is unchanged ({report.path})")
     else:

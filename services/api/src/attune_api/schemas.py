@@ -22,7 +22,7 @@ DEFAULT_PAGE = 100
 
 #: As the catalog's CHECK constraints (migrations/0001_catalog.sql).
 PACK_REF = r"^[a-z0-9][a-z0-9_-]*$"
-COMPONENT_REF = r"^[a-z0-9][a-z0-9_-]*\.[A-Za-z0-9_][A-Za-z0-9_-]*$"
+COMPONENT_REF = r"^[a-z0-9][a-z0-9_-]*\.[A-Za-z0-9_][A-Za-z0-9_.-]*$"
 KEY_REF = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
 SEMVER = r"^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$"
 

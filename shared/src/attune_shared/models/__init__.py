@@ -13,6 +13,7 @@ from attune_shared.models.policy import Policy
 from attune_shared.models.policy_admission import PolicyAdmission
 from attune_shared.models.rule import Rule
 from attune_shared.models.sensor import Sensor
+from attune_shared.models.sensor_process import SensorProcess
 from attune_shared.models.trigger import Trigger
 from attune_shared.models.worker import Worker
 
@@ -32,6 +33,7 @@ __all__ = [
     "Row",
     "Rule",
     "Sensor",
+    "SensorProcess",
     "Trigger",
     "Worker",
 ]

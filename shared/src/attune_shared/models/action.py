@@ -5,6 +5,7 @@ from typing import Any, Literal
 
 from attune_shared.models.base import Row
 
+#: The runner types of this project's own pack format (StackStorm's are in :mod:`attune_shared.runner_types`).
 RunnerType = Literal["builtin", "shell", "python", "http"]
 OutputFormat = Literal["json", "yaml", "text"]
 
@@ -16,7 +17,7 @@ class Action(Row):
     pack_ref: str
     label: str
     description: str
-    runner_type: RunnerType
+    runner_type: str
     entry_point: str
     parameters_schema: dict[str, Any]
     output_format: OutputFormat
@@ -24,5 +25,7 @@ class Action(Row):
     max_retries: int
     enabled: bool
     is_adhoc: bool
+    notify: dict[str, Any]
+    output_schema: dict[str, Any]
     created: datetime
     updated: datetime

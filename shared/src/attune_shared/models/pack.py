@@ -15,5 +15,7 @@ class Pack(Row):
     config_schema: dict[str, Any]
     config: dict[str, Any]
     path: str | None
+    metadata: dict[str, Any]
+    source: str | None
     created: datetime
     updated: datetime

@@ -19,5 +19,7 @@ class Sensor(Row):
     enabled: bool
     config: dict[str, Any]
     is_adhoc: bool
+    class_name: str
+    poll_interval: int | None
     created: datetime
     updated: datetime

@@ -81,28 +81,38 @@ async def database_catalog(db: Queryable, pack: LoadedPack) -> Catalog:
     )
 
 
-def reference_problems(pack: LoadedPack, catalog: Catalog) -> tuple[list[PackProblem], list[str]]:
-    """Problems with ``pack``'s references, and the refs that could not be checked (offline).
+def reference_problems(pack: LoadedPack, catalog: Catalog) -> tuple[list[PackProblem], list[PackProblem]]:
+    """Problems with ``pack``'s references, and its references to other packs' components that do
+    not exist (yet): those register, as StackStorm registers them, and cannot fire until the other
+    pack is installed (offline, they are the refs that could not be checked).
 
-    A rule's ``trigger_params`` are checked against its trigger's ``parameters_schema``.
+    A rule's ``trigger_params`` are checked against its trigger's ``parameters_schema`` when the
+    trigger is known.
     """
     triggers = {**catalog.triggers, **{t.ref: t.values["parameters_schema"] for t in pack.of("trigger")}}
     actions = catalog.actions | {a.ref for a in pack.of("action")}
     problems: list[PackProblem] = []
-    unchecked: set[str] = set()
+    unresolved: list[PackProblem] = []
     for reference in _references(pack):
         known = reference.ref in (triggers if reference.kind == "trigger" else actions)
-        if not known and (catalog.complete or pack_of(reference.ref) == pack.ref):
+        if not known and pack_of(reference.ref) == pack.ref:
             problems.append(
                 PackProblem(
                     reference.component.file, reference.field, f"unknown {reference.kind} {reference.ref!r}"
                 )
             )
         elif not known:
-            unchecked.add(reference.ref)
+            what = "checked" if not catalog.complete else "installed"
+            unresolved.append(
+                PackProblem(
+                    reference.component.file,
+                    reference.field,
+                    f"{reference.kind} {reference.ref} is not {what}",
+                )
+            )
         elif reference.column == "trigger_ref":
             problems += _trigger_params_problems(reference.component, triggers[reference.ref])
-    return sorted(problems), sorted(unchecked)
+    return sorted(problems), sorted(set(unresolved))
 
 
 def _trigger_params_problems(rule: Component, parameters_schema: dict[str, Any]) -> list[PackProblem]:

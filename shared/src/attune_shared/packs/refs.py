@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
-#: The same patterns as the catalog tables' CHECK constraints.
+#: The same patterns as the catalog tables' CHECK constraints. A name may hold dots (StackStorm's
+#: ``core.st2.webhook``): the pack is the part before the first dot.
 PACK_REF_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-COMPONENT_REF_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*\.[A-Za-z0-9_][A-Za-z0-9_-]*$")
+COMPONENT_REF_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*\.[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
 def qualify(ref: str, pack_ref: str) -> str:
@@ -25,7 +26,7 @@ def check_ref(ref: str) -> str | None:
         return None
     return (
         f"{ref!r} is not a valid ref: expected <pack>.<name>, the pack in lowercase letters, digits, "
-        "'_' or '-', the name in letters, digits, '_' or '-'"
+        "'_' or '-', the name in letters, digits, '_', '-' or '.'"
     )
 
 

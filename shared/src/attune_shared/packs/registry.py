@@ -18,7 +18,7 @@ from attune_shared.packs.loader import LoadedPack, load_pack
 from attune_shared.packs.problems import InvalidPackError, PackProblem
 from attune_shared.packs.references import catalog_of, database_catalog, reference_problems
 from attune_shared.packs.report import RegistrationReport
-from attune_shared.packs.schemas import instance_booleans
+from attune_shared.packs.schemas import instance_booleans, instance_errors, with_defaults
 from attune_shared.repos import (
     ActionRepository,
     PackRepository,
@@ -51,8 +51,9 @@ class Validation:
     path: str
     pack_ref: str | None
     problems: list[PackProblem]
-    #: refs to other packs that could not be checked (offline validation only)
-    unchecked_refs: list[str] = field(default_factory=list)
+    #: references to other packs' components that are not installed (or, offline, not checked):
+    #: they register, and cannot fire until the other pack is installed
+    unresolved: list[PackProblem] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
@@ -64,7 +65,7 @@ async def validate_pack(path: Path | str, db: Queryable | None = None) -> Valida
 
     With ``db``, references to other packs are checked against the database exactly as
     :func:`register_pack` would. Without it, they are checked against the bundled core pack; other
-    packs' refs are returned in ``unchecked_refs``.
+    packs' refs are returned in ``unresolved``.
     """
     try:
         pack = load_pack(path)
@@ -74,28 +75,61 @@ async def validate_pack(path: Path | str, db: Queryable | None = None) -> Valida
         catalog = await database_catalog(db, pack)
     else:
         catalog = catalog_of(*([] if pack.path == CORE_PACK_DIR.resolve() else [load_pack(CORE_PACK_DIR)]))
-    problems, unchecked = reference_problems(pack, catalog)
-    return Validation(str(pack.path), pack.ref, problems, unchecked)
+    problems, unresolved = reference_problems(pack, catalog)
+    return Validation(str(pack.path), pack.ref, problems, unresolved)
 
 
-async def register_pack(db: asyncpg.Pool | asyncpg.Connection, path: Path | str) -> RegistrationReport:
+async def register_pack(
+    db: asyncpg.Pool | asyncpg.Connection,
+    path: Path | str,
+    *,
+    configs_dir: Path | None = None,
+    source: str | None = None,
+) -> RegistrationReport:
     """Register (or re-register) the pack in directory ``path``, in one transaction.
 
     Every file is checked before anything is written; a pack with any problem raises
     :class:`InvalidPackError` listing them all, and nothing changes. Components are upserted by ref;
     components of this pack no longer in the directory are removed, except those created through
-    the API (``is_adhoc``). An unchanged pack changes no row.
+    the API (``is_adhoc``). An unchanged pack changes no row. References to other packs'
+    components that are not installed register (the report lists them as ``unresolved``), and rules
+    of other packs waiting for this pack's triggers and actions are linked to them.
+
+    A StackStorm pack's config comes from ``<configs_dir>/<ref>.yaml`` (see :func:`load_pack`);
+    without that file, the config stored before is kept (checked against the new schema).
+    ``source`` records where an installed pack came from.
 
     The returned report's ``rule_changes`` are for the caller to publish once this has returned
     (the transaction is committed by then).
     """
-    pack = load_pack(path)
+    pack = load_pack(path, configs_dir=configs_dir)
     async with _connection(db) as conn, conn.transaction():
         await PackRepository(conn).lock_registration(pack.ref)
-        problems, _ = reference_problems(pack, await database_catalog(conn, pack))
+        problems, unresolved = reference_problems(pack, await database_catalog(conn, pack))
+        values = await _pack_values(conn, pack, source)
+        problems += [PackProblem("pack config", field, message) for field, message in values.pop("_problems")]
         if problems:
             raise InvalidPackError(str(pack.path), problems)
-        return await _write(conn, pack)
+        report = await _write(conn, pack, values)
+        report.unresolved = [str(p) for p in unresolved]
+        return report
+
+
+async def _pack_values(conn: asyncpg.Connection, pack: LoadedPack, source: str | None) -> dict[str, Any]:
+    """The ``pack`` row to write: a config not given by the directory is the one stored, with the
+    new schema's defaults (its problems under ``_problems``)."""
+    values: dict[str, Any] = {**pack.values, "_problems": []}
+    if source is not None:
+        values["source"] = source
+    if not pack.config_given:
+        stored = await PackRepository(conn).get_by_ref(pack.ref)
+        if stored is not None and stored.config:
+            schema = pack.values["config_schema"]
+            values["config"] = with_defaults(schema, stored.config)
+            values["_problems"] = [
+                (where, message) for where, message in instance_errors(schema, values["config"])
+            ]
+    return values
 
 
 async def register_core_pack(db: asyncpg.Pool | asyncpg.Connection) -> RegistrationReport:
@@ -116,15 +150,17 @@ async def _connection(db: asyncpg.Pool | asyncpg.Connection) -> AsyncIterator[as
         yield db
 
 
-async def _write(conn: asyncpg.Connection, pack: LoadedPack) -> RegistrationReport:
+async def _write(conn: asyncpg.Connection, pack: LoadedPack, values: dict[str, Any]) -> RegistrationReport:
     report = RegistrationReport(pack_ref=pack.ref, path=str(pack.path))
-    pack_row, outcome = await PackRepository(conn).upsert(pack.values)
+    pack_row, outcome = await PackRepository(conn).upsert(values)
     report.pack.add(pack.ref, outcome)
     owner = {"pack": pack_row.id, "pack_ref": pack.ref}
     for kind in ("trigger", "action", "sensor"):
         for component in pack.of(kind):
-            _, outcome = await _REPOSITORIES[kind](conn).upsert({**component.values, **owner})
+            row, outcome = await _REPOSITORIES[kind](conn).upsert({**component.values, **owner})
             report.section(DIRECTORIES[kind]).add(component.ref, outcome)
+            if kind != "sensor":
+                await RuleRepository(conn).link(kind, row.ref, row.id)
     triggers = await TriggerRepository(conn).get_by_refs({r.values["trigger_ref"] for r in pack.of("rule")})
     actions = await ActionRepository(conn).get_by_refs(
         {c.values["action_ref"] for c in [*pack.of("rule"), *pack.of("policy")]}

@@ -47,6 +47,9 @@ class RegistrationReport(BaseModel):
     rules: Changes = Field(default_factory=Changes)
     policies: Changes = Field(default_factory=Changes)
     rule_changes: list[RuleChanged] = Field(default_factory=list)
+    #: references to other packs' components that are not installed, as ``file:field: why``: they
+    #: are registered, and cannot fire until the other pack is installed
+    unresolved: list[str] = Field(default_factory=list)
 
     def section(self, name: str) -> Changes:
         """The :class:`Changes` of one of :data:`SECTIONS`."""

@@ -71,20 +71,26 @@ def with_defaults(schema: Mapping[str, Any], values: Mapping[str, Any]) -> dict[
     return filled
 
 
-def flat_parameters_schema(parameters: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+def flat_parameters_schema(
+    parameters: Mapping[str, Mapping[str, Any]], *, closed: bool = False
+) -> dict[str, Any]:
     """A StackStorm-style parameter map as a JSON Schema object.
 
     ``{name: {type, description, default, required: true, ...}}`` becomes
     ``{"type": "object", "properties": {name: {type, description, default, ...}}, "required": [...]}``;
-    every key but ``required`` is kept as a keyword of the property's schema.
+    every key but ``required`` is kept as a keyword of the property's schema (``secret``,
+    ``immutable`` and ``position`` as annotations). Nested ``properties`` written the same way
+    (a boolean ``required`` on each) are converted too, and YAML 1.1 booleans where booleans are
+    meant (:func:`schema_booleans`). ``closed`` refuses other parameters
+    (``additionalProperties: false``, as StackStorm does for actions).
     """
-    properties = {
-        name: {k: v for k, v in spec.items() if k != "required"} for name, spec in parameters.items()
-    }
-    required = [name for name, spec in parameters.items() if spec.get("required") is True]
-    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    parameters = {name: _subschema(spec) for name, spec in parameters.items()}
+    schema: dict[str, Any] = {"type": "object", "properties": _properties(parameters)}
+    required = _required(parameters)
     if required:
         schema["required"] = required
+    if closed:
+        schema["additionalProperties"] = False
     return schema
 
 
@@ -146,3 +152,35 @@ def _is_boolean(schema: Mapping[str, Any]) -> bool:
     kind = schema.get("type")
     kinds = kind if isinstance(kind, list) else [kind]
     return "boolean" in kinds and "string" not in kinds
+
+
+def _properties(parameters: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: _property(spec) for name, spec in parameters.items()}
+
+
+def _property(spec: Any) -> Any:
+    if not isinstance(spec, Mapping):
+        return spec
+    converted = {k: v for k, v in spec.items() if not (k == "required" and isinstance(v, bool))}
+    nested = spec.get("properties")
+    if isinstance(nested, Mapping) and all(isinstance(v, Mapping) for v in nested.values()):
+        converted["properties"] = _properties(nested)
+        required = _required(nested)
+        if required:
+            converted["required"] = sorted(set(required) | set(_list(spec.get("required"))))
+    items = spec.get("items")
+    if isinstance(items, Mapping):
+        converted["items"] = _property(items)
+    return converted
+
+
+def _required(parameters: Mapping[str, Any]) -> list[str]:
+    return [
+        name
+        for name, spec in parameters.items()
+        if isinstance(spec, Mapping) and spec.get("required") is True
+    ]
+
+
+def _list(value: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []

@@ -15,6 +15,7 @@ from attune_shared.repos.execution import ExecutionRepository, NewExecution, Sta
 from attune_shared.repos.history import ExecutionHistoryRepository, WorkerHistoryRepository
 from attune_shared.repos.policy_admission import PolicyAdmissionRepository, QueueHead
 from attune_shared.repos.security import ApiKeyRepository, IdentityRepository, KeyRepository
+from attune_shared.repos.sensor_process import SensorProcessRepository
 from attune_shared.repos.worker import WorkerRepository
 
 #: Every repository, for schema checks (each maps one table).
@@ -22,6 +23,7 @@ ALL_REPOSITORIES: tuple[type[Repository], ...] = (  # type: ignore[type-arg]
     PackRepository,
     TriggerRepository,
     SensorRepository,
+    SensorProcessRepository,
     ActionRepository,
     RuleRepository,
     PolicyRepository,
@@ -59,6 +61,7 @@ __all__ = [
     "QueueHead",
     "Repository",
     "RuleRepository",
+    "SensorProcessRepository",
     "SensorRepository",
     "StatusChange",
     "TimeSeriesRepository",

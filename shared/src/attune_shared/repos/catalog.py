@@ -48,6 +48,18 @@ class RuleRepository(PackComponentRepository[Rule]):
         f = Filters().add("trigger_ref = ?", trigger_ref).add("enabled = ?", True)
         return await self._select(f, order="id")
 
+    async def link(self, kind: str, ref: str, id: int) -> None:
+        """Point the rules (and, for an action, the policies) naming trigger or action ``ref`` at its
+        row ``id``: rules of packs registered before the one holding it were written without it."""
+        column = "trigger" if kind == "trigger" else "action"
+        tables = ("rule",) if kind == "trigger" else ("rule", "policy")
+        for table in tables:
+            await self.db.execute(
+                f"UPDATE {table} SET {column} = $2 WHERE {column}_ref = $1 AND {column} IS DISTINCT FROM $2",
+                ref,
+                id,
+            )
+
     async def enabled_for_triggers(self, trigger_refs: list[str]) -> list[Rule]:
         f = Filters().add("trigger_ref = ANY(?::text[])", trigger_refs).add("enabled = ?", True)
         return await self._select(f, order="id")

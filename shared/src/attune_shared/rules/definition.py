@@ -45,7 +45,7 @@ DEFAULT_PACK: Final = "default"
 
 #: As the catalog's CHECK constraints: ``<pack>.<name>``.
 PACK_REF: Final = r"[a-z0-9][a-z0-9_-]*"
-RULE_NAME: Final = r"[A-Za-z0-9_][A-Za-z0-9_-]*"
+RULE_NAME: Final = r"[A-Za-z0-9_][A-Za-z0-9_.-]*"
 #: Triggers and actions may have dots in their name (StackStorm's ``core.st2.webhook``).
 TARGET_NAME: Final = r"[A-Za-z0-9_][A-Za-z0-9_.-]*"
 
@@ -216,7 +216,9 @@ class _StackStormForm(_Form):
         errors: Errors = []
         pack = _pack(self.pack, pack_ref, "pack", errors) or DEFAULT_PACK
         if not re.fullmatch(RULE_NAME, self.name):
-            errors.append(("name", f"{self.name!r} is not a valid rule name (letters, digits, '_', '-')"))
+            errors.append(
+                ("name", f"{self.name!r} is not a valid rule name (letters, digits, '_', '-', '.')")
+            )
         ref = f"{pack}.{self.name}"
         rule = {
             "ref": ref,
