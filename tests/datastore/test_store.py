@@ -11,8 +11,8 @@ import pytest
 from attune_shared.datastore import Datastore, references
 from attune_shared.errors import TemplateRenderError
 from attune_shared.models import KeyScope
+from attune_shared.parameters import complete_parameters
 from attune_shared.rules import build_context, render_params
-from attune_shared.rules.templating import render_defaults
 from attune_shared.secrets import MASK, SecretBox
 
 BOX = SecretBox("datastore-test-secret")
@@ -135,5 +135,5 @@ async def test_parameter_defaults_may_read_the_datastore(store: Datastore) -> No
         },
     }
     kv = await store.template_context([schema], user="attune")
-    assert render_defaults(schema, {}, {**build_context({}), **kv}) == {"region": "eu-central-1"}
-    assert render_defaults(schema, {"region": "given"}, kv) == {}
+    assert complete_parameters({}, schema, context={**build_context({}), **kv}) == {"region": "eu-central-1"}
+    assert complete_parameters({"region": "given"}, schema, context=kv) == {"region": "given"}

@@ -9,10 +9,9 @@ from nats.aio.client import Client as NatsClient
 from attune_shared.bus import Bus
 from attune_shared.embedded import PostgresServer
 from attune_shared.packs import register_core_pack
-from attune_shared.repos import ActionRepository
 from attune_shared.statuses import ExecutionStatus
 
-from ..shared.factories import make_rule, make_trigger
+from ..shared.factories import make_action, make_rule, make_trigger
 from .conftest import StartExecutor
 from .helpers import announce_events, finished, store_events
 
@@ -32,7 +31,7 @@ async def test_postgres_restart_while_events_flow(
 ) -> None:
     url, pool = owned_database
     await register_core_pack(pool)
-    echo = await ActionRepository(pool).get_by_ref("core.echo")
+    echo = await make_action(pool, "demo.say", runner_type="builtin", entry_point="echo")  # in-process
     await make_rule(
         pool,
         "demo.echo",

@@ -87,7 +87,7 @@ async def test_shutdown_past_the_grace_abandons_and_retries(
     await start_executor("ex-next")
     chain = await finished(db_pool, 2, timeout=15)
     assert chain[1].original_execution == x.id and chain[1].status is S.COMPLETED
-    assert chain[1].retry_reason == "abandoned" and chain[1].result["stdout"] == "second\n"  # type: ignore[index]
+    assert chain[1].retry_reason == "abandoned" and chain[1].result["stdout"] == "second"  # type: ignore[index]
 
 
 async def test_executions_of_dead_workers_are_ended(

@@ -43,7 +43,7 @@ async def test_matching_rules_run_their_actions(
     trigger = await make_trigger(db_pool, "demo.alert")
     await make_trigger(db_pool, "demo.other")
     echo = await ActionRepository(db_pool).get_by_ref("core.echo")
-    noop = await ActionRepository(db_pool).get_by_ref("core.noop")
+    sink = await make_action(db_pool, "demo.sink", runner_type="builtin", entry_point="noop")
     await make_rule(
         db_pool,
         "demo.echo_critical",
@@ -56,11 +56,11 @@ async def test_matching_rules_run_their_actions(
         db_pool,
         "demo.noop_web",
         trigger=trigger,
-        action=noop,
+        action=sink,
         criteria={"trigger.host": {"type": "startswith", "pattern": "web"}},
         action_params={"event": "{{ event.id }}", "rule": "{{ rule.ref }}"},
     )
-    await make_rule(db_pool, "demo.elsewhere", trigger=await make_trigger(db_pool, "demo.other"), action=noop)
+    await make_rule(db_pool, "demo.elsewhere", trigger=await make_trigger(db_pool, "demo.other"), action=sink)
     await start_executor()
 
     events = await fire(
@@ -74,17 +74,17 @@ async def test_matching_rules_run_their_actions(
     await finished(db_pool, 3)
     [x] = await executions_of(db_pool, "core.echo")
     assert x.status is ExecutionStatus.COMPLETED
-    assert x.result == {
+    assert x.result == {  # StackStorm's core.echo: a shell command, StackStorm's result shape
+        "failed": False,
         "succeeded": True,
-        "exit_code": None,
+        "return_code": 0,
         "duration_ms": x.result["duration_ms"],
         "stdout": "web-1 is critical",
         "stderr": "",
-        "data": None,
     }
     assert x.rule_ref == "demo.echo_critical" and x.trigger_ref == "demo.alert"
     assert x.timeout_seconds == 600 and x.worker is not None and x.started_at is not None
-    noops = sorted(await executions_of(db_pool, "core.noop"), key=lambda n: n.config["event"])
+    noops = sorted(await executions_of(db_pool, "demo.sink"), key=lambda n: n.config["event"])
     assert [n.config for n in noops] == [
         {"event": events[0].id, "rule": "demo.noop_web"},
         {"event": events[2].id, "rule": "demo.noop_web"},
@@ -101,7 +101,8 @@ async def test_matching_rules_run_their_actions(
         assert (e.resolved_at - e.created).total_seconds() < 1.0
     echo_enforcement = next(e for e in enforcements if e.rule_ref == "demo.echo_critical")
     assert x.enforcement == echo_enforcement.id and x.created == echo_enforcement.created
-    assert echo_enforcement.config == {"message": "web-1 is critical"}
+    assert echo_enforcement.config["message"] == "web-1 is critical"
+    assert echo_enforcement.config["cmd"] == 'echo "web-1 is critical"'  # the immutable default, rendered
     history = await ExecutionHistoryRepository(db_pool).for_entity(x.id)
     statuses = [h.new_values["status"] for h in reversed(history) if "status" in h.changed_fields]
     assert statuses == ["requested", "scheduling", "scheduled", "running", "completed"]
@@ -330,7 +331,7 @@ async def test_rule_changes_apply_at_once(
         db_pool,
         "demo.toggled",
         trigger=trigger,
-        action=await ActionRepository(db_pool).get_by_ref("core.noop"),
+        action=await make_action(db_pool, "demo.sink", runner_type="builtin", entry_point="noop"),
     )
     await start_executor(CACHE_TTL="600")  # only rule.changed can invalidate the cached rules
     await fire(db_pool, bus, "demo.alert", {"n": 1})
@@ -344,7 +345,7 @@ async def test_rule_changes_apply_at_once(
     async def applied() -> bool:
         # the executor sees the change once an event's execution carries the new parameters
         await fire(db_pool, bus, "demo.alert", {"n": 2})
-        xs = await executions_of(db_pool, "core.noop")
+        xs = await executions_of(db_pool, "demo.sink")
         return any(x.config == {"again": True} for x in xs)
 
     await bus.rule_changed(
@@ -396,16 +397,27 @@ async def test_http_action(
             db_pool,
             bus,
             "core.http",
-            {"url": f"{server.url}/hooks", "method": "POST", "json": {"a": 1}, "headers": {"X-Token": "t"}},
+            {
+                "url": f"{server.url}/hooks",
+                "method": "POST",
+                "body": '{"a": 1}',
+                "headers": {"X-Token": "t", "Content-Type": "application/json"},
+                "params": {"q": "1"},
+            },
         )
         [done] = await finished(db_pool, 1)
         assert done.id == ok.id and done.status is ExecutionStatus.COMPLETED
-        assert done.result is not None and done.result["data"]["status_code"] == 201
-        assert done.result["data"]["body"] == {"id": 7}
+        assert done.result is not None
+        assert {k: done.result[k] for k in ("status_code", "body", "parsed")} == {
+            "status_code": 201,
+            "body": {"id": 7},
+            "parsed": True,
+        }
         method, path, headers, body = server.requests[0]
-        assert (method, path, headers["x-token"], json.loads(body)) == ("POST", "/hooks", "t", {"a": 1})
+        assert (method, path, headers["x-token"], json.loads(body)) == ("POST", "/hooks?q=1", "t", {"a": 1})
+        assert headers["user-agent"].startswith("st2/") and headers["x-stanley-action"] == "http"
         server.status = 500
         await request(db_pool, bus, "core.http", {"url": f"{server.url}/fail"})
         failed = (await finished(db_pool, 2))[1]
-        assert failed.status is ExecutionStatus.FAILED
-        assert failed.result is not None and "HTTP 500" in failed.result["error"]
+        assert failed.status is ExecutionStatus.FAILED  # StackStorm: only 200-206 succeed
+        assert failed.result is not None and failed.result["status_code"] == 500

@@ -1,4 +1,5 @@
-"""Action runs: timeouts, output capture, parsing, exit codes and the scrubbed environment."""
+"""Action runs of this project's own runners: timeouts, output capture, parsing, exit codes and the
+scrubbed environment (``demo.sh`` is a ``shell`` action without a script: it runs ``cmd``)."""
 
 from __future__ import annotations
 
@@ -26,12 +27,13 @@ def _alive(pid: int) -> bool:
 async def test_timeout_kills_the_whole_process_group(
     db_pool: asyncpg.Pool, bus: Bus, core: None, start_executor: StartExecutor, tmp_path: Path
 ) -> None:
+    await make_action(db_pool, "demo.sh", runner_type="shell")
     await start_executor()
     pidfile = tmp_path / "child.pid"
     x = await request(
         db_pool,
         bus,
-        "core.local",
+        "demo.sh",
         {"cmd": f"sleep 60 & echo $! > {pidfile}; echo started; wait"},
         timeout_seconds=1,
     )
@@ -54,16 +56,17 @@ async def test_exit_codes_output_limits_and_parsing(
 ) -> None:
     await make_action(db_pool, "demo.json", runner_type="shell", output_format="json")
     await make_action(db_pool, "demo.yaml", runner_type="shell", output_format="yaml")
+    await make_action(db_pool, "demo.sh", runner_type="shell")
     await start_executor(MAX_OUTPUT_BYTES="1024")
-    failing = await request(db_pool, bus, "core.local", {"cmd": "echo oops >&2; exit 3"})
+    failing = await request(db_pool, bus, "demo.sh", {"cmd": "echo oops >&2; exit 3"})
     big = await request(
-        db_pool, bus, "core.local", {"cmd": "head -c 5000 /dev/zero | tr '\\0' x; echo done >&2"}
+        db_pool, bus, "demo.sh", {"cmd": "head -c 5000 /dev/zero | tr '\\0' x; echo done >&2"}
     )
     good_json = await request(db_pool, bus, "demo.json", {"cmd": "echo '{\"n\": [1, 2]}'"})
     bad_json = await request(db_pool, bus, "demo.json", {"cmd": "echo not json"})
     good_yaml = await request(db_pool, bus, "demo.yaml", {"cmd": "printf 'a: 1\\nb: [x]\\n'"})
     env = await request(
-        db_pool, bus, "core.local", {"cmd": 'printf "%s" "$GREETING"', "env": {"GREETING": "hi"}}
+        db_pool, bus, "demo.sh", {"cmd": 'printf "%s" "$GREETING"', "env": {"GREETING": "hi"}}
     )
     await finished(db_pool, 6)
 
@@ -94,14 +97,15 @@ async def test_exit_codes_output_limits_and_parsing(
 async def test_actions_get_a_scrubbed_environment(
     db_pool: asyncpg.Pool, bus: Bus, core: None, start_executor: StartExecutor, service_env: dict[str, str]
 ) -> None:
+    await make_action(db_pool, "demo.sh", runner_type="shell")
     await start_executor(env={"AWS_SECRET_ACCESS_KEY": "leaked-if-you-see-this", "LANG": "C.UTF-8"})
     x = await request(
-        db_pool, bus, "core.local", {"cmd": "env", "env": {"ATTUNE_EXEC_ID": "spoofed", "EXTRA": "1"}}
+        db_pool, bus, "demo.sh", {"cmd": "env", "env": {"ATTUNE_EXEC_ID": "spoofed", "EXTRA": "1"}}
     )
     [done] = await finished(db_pool, 1)
     assert done.result is not None
     env = dict(line.split("=", 1) for line in done.result["stdout"].splitlines() if "=" in line)
-    assert env["ATTUNE_EXEC_ID"] == str(x.id) and env["ATTUNE_ACTION"] == "core.local"
+    assert env["ATTUNE_EXEC_ID"] == str(x.id) and env["ATTUNE_ACTION"] == "demo.sh"
     assert env["EXTRA"] == "1" and "PATH" in env and env["LANG"] == "C.UTF-8"  # allow-listed
     assert not [k for k in env if k.startswith("ATTUNE__")]
     assert "AWS_SECRET_ACCESS_KEY" not in env

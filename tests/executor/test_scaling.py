@@ -8,7 +8,7 @@ import asyncpg
 import pytest
 
 from attune_shared.bus import Bus
-from attune_shared.repos import ActionRepository, ExecutionHistoryRepository, WorkerRepository
+from attune_shared.repos import ExecutionHistoryRepository, WorkerRepository
 from attune_shared.statuses import TERMINAL_STATUSES, ExecutionStatus
 
 from ..shared.factories import make_action, make_rule, make_trigger
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 async def test_two_replicas_share_500_events_exactly_once(
     db_pool: asyncpg.Pool, bus: Bus, core: None, start_executor: StartExecutor
 ) -> None:
-    noop = await ActionRepository(db_pool).get_by_ref("core.noop")
+    noop = await make_action(db_pool, "demo.sink", runner_type="builtin", entry_point="noop")
     await make_rule(
         db_pool,
         "demo.load",

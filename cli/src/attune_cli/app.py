@@ -7,7 +7,20 @@ import sys
 
 import typer
 
-from attune_cli.commands import action, apikey, bus, event, execution, key, migrate, pack, rule, run, up
+from attune_cli.commands import (
+    action,
+    apikey,
+    bus,
+    enforcement,
+    event,
+    execution,
+    key,
+    migrate,
+    pack,
+    rule,
+    run,
+    up,
+)
 from attune_cli.output import fail
 from attune_shared.errors import AttuneError, ConfigError, ServerSetupError
 
@@ -27,6 +40,7 @@ app.add_typer(action.action_app, name="action")
 app.command(name="run")(run.run)
 app.add_typer(execution.execution_app, name="execution")
 app.add_typer(event.event_app, name="event")
+app.add_typer(enforcement.enforcement_app, name="enforcement")
 app.add_typer(apikey.apikey_app, name="apikey")
 app.add_typer(key.key_app, name="key")
 app.command(name="up")(up.up)

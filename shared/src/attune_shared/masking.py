@@ -1,17 +1,16 @@
-"""Secrets shown as ``********`` wherever people see them; the action alone receives the clear value.
+"""Secret values shown as ``********`` (a pack's config, StackStorm's ``secret: true`` in its schema).
 
-A parameter (of an action, or a key of a pack config) is secret when its schema says
-``secret: true`` (StackStorm's marker, kept as an annotation in the JSON Schema). Masking follows
-the schema into nested objects and arrays; a secret object or array is masked whole.
+Masking follows the schema into nested objects and arrays; a secret object or array is masked
+whole. (Secret action parameters are sealed in their rows instead, see
+:func:`attune_shared.parameters.seal`.)
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
-#: What a secret value is replaced with (StackStorm's mask).
-MASK: Final = "********"
+from attune_shared.secrets import MASK
 
 
 def mask_secrets(values: Any, schema: Mapping[str, Any]) -> Any:

@@ -125,6 +125,43 @@ class SensorSettings(Section):
     metrics_port: int = Field(default=0, ge=0, le=65535)
     #: address the metrics endpoint binds (0.0.0.0 in a container scraped from outside)
     metrics_host: str = "127.0.0.1"
+    #: seconds between reloads of the pack sensors from the database (enable, disable, new, removed)
+    sensors_reconcile_interval: float = Field(default=5.0, gt=0)
+    #: longest pause before a crashed pack sensor is started again (the pause doubles from 1 s)
+    sensor_restart_max_delay: float = Field(default=60.0, gt=0)
+    #: seconds a pack sensor gets to run its cleanup after SIGTERM before it is killed
+    sensor_stop_grace: float = Field(default=5.0, ge=0)
+
+
+class PacksSettings(Section):
+    """Where installed packs, their virtual environments and StackStorm pack configs live. Every
+    service must see the same directory (a shared volume in containers)."""
+
+    #: packs under ``<home>/packs/<ref>``, virtual environments under ``<home>/virtualenvs/<ref>``,
+    #: StackStorm configs under ``<home>/configs/<ref>.yaml``
+    home: Path = Path("~/.attune")
+
+    @field_validator("home")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @property
+    def packs_dir(self) -> Path:
+        return self.home / "packs"
+
+    @property
+    def virtualenvs_dir(self) -> Path:
+        return self.home / "virtualenvs"
+
+    @property
+    def configs_dir(self) -> Path:
+        return self.home / "configs"
+
+    def python_of(self, pack_ref: str) -> Path | None:
+        """The interpreter of a pack's own virtual environment, when it has one."""
+        python = self.virtualenvs_dir / pack_ref / "bin" / "python"
+        return python if python.exists() else None
 
 
 class ExecutorSettings(Section):
@@ -162,8 +199,11 @@ class ExecutorSettings(Section):
     cancel_check_interval: float = Field(default=2.0, gt=0)
     #: how often the plain-PostgreSQL retention job runs (TimescaleDB has its own policies)
     retention_interval: float = Field(default=3600.0, gt=0)
-    #: interpreter of `python` actions (default: the executor's own)
+    #: interpreter of `python` actions, and of StackStorm python-script actions of a pack without a
+    #: virtual environment of its own (default: the executor's own)
     python: str = ""
+    #: let StackStorm shell actions run with `sudo: true` (the executor's user needs passwordless sudo)
+    allow_sudo: bool = False
     #: the only variables of the executor's environment an action process inherits
     action_env: tuple[str, ...] = (
         "PATH",
@@ -243,6 +283,7 @@ class Settings(BaseSettings):
     executor: ExecutorSettings = ExecutorSettings()
     api: ApiSettings = ApiSettings()
     retention: RetentionSettings = RetentionSettings()
+    packs: PacksSettings = PacksSettings()
 
     @model_validator(mode="after")
     def _no_placeholder_secret(self) -> Settings:

@@ -185,8 +185,15 @@ def list_rules(
     if json_output:
         print_json(page["data"])
         return
-    rows = [{**r, "enabled": "yes" if r["enabled"] else "no"} for r in page["data"]]
-    print_table(rows, ["ref", "trigger_ref", "action_ref", "enabled"], title="rules")
+    rows = [
+        {
+            **r,
+            "enabled": "yes" if r["enabled"] else "no",
+            "cannot fire": short("; ".join(r["cannot_fire"]), 60),
+        }
+        for r in page["data"]
+    ]
+    print_table(rows, ["ref", "trigger_ref", "action_ref", "enabled", "cannot fire"], title="rules")
 
 
 @rule_app.command("get")
@@ -204,6 +211,8 @@ def get_rule(
     _plain(f"trigger_params: {short(rule['trigger_params'], 100)}")
     _plain(f"criteria: {short(rule['criteria'], 200)}")
     _plain(f"action_params: {short(rule['action_params'], 200)}")
+    for reason in rule["cannot_fire"]:
+        _plain(f"cannot fire: {reason}", style="red")
 
 
 @rule_app.command("enable")

@@ -13,7 +13,7 @@ from attune_executor.wakeups import Wakeups
 from attune_shared.bus import Bus
 from attune_shared.datastore import Datastore
 from attune_shared.secrets import SecretBox
-from attune_shared.settings import ExecutorSettings, Settings
+from attune_shared.settings import ExecutorSettings, PacksSettings, Settings
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,8 @@ class ExecutorContext:
     #: opens secrets: sealed parameters, datastore secrets
     box: SecretBox
     datastore: Datastore
+    #: installed packs and their virtual environments
+    packs: PacksSettings
 
     @classmethod
     def create(cls, pool: asyncpg.Pool, bus: Bus, settings: Settings) -> ExecutorContext:
@@ -37,4 +39,6 @@ class ExecutorContext:
         wakeups = Wakeups(bus)
         finisher = Finisher(pool, bus, ex, catalog, policies, wakeups)
         box = SecretBox(settings.security.secret_key, previous=settings.security.previous_secret_key)
-        return cls(pool, bus, ex, catalog, policies, wakeups, finisher, box, Datastore(pool, box))
+        return cls(
+            pool, bus, ex, catalog, policies, wakeups, finisher, box, Datastore(pool, box), settings.packs
+        )

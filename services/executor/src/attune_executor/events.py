@@ -21,11 +21,10 @@ from attune_shared.constants import SYSTEM_USER
 from attune_shared.errors import DefinitionError, ParameterError, PermanentError, TemplateRenderError
 from attune_shared.logs import Throttle
 from attune_shared.metrics import CRITERIA_ERRORS, ENFORCEMENTS
-from attune_shared.models import Action, Enforcement, Event, Rule
+from attune_shared.models import Action, Enforcement, Event, Pack, Rule
 from attune_shared.parameters import revealing_parameters, seal, secret_parameters, validate_parameters
 from attune_shared.repos import EnforcementRepository, EventRepository, NewEnforcement
 from attune_shared.rules import evaluate_criteria, event_context, render_params, validate_criteria
-from attune_shared.rules.templating import render_defaults
 from attune_shared.statuses import EnforcementStatus
 
 log = logging.getLogger("attune.executor.events")
@@ -72,7 +71,10 @@ class EventProcessor:
             return
         candidates = await self._rules(found)
         actions = await self.catalog.actions({r.action_ref for rules in candidates.values() for r in rules})
-        packs = await self.catalog.packs({r.pack_ref for rules in candidates.values() for r in rules})
+        packs = await self.catalog.packs(
+            {r.pack_ref for rules in candidates.values() for r in rules}
+            | {a.pack_ref for a in actions.values() if a is not None}
+        )
         rules = {r.id: r for rs in candidates.values() for r in rs}.values()
         kv = await self.datastore.template_context(
             [
@@ -84,9 +86,7 @@ class EventProcessor:
         matches: list[Match] = []
         for event in found:
             for rule in candidates[event.id]:
-                pack = packs.get(rule.pack_ref)
-                action = actions.get(rule.action_ref)
-                match = self._match(event, rule, action, pack.config if pack else {}, kv)
+                match = self._match(event, rule, actions.get(rule.action_ref), packs, kv)
                 if match is not None:
                     matches.append(match)
         if not matches:
@@ -119,7 +119,7 @@ class EventProcessor:
         event: Event,
         rule: Rule,
         action: Action | None,
-        pack_config: dict[str, Any],
+        packs: Mapping[str, Pack | None],
         kv: Mapping[str, Any],
     ) -> Match | None:
         def enforcement(params: dict[str, Any]) -> NewEnforcement:
@@ -140,7 +140,7 @@ class EventProcessor:
         malformed = self._malformed(rule)
         if malformed is not None:
             return Match(enforcement(rule.action_params), f"rule {rule.ref} is malformed: {malformed}")
-        context = {**event_context(event, rule, pack_config), **kv}
+        context = {**event_context(event, rule, _config(packs, rule.pack_ref)), **kv}
         result = evaluate_criteria(rule.criteria, context, condition=rule.condition)
         if not result.matched:
             # an operator that raised or a pattern that did not render is a rule bug, not a miss:
@@ -157,8 +157,8 @@ class EventProcessor:
         try:
             params = render_params(rule.action_params, context)
             if action is not None:  # a missing action disables the enforcement when it is processed
-                params |= render_defaults(action.parameters_schema, params, context)
-                params = validate_parameters(params, action.parameters_schema)
+                defaults = {**context, "config_context": _config(packs, action.pack_ref)}
+                params = validate_parameters(params, action.parameters_schema, context=defaults)
         except TemplateRenderError as exc:
             return Match(enforcement(rule.action_params), f"template error in {exc.field}: {exc.message}")
         except ParameterError as exc:
@@ -229,3 +229,8 @@ class EventProcessor:
                             reason=row.failure_reason,
                         )
         return rows
+
+
+def _config(packs: Mapping[str, Pack | None], pack_ref: str) -> dict[str, Any]:
+    pack = packs.get(pack_ref)
+    return pack.config if pack is not None else {}

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from attune_executor.context import ExecutorContext
 from attune_executor.finishing import Ending
-from attune_executor.runners import RunContext, Runners, RunResult
+from attune_executor.runners import ActionSupport, RunContext, Runners, RunResult
 from attune_shared.bus import Credit
 from attune_shared.executions import cancelled_result
 from attune_shared.metrics import ACTION_SECONDS, RUNNING_ACTIONS
@@ -46,7 +46,7 @@ class RunManager:
         self.settings = context.settings
         self.finisher = context.finisher
         self.box = context.box
-        self.runners = Runners()
+        self.runners = Runners(ActionSupport(context.datastore, context.bus, context.packs))
         self.runs: dict[int, Run] = {}
         #: executions seen `canceling` before their run was registered here, with when
         self._early_cancels: dict[int, float] = {}

@@ -68,7 +68,7 @@ def load_pack(path: Path | str, *, configs_dir: Path | None = None) -> LoadedPac
     if pack_ref is None:
         raise InvalidPackError(str(root), reader.problems)
     components = {kind: _read_components(reader, kind, pack_ref) for kind in KINDS}
-    _apply_retries(reader, components)
+    _assemble(reader, components)
     if values is None or reader.problems:
         raise InvalidPackError(str(root), reader.problems)
     return LoadedPack(root, values, components, config_given)
@@ -127,7 +127,7 @@ def _read_stackstorm_pack(
     if meta is None or ref is None or config_schema is None:
         return ref, None, False
     config_file = configs_dir / f"{ref}.yaml"
-    config: dict[str, Any] = {}
+    config = with_defaults(config_schema, {})
     if config_file.is_file():
         found, problems = read_mapping(config_file, str(config_file))
         reader.problems += problems
@@ -220,7 +220,7 @@ def _read_components(reader: ComponentReader, kind: Kind, pack_ref: str) -> list
     return found
 
 
-def _apply_retries(reader: ComponentReader, components: dict[Kind, list[Component]]) -> None:
+def _assemble(reader: ComponentReader, components: dict[Kind, list[Component]]) -> None:
     """StackStorm ``action.retry`` policies become their action's ``max_retries``; the triggers a
     sensor defines join the pack's triggers; duplicate refs are problems."""
     sensor_triggers = [c for c in components["sensor"] if c.kind == "trigger"]

@@ -137,25 +137,6 @@ def render_params(
     return {key: render_value(item, context, field=f"{field}.{key}") for key, item in params.items()}
 
 
-def render_defaults(
-    schema: Mapping[str, Any], params: Mapping[str, Any], context: Mapping[str, Any]
-) -> dict[str, Any]:
-    """The templated ``default`` of every top-level property of ``schema`` that ``params`` does not
-    set, rendered (``default: "{{ st2kv.system.region }}"``); plain defaults are left to validation.
-
-    :raises TemplateRenderError: ``parameters.region: datastore key st2kv.system.region does not exist``.
-    """
-    properties = schema.get("properties")
-    if not isinstance(properties, Mapping):
-        return {}
-    templated = {
-        name: spec["default"]
-        for name, spec in properties.items()
-        if name not in params and isinstance(spec, Mapping) and is_template(spec.get("default"))
-    }
-    return render_params(templated, context, field="parameters") if templated else {}
-
-
 def render_pattern(pattern: Any, context: Mapping[str, Any]) -> Any:
     """Render a criteria pattern the StackStorm way.
 

@@ -14,7 +14,7 @@ from attune_shared.parameters import revealing_parameters, secret_parameters, va
 from attune_shared.rules.context import RuleLike, build_context
 from attune_shared.rules.criteria import evaluate_criteria
 from attune_shared.rules.results import MatchResult
-from attune_shared.rules.templating import render_defaults, render_params
+from attune_shared.rules.templating import render_params
 from attune_shared.secrets import MASK
 
 
@@ -101,8 +101,8 @@ def try_rule(
             params = render_params(rule.action_params, context)
             secret = revealing_parameters(rule.action_params)
             if parameters_schema is not None:
-                params |= render_defaults(parameters_schema, params, context)
-                params = validate_parameters(params, parameters_schema)
+                defaults = {**context, "config_context": dict(pack_config or {})}
+                params = validate_parameters(params, parameters_schema, context=defaults)
                 secret |= secret_parameters(parameters_schema)
             params |= dict.fromkeys(secret & params.keys(), MASK)
         except TemplateRenderError as exc:

@@ -37,14 +37,20 @@ from attune_shared.datastore import Datastore
 from attune_shared.errors import DefinitionError, ParameterError, TemplateRenderError
 from attune_shared.joins import links_of, parents_of
 from attune_shared.models import Enforcement, Execution, HistoryEntry
-from attune_shared.parameters import seal, secret_parameters, unseal, validate_parameters
+from attune_shared.parameters import (
+    immutable_parameters,
+    seal,
+    secret_parameters,
+    unseal,
+    validate_parameters,
+)
 from attune_shared.repos import (
     ActionRepository,
     ExecutionHistoryRepository,
     ExecutionRepository,
     NewExecution,
+    PackRepository,
 )
-from attune_shared.rules.templating import render_defaults
 from attune_shared.secrets import SecretBox, SecretDecryptError
 from attune_shared.statuses import ExecutionStatus
 from attune_shared.types import Queryable
@@ -137,10 +143,11 @@ async def _request(
     if not action.enabled:
         raise ProblemError(409, f"action {action_ref} is disabled", slug="action-disabled")
     schema = action.parameters_schema
+    pack = await PackRepository(db).get_by_ref(action.pack_ref)
     try:
         kv = await Datastore(db, box).template_context([schema], user=principal.login)
-        params = {**parameters, **render_defaults(schema, parameters, kv)}
-        params = validate_parameters(params, schema)
+        context = {**kv, "config_context": pack.config if pack else {}}
+        params = validate_parameters(parameters, schema, context=context)
     except TemplateRenderError as exc:
         raise ProblemError(
             422, f"{exc.field}: {exc.message}", slug="invalid-parameters", errors=[(exc.field, exc.message)]
@@ -317,6 +324,9 @@ async def rerun_execution(
         given = unseal(original.config, original.secrets, box)
     except SecretDecryptError as exc:
         raise ProblemError(409, f"execution {id}: {exc}", slug="undecryptable") from None
+    action = await ActionRepository(pool).get_by_ref(original.action_ref)
+    fixed = immutable_parameters(action.parameters_schema) if action is not None else set()
+    given = {k: v for k, v in given.items() if k not in fixed}  # immutable ones are computed again
     parameters = given | dict((body.parameters if body else None) or {})
     timeout = (body.timeout_seconds if body else None) or original.timeout_seconds
     execution = await _request(pool, bus, box, principal, original.action_ref, parameters, timeout)

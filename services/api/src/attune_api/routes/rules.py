@@ -23,6 +23,7 @@ from attune_shared.datastore import Datastore
 from attune_shared.errors import DefinitionError
 from attune_shared.models import Rule
 from attune_shared.models.rule import Condition
+from attune_shared.readiness import cannot_fire
 from attune_shared.repos import ActionRepository, PackRepository, RuleRepository, TriggerRepository
 from attune_shared.rules import RuleDefinition, try_rule
 from attune_shared.types import Queryable
@@ -44,6 +45,19 @@ class RuleCreate(BaseModel):
     action_ref: str = Field(max_length=255)
     action_params: dict[str, Any] = Field(default_factory=dict, description="Jinja-templated parameters")
     enabled: bool = True
+
+
+class RuleView(Rule):
+    """A rule with the reasons it cannot fire (empty when it can): a trigger or action not
+    installed (a pack registers rules naming other packs' components before those are installed),
+    disabled, or whose runner does not run here."""
+
+    cannot_fire: list[str]
+
+
+async def _views(db: Queryable, rules: list[Rule]) -> list[RuleView]:
+    reasons = await cannot_fire(db, rules)
+    return [RuleView(**r.model_dump(), cannot_fire=reasons[r.ref]) for r in rules]
 
 
 class RuleUpdate(BaseModel):
@@ -111,14 +125,15 @@ async def list_rules(
     _: Viewer,
     pool: PoolDep,
     query: CatalogQuery,
-) -> Page[Rule]:
+) -> Page[RuleView]:
     rows = await RuleRepository(pool).list(**query.of())
-    return Page[Rule](**page(rows, query.limit))
+    return Page[RuleView](**page(await _views(pool, rows), query.limit))
 
 
 @router.get("/{ref}", summary="Get a rule", responses={404: {"description": "no such rule"}})
-async def get_rule(_: Viewer, pool: PoolDep, ref: RefPath) -> Rule:
-    return await catalog.get_or_404(RuleRepository(pool), ref, KIND)
+async def get_rule(_: Viewer, pool: PoolDep, ref: RefPath) -> RuleView:
+    [view] = await _views(pool, [await catalog.get_or_404(RuleRepository(pool), ref, KIND)])
+    return view
 
 
 @router.post(

@@ -50,6 +50,10 @@ class RunResult:
     cancelled: bool = False
     stdout_truncated: bool = False
     stderr_truncated: bool = False
+    #: the result as a StackStorm runner shapes it (``{succeeded, failed, return_code, stdout,
+    #: stderr}``, ``{result, exit_code, stdout, stderr}``…): it replaces this project's own fields,
+    #: ``duration_ms`` and the flags are added
+    shape: dict[str, Any] | None = None
 
     @property
     def status(self) -> ExecutionStatus:
@@ -60,14 +64,18 @@ class RunResult:
         return ExecutionStatus.COMPLETED if self.succeeded else ExecutionStatus.FAILED
 
     def to_dict(self) -> dict[str, Any]:
-        result: dict[str, Any] = {
-            "succeeded": self.succeeded,
-            "exit_code": self.exit_code,
-            "duration_ms": self.duration_ms,
-            "stdout": self.stdout,
-            "stderr": self.stderr,
-            "data": self.data,
-        }
+        result: dict[str, Any] = (
+            {**self.shape, "duration_ms": self.duration_ms}
+            if self.shape is not None
+            else {
+                "succeeded": self.succeeded,
+                "exit_code": self.exit_code,
+                "duration_ms": self.duration_ms,
+                "stdout": self.stdout,
+                "stderr": self.stderr,
+                "data": self.data,
+            }
+        )
         if self.error is not None:
             result["error"] = self.error
         for flag in ("timed_out", "cancelled", "stdout_truncated", "stderr_truncated"):

@@ -1,4 +1,5 @@
-"""The ``builtin`` runner: ``core.noop``, ``core.echo`` and ``core.sleep``, in-process."""
+"""In-process runners: this project's ``builtin`` (entry points ``noop``, ``echo``, ``sleep``) and
+StackStorm's ``noop`` (``core.noop``)."""
 
 from __future__ import annotations
 
@@ -27,4 +28,13 @@ class BuiltinRunner:
             return RunResult(True, None, ctx.elapsed_ms())
         return RunResult(
             False, None, ctx.elapsed_ms(), error=f"unknown builtin {entry!r} (noop, echo and sleep exist)"
+        )
+
+
+class NoopRunner:
+    """StackStorm's ``noop`` runner: succeeds at once, in the executor's process (the fast path)."""
+
+    async def run(self, ctx: RunContext) -> RunResult:
+        return RunResult(
+            True, None, ctx.elapsed_ms(), shape={"failed": False, "succeeded": True, "return_code": 0}
         )

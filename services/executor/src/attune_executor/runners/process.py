@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from attune_executor.runners.base import RunContext, RunResult
 from attune_executor.runners.output import Capture, parse_output
+from attune_shared.runner_types import stackstorm_runner
 
 #: PATH when the executor's environment has none.
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -46,6 +47,8 @@ def action_env(ctx: RunContext, extra: Mapping[str, str] | None = None) -> dict[
     for key, optional_value in optional:
         if optional_value:
             env[key] = optional_value
+    if stackstorm_runner(ctx.action.runner_type) is not None:
+        env.update(ST2_ACTION_PACK_NAME=ctx.action.pack_ref, ST2_ACTION_EXECUTION_ID=str(x.id))
     return env
 
 
@@ -60,9 +63,16 @@ class ProcessOutcome:
 
 
 async def run_process(
-    ctx: RunContext, argv: Sequence[str], *, env: Mapping[str, str], cwd: str | None
+    ctx: RunContext,
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: str | None,
+    stdin: bytes | None = None,
+    pass_fds: Sequence[int] = (),
 ) -> ProcessOutcome:
-    """Run ``argv`` with the parameters as JSON on stdin until it exits, times out or is stopped."""
+    """Run ``argv`` until it exits, times out or is stopped. ``stdin`` is what it reads (default:
+    the parameters as JSON and a newline); ``pass_fds`` are inherited."""
     limit = ctx.settings.max_output_bytes
     stdout, stderr = Capture(limit), Capture(limit)
     try:
@@ -73,6 +83,7 @@ async def run_process(
             stderr=asyncio.subprocess.PIPE,
             env=dict(env),
             cwd=cwd,
+            pass_fds=tuple(pass_fds),
             start_new_session=True,  # its own session and process group: killed as a whole
         )
     except OSError as exc:
@@ -82,7 +93,8 @@ async def run_process(
         asyncio.create_task(stdout.read(proc.stdout)),
         asyncio.create_task(stderr.read(proc.stderr)),
     ]
-    feeder = asyncio.create_task(_feed(proc.stdin, (json.dumps(ctx.params) + "\n").encode()))
+    data = (json.dumps(ctx.params) + "\n").encode() if stdin is None else stdin
+    feeder = asyncio.create_task(_feed(proc.stdin, data))
     waiter = asyncio.create_task(proc.wait())
     stop = asyncio.create_task(ctx.stop.wait())
     outcome = ProcessOutcome(None, stdout, stderr)

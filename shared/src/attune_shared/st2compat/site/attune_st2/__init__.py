@@ -1,0 +1,1 @@
+"""The wrappers Attune runs pack code in (not part of StackStorm's API)."""

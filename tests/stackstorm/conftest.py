@@ -1,0 +1,59 @@
+"""A pack written as StackStorm writes them (``packs/st2demo``), registered with its config."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import asyncpg
+import pytest
+import pytest_asyncio
+
+from attune_shared.packs import RegistrationReport, register_core_pack, register_pack
+from attune_shared.testing.plugin import SpawnService
+from attune_shared.testing.services import ServiceProcess
+
+from ..executor.conftest import FAST, StartExecutor
+
+PACKS = Path(__file__).parent / "packs"
+ST2DEMO = PACKS / "st2demo"
+#: The secret in st2demo's config and in its python action's parameters: it must never be shown.
+API_TOKEN = "s3cr3t-api-token"
+
+
+@pytest.fixture
+def st2demo(tmp_path: Path) -> Path:
+    """A copy of the pack (tests may change it) and its config in StackStorm's layout:
+    ``<tmp>/packs/st2demo`` and ``<tmp>/configs/st2demo.yaml``."""
+    pack = tmp_path / "packs" / "st2demo"
+    shutil.copytree(ST2DEMO, pack)
+    (pack / "actions" / "scripts" / "args.sh").chmod(0o644)  # not executable: its #! line runs it
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    (configs / "st2demo.yaml").write_text(f"api_token: {API_TOKEN}\ninbox: {inbox}\n")
+    return pack
+
+
+@pytest_asyncio.fixture
+async def registered(db_pool: asyncpg.Pool, st2demo: Path) -> RegistrationReport:
+    await register_core_pack(db_pool)
+    return await register_pack(db_pool, st2demo)
+
+
+@pytest.fixture
+def start_executor(spawn_service: SpawnService, tmp_path: Path) -> StartExecutor:
+    """An executor process with the executor tests' short timings, its packs home in ``tmp_path``."""
+
+    async def start(name: str = "ex-0", env: dict[str, str] | None = None, **settings: str) -> ServiceProcess:
+        full = {
+            **FAST,
+            "ATTUNE__EXECUTOR__NAME": name,
+            "ATTUNE__PACKS__HOME": str(tmp_path / "home"),
+            **(env or {}),
+        }
+        full.update({f"ATTUNE__EXECUTOR__{k}": v for k, v in settings.items()})
+        return await spawn_service("attune-executor", env=full)
+
+    return start
