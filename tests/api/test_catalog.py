@@ -176,7 +176,10 @@ async def test_actions_pagination_and_schema_checks(api: Api) -> None:
         body = problem(await http.patch("/api/v1/actions/paging.a", json={"label": None}), 422)
         assert "label" in str(body["detail"])
         core_echo = (await http.get("/api/v1/actions/core.echo")).json()
-        assert core_echo["parameters_schema"]["required"] == ["message"] and not core_echo["is_adhoc"]
+        assert (
+            sorted(core_echo["parameters_schema"]["required"]) == ["cmd", "message"]
+            and not core_echo["is_adhoc"]
+        )
 
 
 async def test_rules_lifecycle_announced(api: Api, rule_changes: RuleChanges) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
@@ -14,6 +15,8 @@ from attune_shared.testing.plugin import SpawnService
 from attune_shared.testing.services import ServiceProcess
 
 from ..executor.conftest import FAST, StartExecutor
+
+StartSensor = Callable[..., Awaitable[ServiceProcess]]
 
 PACKS = Path(__file__).parent / "packs"
 ST2DEMO = PACKS / "st2demo"
@@ -55,5 +58,25 @@ def start_executor(spawn_service: SpawnService, tmp_path: Path) -> StartExecutor
         }
         full.update({f"ATTUNE__EXECUTOR__{k}": v for k, v in settings.items()})
         return await spawn_service("attune-executor", env=full)
+
+    return start
+
+
+@pytest.fixture
+def start_sensor(spawn_service: SpawnService, tmp_path: Path) -> StartSensor:
+    """A sensor service process: pack sensors reconciled every 0.5 s, short leases, its packs home
+    in ``tmp_path``."""
+
+    async def start(env: dict[str, str] | None = None, **settings: str) -> ServiceProcess:
+        full = {
+            "ATTUNE__SENSOR__SENSORS_RECONCILE_INTERVAL": "0.5",
+            "ATTUNE__SENSOR__TIMER_LEASE_TTL": "2",
+            "ATTUNE__SENSOR__SENSOR_STOP_GRACE": "3",
+            "ATTUNE__SENSOR__TRIGGER_CACHE_TTL": "0",
+            "ATTUNE__PACKS__HOME": str(tmp_path / "home"),
+            **(env or {}),
+        }
+        full.update({f"ATTUNE__SENSOR__{k}": v for k, v in settings.items()})
+        return await spawn_service("attune-sensor", env=full)
 
     return start

@@ -19,6 +19,7 @@ from attune_cli.commands import (
     pack,
     rule,
     run,
+    sensor,
     up,
 )
 from attune_cli.output import fail
@@ -37,6 +38,7 @@ app.add_typer(bus.dlq_app, name="dlq")
 app.add_typer(pack.pack_app, name="pack")
 app.add_typer(rule.rule_app, name="rule")
 app.add_typer(action.action_app, name="action")
+app.add_typer(sensor.sensor_app, name="sensor")
 app.command(name="run")(run.run)
 app.add_typer(execution.execution_app, name="execution")
 app.add_typer(event.event_app, name="event")

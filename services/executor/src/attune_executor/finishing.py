@@ -4,8 +4,9 @@ Runner completion (success, failure, timeout, cancel), orphans of dead workers, 
 cannot be scheduled or started, and policy cancellations all end through :class:`Finisher`. For
 each :class:`Ending` it decides retry-or-end, writes the change (a compare-and-set, batched with
 the other endings of the moment; in one transaction with the retry when one is due), announces it,
-counts it, and releases the policy slots it held. Exactly the callers whose compare-and-set won see
-``True``, and only they trigger what follows an end.
+counts it, releases the policy slots it held and publishes StackStorm's completion triggers
+(``core.st2.generic.actiontrigger``, ``…notifytrigger``) when a rule listens to them. Exactly the
+callers whose compare-and-set won see ``True``, and only they trigger what follows an end.
 
 Retries: an execution ending ``failed``, ``timeout`` or ``abandoned`` with retries left gets a new
 execution (``original_execution`` = the first of the chain, ``retry_count + 1``) that may not run
@@ -31,6 +32,7 @@ from attune_executor.policies import PolicyEngine
 from attune_executor.wakeups import Wakeups
 from attune_shared import executions
 from attune_shared.bus import Bus, gather_bounded
+from attune_shared.completion import CompletionTriggers
 from attune_shared.executions import Transition
 from attune_shared.metrics import EXECUTIONS_FINISHED
 from attune_shared.models import Execution
@@ -119,6 +121,7 @@ class Finisher:
         self.catalog = catalog
         self.policies = policies
         self.wakeups = wakeups
+        self.completion = CompletionTriggers(bus, catalog)
         self._pending: list[tuple[Ending, asyncio.Future[bool]]] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -171,6 +174,8 @@ class Finisher:
             policies = (await self.catalog.policies([x.action_ref]))[x.action_ref]
             if policies:
                 await self.policies.release(x, policies)
+            action = (await self.catalog.actions([x.action_ref]))[x.action_ref]
+            await self.completion.ended(x, action, ending.status, ending.result)
         except Exception as exc:
             log.warning(
                 "execution.after_end_failed",

@@ -1,4 +1,5 @@
-"""The sensor process: ingest trigger messages into events, and fire timers (one replica at a time)."""
+"""The sensor process: ingest trigger messages into events, fire timers and run pack sensors (each
+by one replica at a time)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,17 @@ import contextlib
 import logging
 
 from attune_sensor.ingest import Ingestor
+from attune_sensor.packsensors.process import SensorContext
+from attune_sensor.packsensors.supervisor import PackSensors
 from attune_sensor.timers.lease import Lease
 from attune_sensor.timers.scheduler import TimerScheduler
-from attune_shared.bus import BatchConsumer, Credits
+from attune_shared.bus import BatchConsumer, Credits, RuleChanged
 from attune_shared.bus.specs import LEASES_BUCKET, SENSOR_TRIGGERS
+from attune_shared.datastore import Datastore
 from attune_shared.errors import AttuneError
-from attune_shared.metrics import serve_metrics
+from attune_shared.metrics import TIMER_LEADER, serve_metrics
 from attune_shared.runtime import connect, follow_rule_changes, ready
+from attune_shared.secrets import SecretBox
 from attune_shared.settings import Settings
 
 SERVICE = "sensor"
@@ -41,15 +46,35 @@ async def serve(settings: Settings, stopping: asyncio.Event) -> None:
         )
         lease = Lease(rt.broker.connection, rt.spec.bucket(LEASES_BUCKET), sensor.timer_lease_ttl)
         timers = TimerScheduler(rt.pool, rt.bus, lease, reconcile_every=sensor.timer_reconcile_interval)
-        lease.on_change = lambda _held: timers.wake()
+        sensors = PackSensors(
+            SensorContext(
+                rt.pool,
+                rt.bus,
+                rt.broker.connection,
+                rt.spec.bucket(LEASES_BUCKET),
+                Datastore(rt.pool, SecretBox(settings.security.secret_key)),
+                settings,
+            )
+        )
 
-        rules = await follow_rule_changes(rt, timers.on_rule_changed)
+        def on_lease(held: bool) -> None:
+            TIMER_LEADER.set(1 if held else 0)
+            timers.wake()
+
+        lease.on_change = on_lease
+
+        async def on_rule_changed(change: RuleChanged) -> None:
+            await timers.on_rule_changed(change)
+            await sensors.on_rule_changed(change)
+
+        rules = await follow_rule_changes(rt, on_rule_changed)
         await timers.reconcile()
         await triggers.start()
         background = [
             asyncio.create_task(triggers.run(), name="ingest"),
             asyncio.create_task(lease.run(stopping), name="lease"),
             asyncio.create_task(timers.run(), name="timers"),
+            asyncio.create_task(sensors.run(), name="pack sensors"),
         ]
         ready(SERVICE, consumer=SENSOR_TRIGGERS, batch_size=sensor.batch_size, timers=len(timers.timers))
         try:
@@ -60,6 +85,7 @@ async def serve(settings: Settings, stopping: asyncio.Event) -> None:
             stopping.set()
             triggers.stop()
             timers.stop()
+            sensors.stop()  # SIGTERM to every pack sensor; cleanup runs; leases released
             await asyncio.gather(*background, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await rules.unsubscribe()

@@ -60,6 +60,17 @@ class RuleRepository(PackComponentRepository[Rule]):
                 id,
             )
 
+    async def webhook_rules(self, trigger_ref: str, url: str) -> list[Rule]:
+        """Enabled rules of a webhook trigger whose ``trigger_params.url`` is ``url`` (leading and
+        trailing ``/`` ignored, as StackStorm does)."""
+        f = (
+            Filters()
+            .add("trigger_ref = ?", trigger_ref)
+            .add("enabled = ?", True)
+            .add("btrim(trigger_params->>'url', '/') = ?", url.strip("/"))
+        )
+        return await self._select(f, order="id")
+
     async def enabled_for_triggers(self, trigger_refs: list[str]) -> list[Rule]:
         f = Filters().add("trigger_ref = ANY(?::text[])", trigger_refs).add("enabled = ?", True)
         return await self._select(f, order="id")

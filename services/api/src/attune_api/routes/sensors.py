@@ -1,4 +1,5 @@
-"""Sensors (catalog entries): list, get, create, update, delete."""
+"""Sensors: list and get (with the status of a pack sensor's process), enable, disable, create,
+update, delete."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from attune_api.deps import Admin, PoolDep, Viewer
+from attune_api.deps import Admin, Operator, PoolDep, Viewer
 from attune_api.routes import _catalog as catalog
 from attune_api.schemas import (
     API_PREFIX,
@@ -17,8 +18,9 @@ from attune_api.schemas import (
     RefPath,
     page,
 )
-from attune_shared.models import Sensor
-from attune_shared.repos import SensorRepository
+from attune_shared.models import Sensor, SensorProcess
+from attune_shared.repos import SensorProcessRepository, SensorRepository
+from attune_shared.types import Queryable
 
 router = APIRouter(prefix=f"{API_PREFIX}/sensors", tags=["sensors"])
 KIND = "sensor"
@@ -33,6 +35,19 @@ class SensorCreate(BaseModel):
     trigger_types: list[str] = Field(default_factory=list)
     enabled: bool = True
     config: dict[str, Any] = Field(default_factory=dict)
+
+
+class SensorView(Sensor):
+    """A sensor and, for a pack sensor that was started, its process as the replica running it
+    reports it: ``running``, ``backoff`` (crashed, waiting to start again), ``stopped``, with its
+    restarts and the last lines it wrote to stderr before it stopped."""
+
+    process: SensorProcess | None
+
+
+async def _views(db: Queryable, sensors: list[Sensor]) -> list[SensorView]:
+    processes = await SensorProcessRepository(db).of([s.ref for s in sensors])
+    return [SensorView(**s.model_dump(), process=processes.get(s.ref)) for s in sensors]
 
 
 class SensorUpdate(BaseModel):
@@ -50,14 +65,39 @@ async def list_sensors(
     _: Viewer,
     pool: PoolDep,
     query: CatalogQuery,
-) -> Page[Sensor]:
+) -> Page[SensorView]:
     rows = await SensorRepository(pool).list(**query.of())
-    return Page[Sensor](**page(rows, query.limit))
+    return Page[SensorView](**page(await _views(pool, rows), query.limit))
 
 
-@router.get("/{ref}", summary="Get a sensor", responses={404: {"description": "no such sensor"}})
-async def get_sensor(_: Viewer, pool: PoolDep, ref: RefPath) -> Sensor:
-    return await catalog.get_or_404(SensorRepository(pool), ref, KIND)
+@router.get(
+    "/{ref}", summary="Get a sensor and its process", responses={404: {"description": "no such sensor"}}
+)
+async def get_sensor(_: Viewer, pool: PoolDep, ref: RefPath) -> SensorView:
+    [view] = await _views(pool, [await catalog.get_or_404(SensorRepository(pool), ref, KIND)])
+    return view
+
+
+@router.post(
+    "/{ref}/enable", summary="Enable a sensor: a replica starts it within the reconcile interval (operator)"
+)
+async def enable_sensor(_: Operator, pool: PoolDep, ref: RefPath) -> SensorView:
+    return await _set_enabled(pool, ref, True)
+
+
+@router.post("/{ref}/disable", summary="Disable a sensor: its process is stopped (operator)")
+async def disable_sensor(_: Operator, pool: PoolDep, ref: RefPath) -> SensorView:
+    return await _set_enabled(pool, ref, False)
+
+
+async def _set_enabled(pool: Queryable, ref: str, enabled: bool) -> SensorView:
+    repo = SensorRepository(pool)
+    current = await catalog.get_or_404(repo, ref, KIND)
+    sensor = (
+        current if current.enabled == enabled else await catalog.update(repo, ref, {"enabled": enabled}, KIND)
+    )
+    [view] = await _views(pool, [sensor])
+    return view
 
 
 @router.post("", status_code=201, summary="Create a sensor (ad hoc)")

@@ -25,6 +25,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import JSONResponse
 from jsonschema.exceptions import best_match
 from pydantic import BaseModel
 
@@ -32,6 +33,7 @@ from attune_api.context import request_id
 from attune_api.deps import BoxDep, BusDep, PoolDep, ServicesDep, credential_of, resolve
 from attune_api.metrics import WEBHOOKS
 from attune_api.problems import ProblemError
+from attune_api.routes import st2_webhooks
 from attune_api.schemas import API_PREFIX, RefPath
 from attune_shared.errors import DefinitionError, RetryableError
 from attune_shared.json_schema import compiled
@@ -115,6 +117,7 @@ def _message_id(trigger_ref: str, delivery: str | None) -> str:
 @router.post(
     "/{trigger_ref}",
     status_code=202,
+    response_model=WebhookAccepted,
     summary="Deliver a webhook: the JSON body becomes an event of the trigger",
     openapi_extra={
         "requestBody": {
@@ -142,15 +145,13 @@ async def deliver(
     ] = None,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     x_github_delivery: Annotated[str | None, Header(max_length=200, include_in_schema=False)] = None,
-) -> WebhookAccepted:
+) -> WebhookAccepted | JSONResponse:
     trigger = await TriggerRepository(pool).get_by_ref(trigger_ref)
-    if trigger is None or not trigger.webhook_enabled:
-        raise _refuse(
-            404,
-            "not_found",
-            f"no webhook for trigger {trigger_ref}: it does not exist or its webhook is not enabled",
-        )
     body = await _read_body(request, services.settings.api.max_body_bytes)
+    if trigger is None or not trigger.webhook_enabled:
+        if trigger is None:  # a StackStorm webhook url (core.st2.webhook rules), or the generic `st2`
+            return await st2_webhooks.deliver(request, pool, bus, trigger_ref, body)
+        raise _refuse(404, "not_found", f"no webhook for trigger {trigger_ref}: its webhook is not enabled")
     if trigger.webhook_secret is not None:
         try:
             secret = box.decrypt(trigger.webhook_secret)
@@ -199,3 +200,17 @@ async def deliver(
     return WebhookAccepted(
         trigger_ref=trigger_ref, message_id=message_id, stream_seq=ack.seq, duplicate=bool(ack.duplicate)
     )
+
+
+@router.post(
+    "/{url:path}",
+    status_code=202,
+    response_model=None,
+    summary="A StackStorm webhook whose url has several segments (`core.st2.webhook` rules)",
+    responses={404: {"description": "no enabled rule uses core.st2.webhook with this url"}},
+)
+async def deliver_stackstorm(
+    request: Request, services: ServicesDep, pool: PoolDep, bus: BusDep, url: str
+) -> JSONResponse:
+    body = await _read_body(request, services.settings.api.max_body_bytes)
+    return await st2_webhooks.deliver(request, pool, bus, url, body)

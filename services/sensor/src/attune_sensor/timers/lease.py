@@ -1,4 +1,5 @@
-"""The timer lease: one key in the NATS KV bucket ``<p>_leases``, held by the replica that fires timers.
+"""Leases: one key in the NATS KV bucket ``<p>_leases`` per thing exactly one replica may do (fire
+the timers, run a pack sensor).
 
 The bucket's TTL (``sensor.timer_lease_ttl``) expires the key when its holder stops renewing it.
 Taking the lease is ``create`` (succeeds only when the key is absent); renewing is ``update`` with
@@ -22,8 +23,6 @@ from nats.aio.client import Client as NatsClient
 from nats.errors import Error as NatsError
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
-
-from attune_shared.metrics import TIMER_LEADER
 
 log = logging.getLogger("attune.sensor.lease")
 
@@ -130,7 +129,6 @@ class Lease:
 
     def _announce(self) -> None:
         held = self.held()
-        TIMER_LEADER.set(1 if held else 0)
         log.info("lease.acquired" if held else "lease.dropped", extra={"key": self.key})
         if self.on_change is not None:
             self.on_change(held)

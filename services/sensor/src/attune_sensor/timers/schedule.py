@@ -9,6 +9,7 @@ a message id that JetStream de-duplicates when two replicas fire the same slot.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -19,10 +20,27 @@ from croniter import croniter
 INTERVAL_TRIGGER = "core.intervaltimer"
 CRON_TRIGGER = "core.crontimer"
 DATETIME_TRIGGER = "core.datetimetimer"
-TIMER_TRIGGERS = (INTERVAL_TRIGGER, CRON_TRIGGER, DATETIME_TRIGGER)
+#: StackStorm's timers, on the same machinery (their parameters as StackStorm takes them).
+ST2_INTERVAL_TRIGGER = "core.st2.IntervalTimer"
+ST2_CRON_TRIGGER = "core.st2.CronTimer"
+ST2_DATE_TRIGGER = "core.st2.DateTimer"
+ST2_TIMER_TRIGGERS = (ST2_INTERVAL_TRIGGER, ST2_CRON_TRIGGER, ST2_DATE_TRIGGER)
+TIMER_TRIGGERS = (INTERVAL_TRIGGER, CRON_TRIGGER, DATETIME_TRIGGER, *ST2_TIMER_TRIGGERS)
 
-#: Seconds per ``unit`` of ``core.intervaltimer``.
+#: Seconds per ``unit`` of ``core.intervaltimer`` (and of ``core.st2.IntervalTimer``, with weeks).
 UNITS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
+ST2_UNITS = {**UNITS, "weeks": 7 * 86400}
+#: APScheduler's cron fields from the most to the least significant, and the minimum of each.
+ST2_CRON_FIELDS = (
+    ("year", None),
+    ("month", "1"),
+    ("week", None),
+    ("day", "1"),
+    ("day_of_week", None),
+    ("hour", "0"),
+    ("minute", "0"),
+    ("second", "0"),
+)
 #: The shortest interval accepted, in seconds.
 MIN_INTERVAL = 0.1
 
@@ -107,7 +125,66 @@ def schedule_for(trigger_ref: str, params: dict[str, Any], anchor: datetime) -> 
         return cron_schedule(params, anchor)
     if trigger_ref == DATETIME_TRIGGER:
         return datetime_schedule(params)
+    if trigger_ref == ST2_INTERVAL_TRIGGER:
+        return st2_interval_schedule(params, anchor)
+    if trigger_ref == ST2_CRON_TRIGGER:
+        return cron_schedule({"expression": st2_cron_expression(params), **_zone_only(params)}, anchor)
+    if trigger_ref == ST2_DATE_TRIGGER:
+        return datetime_schedule({"fire_at": params.get("date"), **_zone_only(params)})
     raise ScheduleError(f"{trigger_ref} is not a timer trigger")
+
+
+def st2_interval_schedule(params: dict[str, Any], anchor: datetime) -> IntervalSchedule:
+    """``core.st2.IntervalTimer``: ``unit`` (weeks, days, hours, minutes, seconds) and an integer ``delta``."""
+    unit, delta = params.get("unit"), params.get("delta")
+    if unit not in ST2_UNITS:
+        raise ScheduleError(f"unit must be one of {', '.join(ST2_UNITS)}, not {unit!r}")
+    if isinstance(delta, bool) or not isinstance(delta, int) or delta <= 0:
+        raise ScheduleError(f"delta must be a positive integer, not {delta!r}")
+    return IntervalSchedule(_aware(anchor), timedelta(seconds=delta * ST2_UNITS[unit]))
+
+
+def st2_cron_expression(params: dict[str, Any]) -> str:
+    """``core.st2.CronTimer``'s APScheduler fields as a six-field cron expression (seconds first).
+
+    As APScheduler: fields less significant than the least significant one given take their
+    minimum, more significant ones are ``*``; ``day_of_week`` counts from Monday = 0. ``year`` and
+    ``week`` have no cron equivalent and are refused.
+    """
+    given = {name: params[name] for name, _ in ST2_CRON_FIELDS if params.get(name) is not None}
+    if not given:
+        raise ScheduleError(
+            "a CronTimer needs at least one field (second, minute, hour, day, month, day_of_week)"
+        )
+    for name in ("year", "week"):
+        if name in given and str(given[name]) != "*":
+            raise ScheduleError(f"the {name} field of a CronTimer is not supported here")
+    least = max(i for i, (name, _) in enumerate(ST2_CRON_FIELDS) if name in given)
+    values: dict[str, str] = {}
+    for i, (name, minimum) in enumerate(ST2_CRON_FIELDS):
+        if name in given:
+            values[name] = str(given[name]).replace(" ", "")
+        else:
+            values[name] = minimum if i > least and minimum is not None else "*"
+    if values["day"] == "last":
+        values["day"] = "L"
+    values["day_of_week"] = _cron_weekdays(values["day_of_week"])
+    return " ".join(values[n] for n in ("second", "minute", "hour", "day", "month", "day_of_week"))
+
+
+def _cron_weekdays(field: str) -> str:
+    """APScheduler's weekdays (0 = Monday) as cron's (0 = Sunday); names pass through."""
+
+    def shift(match: re.Match[str]) -> str:
+        return str(int(match.group()) + 1)
+
+    if field == "*" or "/" in field.split("-")[0]:
+        return field
+    return re.sub(r"(?<![/\w])\d+", shift, field)
+
+
+def _zone_only(params: dict[str, Any]) -> dict[str, Any]:
+    return {"timezone": params["timezone"]} if params.get("timezone") else {}
 
 
 def interval_schedule(params: dict[str, Any], anchor: datetime) -> IntervalSchedule:

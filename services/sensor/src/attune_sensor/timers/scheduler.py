@@ -20,7 +20,13 @@ from typing import Any
 import asyncpg
 
 from attune_sensor.timers.lease import Lease
-from attune_sensor.timers.schedule import TIMER_TRIGGERS, Schedule, ScheduleError, schedule_for
+from attune_sensor.timers.schedule import (
+    ST2_TIMER_TRIGGERS,
+    TIMER_TRIGGERS,
+    Schedule,
+    ScheduleError,
+    schedule_for,
+)
 from attune_shared.bus import Bus, RuleChanged, gather_bounded
 from attune_shared.errors import RetryableError
 from attune_shared.metrics import TIMER_FIRES, TIMERS
@@ -209,13 +215,16 @@ class TimerScheduler:
             slot = following
         if not self.lease.held():
             return True
+        fired_at = self.clock()
         payload: dict[str, Any] = {
-            "fired_at": self.clock().isoformat(),
+            "fired_at": fired_at.isoformat(),
             "scheduled_at": slot.isoformat(),
             "rule_ref": timer.rule_ref,
             "type": timer.schedule.kind,
             **timer.schedule.describe(),
         }
+        if timer.trigger_ref in ST2_TIMER_TRIGGERS:  # StackStorm's payload, beside this project's fields
+            payload.update(executed_at=str(fired_at), schedule=None)
         try:
             ack = await self.bus.trigger(
                 timer.trigger_ref,

@@ -1,0 +1,1 @@
+"""Pack sensors (StackStorm's ``Sensor`` and ``PollingSensor`` classes) as supervised child processes."""
