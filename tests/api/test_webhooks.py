@@ -202,7 +202,7 @@ async def test_webhook_becomes_event_and_execution(api: Api, hooks: None, servic
             return found[0] if found and found[0]["status"] == "completed" else None
 
         done = await eventually(execution, timeout=60)
-        assert done["config"] == {"message": "pushed 2 to refs/heads/release"}
+        assert done["config"]["message"] == "pushed 2 to refs/heads/release"
         detail = (await viewer.get(f"/api/v1/executions/{done['id']}")).json()
         assert (
             detail["links"]["rule"]["ref"] == "hooks.on_push"

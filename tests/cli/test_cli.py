@@ -78,7 +78,7 @@ async def test_action_and_rule_commands(api: Api) -> None:
     code, out, _ = await attune(api, "action", "list", "--pack", "core")
     assert code == 0 and "core.echo" in out and "runner_type" in out
     echo = await ok_json(api, "action", "get", "core.echo")
-    assert echo["parameters_schema"]["required"] == ["message"]
+    assert sorted(echo["parameters_schema"]["required"]) == ["cmd", "message"]
     code, out, _ = await attune(api, "action", "get", "core.echo")
     assert code == 0 and "message" in out and "builtin" in out
     code, _, err = await attune(api, "action", "get", "core.missing")
@@ -106,7 +106,7 @@ async def test_action_and_rule_commands(api: Api) -> None:
 async def test_run_execution_and_tail(api: Api, services: Any) -> None:
     await services("attune-executor")
     done = await ok_json(api, "run", "core.echo", "message=hello from the CLI", role="operator")
-    assert done["status"] == "completed" and done["config"] == {"message": "hello from the CLI"}
+    assert done["status"] == "completed" and done["config"]["message"] == "hello from the CLI"
     assert done["result"]["succeeded"] is True
     code, out, err = await attune(api, "run", "core.local", "cmd=exit 3", role="operator")
     assert code == 1 and "failed" in err, (out, err)

@@ -24,6 +24,10 @@ MIN_TIMESCALEDB_VERSION = (2, 18, 0)
 #: datastore keys are what ``st2kv.user`` reads there (StackStorm's system user).
 SYSTEM_USER = "attune"
 
+#: First key of the two-key advisory locks held while a pack is installed or removed (the second is
+#: the hash of its ref); two-key locks take 32-bit keys ("pins" in ASCII).
+PACK_INSTALL_LOCK_KEY = 0x70696E73
+
 #: Root of the source tree (the workspace), where `migrations/` and `packs/` live.
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"

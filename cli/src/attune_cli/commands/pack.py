@@ -1,4 +1,4 @@
-"""`attune pack validate|register`."""
+"""`attune pack validate|register|install|remove|list`."""
 
 from __future__ import annotations
 
@@ -9,11 +9,22 @@ from typing import Any
 import typer
 from nats.errors import Error as NatsError
 
+from attune_cli.client import ApiClient, short
 from attune_cli.output import print_json, print_table
 from attune_shared.bus import Bus, RuleChanged, bus_spec, make_broker, provision, stop_broker
-from attune_shared.db import connect
+from attune_shared.db import connect, create_pool
 from attune_shared.errors import AttuneError
-from attune_shared.packs import InvalidPackError, RegistrationReport, Validation, register_pack, validate_pack
+from attune_shared.packs import (
+    InstallError,
+    InstallReport,
+    InvalidPackError,
+    RegistrationReport,
+    Validation,
+    install_pack,
+    register_pack,
+    remove_pack,
+    validate_pack,
+)
 from attune_shared.packs.report import SECTIONS
 from attune_shared.settings import Settings, load_settings
 
@@ -151,3 +162,78 @@ def _print_report(report: RegistrationReport) -> None:
         typer.echo(f"pack {report.pack_ref} is unchanged ({report.path})")
     else:
         typer.echo(f"pack {report.pack_ref} registered from {report.path}")
+
+
+@pack_app.command("install")
+def install(
+    source: str = typer.Argument(
+        ..., help="a git URL (URL@ref for a branch, tag or commit), a directory or a .tar.gz"
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="install even if stackstorm_version or python_versions exclude this system"
+    ),
+    json_output: bool = JsonOption,
+) -> None:
+    """Install a pack: fetch it, build its virtual environment from requirements.txt, check its python
+    actions and sensors import, register it. A failure leaves the installed version as it was."""
+    settings = load_settings()
+    try:
+        report = asyncio.run(_install(source, settings, force))
+    except InvalidPackError as exc:
+        for problem in exc.problems:
+            typer.echo(str(problem), err=True)
+        typer.echo(f"pack {source} is invalid: nothing was installed", err=True)
+        raise typer.Exit(INVALID) from None
+    except InstallError as exc:
+        typer.echo(f"cannot install {source}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    published = asyncio.run(_announce(settings, report.rule_changes))
+    if json_output:
+        print_json({**report.model_dump(mode="json", exclude={"rule_changes"}), "published": published})
+        return
+    if report.registration is not None:
+        _print_report(report.registration)
+    previous = f" (was {report.previous_version})" if report.previous_version else ""
+    typer.echo(f"pack {report.pack_ref} {report.version} {report.outcome}{previous}: {report.path}")
+
+
+async def _install(source: str, settings: Settings, force: bool) -> InstallReport:
+    pool = await create_pool(settings.database, max_size=2)
+    try:
+        return await install_pack(pool, source, settings.packs, force=force)
+    finally:
+        await pool.close()
+
+
+@pack_app.command("remove")
+def remove(ref: str = typer.Argument(..., help="the pack ref")) -> None:
+    """Remove a pack: every component, and the files and virtual environment of an installed pack."""
+    settings = load_settings()
+    try:
+        changes = asyncio.run(_remove(ref, settings))
+    except InstallError as exc:
+        typer.echo(f"cannot remove {ref}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    asyncio.run(_announce(settings, changes))
+    typer.echo(f"pack {ref} removed")
+
+
+async def _remove(ref: str, settings: Settings) -> list[RuleChanged]:
+    pool = await create_pool(settings.database, max_size=2)
+    try:
+        return await remove_pack(pool, ref, settings.packs)
+    finally:
+        await pool.close()
+
+
+@pack_app.command("list")
+def list_packs(
+    limit: int = typer.Option(100, "--limit", "-n", min=1, max=1000), json_output: bool = JsonOption
+) -> None:
+    """List registered packs (through the API)."""
+    page = ApiClient().get("/api/v1/packs", {"limit": limit})
+    if json_output:
+        print_json(page["data"])
+        return
+    rows = [{**p, "source": short(p.get("source") or "(registered in place)", 50)} for p in page["data"]]
+    print_table(rows, ["ref", "version", "source", "path"], title="packs")

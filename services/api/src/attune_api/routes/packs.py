@@ -1,4 +1,5 @@
-"""Packs: list, get, create (an empty ad-hoc pack), update, delete, and register a pack directory."""
+"""Packs: list, get, create (an empty ad-hoc pack), update, delete, register a pack directory, and
+install a pack (git URL, directory or archive). Secret config values are masked."""
 
 from __future__ import annotations
 
@@ -7,14 +8,24 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from attune_api.deps import Admin, BusDep, PoolDep, Viewer
-from attune_api.problems import ProblemError
+from attune_api.deps import Admin, BusDep, PoolDep, SettingsDep, Viewer
+from attune_api.problems import ProblemError, not_found
 from attune_api.routes import _catalog as catalog
 from attune_api.schemas import API_PREFIX, PACK_REF, SEMVER, BeforeId, Limit, Page, RefFilter, RefPath, page
+from attune_shared.bus import RuleChanged
 from attune_shared.errors import RetryableError
+from attune_shared.masking import mask_secrets
 from attune_shared.models import Pack
-from attune_shared.packs import InvalidPackError, RegistrationReport, register_pack
-from attune_shared.repos import PackRepository, RuleRepository
+from attune_shared.packs import (
+    InstallError,
+    InstallReport,
+    InvalidPackError,
+    RegistrationReport,
+    install_pack,
+    register_pack,
+    remove_pack,
+)
+from attune_shared.repos import PackRepository
 
 router = APIRouter(prefix=f"{API_PREFIX}/packs", tags=["packs"])
 KIND = "pack"
@@ -37,6 +48,21 @@ class PackUpdate(BaseModel):
     config: dict[str, Any] | None = None
 
 
+class PackInstall(BaseModel):
+    source: str = Field(
+        min_length=1,
+        max_length=4096,
+        description="a git URL (`URL@ref` for a branch, tag or commit), or a directory or .tar.gz on the API server",
+    )
+    force: bool = Field(
+        default=False, description="install even if stackstorm_version or python_versions exclude it"
+    )
+
+
+def _shown(pack: Pack) -> Pack:
+    return pack.model_copy(update={"config": mask_secrets(pack.config, pack.config_schema)})
+
+
 class PackRegister(BaseModel):
     path: str = Field(min_length=1, max_length=4096, description="a pack directory on the API server")
 
@@ -46,18 +72,18 @@ async def list_packs(
     _: Viewer, pool: PoolDep, ref: RefFilter = None, limit: Limit = 100, before_id: BeforeId = None
 ) -> Page[Pack]:
     rows = await PackRepository(pool).list(ref=ref, limit=limit, before_id=before_id)
-    return Page[Pack](**page(rows, limit))
+    return Page[Pack](**page([_shown(p) for p in rows], limit))
 
 
 @router.get("/{ref}", summary="Get a pack", responses={404: {"description": "no such pack"}})
 async def get_pack(_: Viewer, pool: PoolDep, ref: RefPath) -> Pack:
-    return await catalog.get_or_404(PackRepository(pool), ref, KIND)
+    return _shown(await catalog.get_or_404(PackRepository(pool), ref, KIND))
 
 
 @router.post("", status_code=201, summary="Create an empty pack (to hold components created through the API)")
 async def create_pack(_: Admin, pool: PoolDep, body: PackCreate) -> Pack:
     catalog.check_schema("config_schema", body.config_schema)
-    return await catalog.insert(PackRepository(pool), body.model_dump(), KIND)
+    return _shown(await catalog.insert(PackRepository(pool), body.model_dump(), KIND))
 
 
 @router.patch("/{ref}", summary="Update a pack's label, description, version or config")
@@ -65,15 +91,43 @@ async def update_pack(_: Admin, pool: PoolDep, ref: RefPath, body: PackUpdate) -
     values = body.model_dump(exclude_unset=True)
     if "config_schema" in values:
         catalog.check_schema("config_schema", values["config_schema"])
-    return await catalog.update(PackRepository(pool), ref, values, KIND)
+    return _shown(await catalog.update(PackRepository(pool), ref, values, KIND))
 
 
-@router.delete("/{ref}", status_code=204, summary="Delete a pack and every component in it")
-async def delete_pack(_: Admin, pool: PoolDep, bus: BusDep, ref: RefPath) -> None:
-    rules = await RuleRepository(pool).list(pack=ref)
-    await catalog.delete(PackRepository(pool), ref, KIND)
-    for rule in rules:
-        await catalog.announce_rule(bus, rule, "deleted")
+@router.delete(
+    "/{ref}",
+    status_code=204,
+    summary="Delete a pack and every component in it (and its files, when it was installed)",
+)
+async def delete_pack(_: Admin, pool: PoolDep, bus: BusDep, settings: SettingsDep, ref: RefPath) -> None:
+    if await PackRepository(pool).get_by_ref(ref) is None:
+        raise not_found(f"{KIND} {ref}")
+    try:
+        changes = await remove_pack(pool, ref, settings.packs)
+    except InstallError as exc:
+        raise ProblemError(409, str(exc)) from None
+    await _publish(bus, changes)
+
+
+@router.post(
+    "/install",
+    summary="Install a pack: fetch, build its virtual environment, check and register it (admin)",
+    responses={
+        422: {"description": "the pack is invalid; `errors` lists every problem as file:field"},
+        409: {"description": "it cannot be fetched or built, or its requirements are not met"},
+    },
+)
+async def install(
+    _: Admin, pool: PoolDep, bus: BusDep, settings: SettingsDep, body: PackInstall
+) -> InstallReport:
+    try:
+        report = await install_pack(pool, body.source, settings.packs, force=body.force)
+    except InvalidPackError as exc:
+        raise _invalid(exc) from None
+    except InstallError as exc:
+        raise ProblemError(409, f"cannot install {body.source}: {exc}", slug="install-failed") from None
+    await _publish(bus, report.rule_changes)
+    return report
 
 
 @router.post(
@@ -87,21 +141,29 @@ async def register(_: Admin, pool: PoolDep, bus: BusDep, body: PackRegister) -> 
     try:
         report = await register_pack(pool, body.path)
     except InvalidPackError as exc:
-        errors = [(f"{p.file}:{p.field}", p.message) for p in exc.problems]
-        first = f"{errors[0][0]}: {errors[0][1]}" if errors else "invalid"
-        raise ProblemError(
-            422,
-            f"pack {exc.path} is invalid ({len(errors)} problem(s)); first: {first}",
-            slug="invalid-pack",
-            errors=errors,
-        ) from None
+        raise _invalid(exc) from None
     except OSError as exc:
         raise ProblemError(422, f"path: cannot read {body.path}: {exc.strerror or exc}") from None
-    for change in report.rule_changes:
+    await _publish(bus, report.rule_changes)
+    return report
+
+
+def _invalid(exc: InvalidPackError) -> ProblemError:
+    errors = [(f"{p.file}:{p.field}", p.message) for p in exc.problems]
+    first = f"{errors[0][0]}: {errors[0][1]}" if errors else "invalid"
+    return ProblemError(
+        422,
+        f"pack {exc.path} is invalid ({len(errors)} problem(s)); first: {first}",
+        slug="invalid-pack",
+        errors=errors,
+    )
+
+
+async def _publish(bus: BusDep, changes: list[RuleChanged]) -> None:
+    for change in changes:
         try:
             await bus.rule_changed(change)
         except RetryableError as exc:  # committed already; services reconcile rules on start
             catalog.log.warning(
                 "api.rule_change_not_published", extra={"rule_ref": change.rule_ref, "error": str(exc)}
             )
-    return report

@@ -38,6 +38,13 @@ TRACE_TAG_HEADER = "St2-Trace-Tag"
 async def deliver(request: Request, db: Queryable, bus: Bus, url: str, body: bytes) -> JSONResponse:
     """Handle a POST to a StackStorm webhook ``url`` (no trigger of this project has that ref)."""
     url = url.strip("/")
+    rules = [] if url == GENERIC_URL else await RuleRepository(db).webhook_rules(WEBHOOK_TRIGGER, url)
+    if url != GENERIC_URL and not rules:
+        raise _refuse(
+            404,
+            "not_found",
+            f"Webhook {url} not registered: no enabled rule uses {WEBHOOK_TRIGGER} with this url",
+        )
     await _authorize(request)
     parsed = _body(request.headers.get("content-type", ""), body)
     trace_tag = request.headers.get(TRACE_TAG_HEADER) or request_id.get()

@@ -32,9 +32,9 @@ from nats.aio.client import Client as NatsClient
 from attune_sensor.timers.lease import Lease
 from attune_shared.bus import Bus
 from attune_shared.datastore import Datastore
-from attune_shared.processes import die_with_parent
 from attune_shared.models import Pack, Sensor
 from attune_shared.outage import is_unavailable
+from attune_shared.processes import die_with_parent
 from attune_shared.repos import SensorProcessRepository
 from attune_shared.settings import Settings
 from attune_shared.st2compat import SENSOR_WRAPPER
