@@ -80,7 +80,7 @@ async def test_action_and_rule_commands(api: Api) -> None:
     echo = await ok_json(api, "action", "get", "core.echo")
     assert sorted(echo["parameters_schema"]["required"]) == ["cmd", "message"]
     code, out, _ = await attune(api, "action", "get", "core.echo")
-    assert code == 0 and "message" in out and "builtin" in out
+    assert code == 0 and "message" in out and "local-shell-cmd" in out
     code, _, err = await attune(api, "action", "get", "core.missing")
     assert code == 1 and one_line_error(err) == "attune: action core.missing does not exist"
 
