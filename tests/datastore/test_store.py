@@ -135,5 +135,6 @@ async def test_parameter_defaults_may_read_the_datastore(store: Datastore) -> No
         },
     }
     kv = await store.template_context([schema], user="attune")
-    assert complete_parameters({}, schema, context={**build_context({}), **kv}) == {"region": "eu-central-1"}
-    assert complete_parameters({"region": "given"}, schema, context=kv) == {"region": "given"}
+    filled = complete_parameters({}, schema, context={**build_context({}), **kv})
+    assert filled == {"region": "eu-central-1", "count": 3}
+    assert complete_parameters({"region": "given"}, schema, context=kv) == {"region": "given", "count": 3}

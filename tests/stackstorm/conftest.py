@@ -11,8 +11,8 @@ import pytest
 import pytest_asyncio
 
 from attune_shared.packs import RegistrationReport, register_core_pack, register_pack
-from attune_shared.testing.plugin import SpawnService
-from attune_shared.testing.services import ServiceProcess
+from attune_shared.processes import ServiceProcess
+from attune_shared.testing.spawning import SpawnService
 
 from ..executor.conftest import FAST, StartExecutor
 

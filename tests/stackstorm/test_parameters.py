@@ -43,15 +43,16 @@ def test_a_templated_default_reads_other_parameters_and_the_pack_config() -> Non
             "c": {"type": "integer", "default": "{{ config_context.n }}"},
         },
     }
-    assert validate_parameters({}, schema, config={"suffix": "s", "n": 3}) == {"a": "x-s", "b": "x", "c": 3}
-    assert validate_parameters({"b": "y"}, schema, config={"suffix": "s", "n": 3})["a"] == "y-s"
+    context = {"config_context": {"suffix": "s", "n": 3}}
+    assert validate_parameters({}, schema, context=context) == {"a": "x-s", "b": "x", "c": 3}
+    assert validate_parameters({"b": "y"}, schema, context=context)["a"] == "y-s"
     cyclic = {"type": "object", "properties": {"a": {"default": "{{ b }}"}, "b": {"default": "{{ a }}"}}}
     with pytest.raises(ParameterError) as info:
         validate_parameters({}, cyclic)
     assert info.value.message == "Cyclic dependency found in the following variables: a, b"
 
 
-def test_secrets_are_masked_deep_and_whole() -> None:
+def test_config_secrets_are_masked_deep_and_whole() -> None:
     schema = {
         "type": "object",
         "properties": {

@@ -8,9 +8,9 @@ from typing import Any
 import asyncpg
 
 from attune_shared.bus import Bus
+from attune_shared.models import KeyScope
 from attune_shared.packs import RegistrationReport
 from attune_shared.repos import KeyRepository
-from attune_shared.secrets import MASK
 from attune_shared.statuses import TERMINAL_STATUSES, ExecutionStatus
 
 from ..executor.helpers import HttpServer, request, status_of, wait_for
@@ -88,10 +88,8 @@ async def test_each_runner_type_gives_stackstorm_results(
     }
     assert hello.result["exit_code"] == 0 and hello.result["stdout"] == "printed to stdout\n"
     assert "saying hello to Bob" in hello.result["stderr"]
-    key = await KeyRepository(db_pool).get_by_ref("st2demo.Hello:last")
+    key = await KeyRepository(db_pool).get(KeyScope.SYSTEM, "", "st2demo.Hello:last")
     assert key is not None and key.value == "Bob"
-    # the secret is sealed in the row (the action got it in clear: its length is in the result)
-    assert hello.config["token"] == MASK and hello.secrets is not None and "t0k3n" not in hello.secrets
 
     refused = await run(db_pool, bus, "st2demo.hello", {"name": "Cy", "fail": True})
     assert refused.status is S.FAILED and refused.result["result"]["previous"] == "Bob"

@@ -10,6 +10,7 @@ import pytest
 from nats.aio.client import Client as NatsClient
 
 from attune_shared.bus import Bus
+from attune_shared.models import KeyScope
 from attune_shared.packs import RegistrationReport, register_pack
 from attune_shared.repos import KeyRepository, SensorProcessRepository, SensorRepository
 from attune_shared.st2compat import SENSOR_WRAPPER
@@ -58,7 +59,7 @@ async def test_pack_sensors_dispatch_events_that_fire_rules_and_stop_with_the_se
     ticks = await wait_for(lambda: _events(db_pool, "st2demo.tick"), 20, "a tick")
     assert ticks[0]["payload"] == {"count": 1}
     assert ticks[0]["source_ref"] == "sensor:st2demo.CounterSensor"
-    key = await KeyRepository(db_pool).get_by_ref("st2demo.CounterSensor:count")
+    key = await KeyRepository(db_pool).get(KeyScope.SYSTEM, "", "st2demo.CounterSensor:count")
     assert key is not None and int(key.value) >= 1
     await wait_for(lambda: executions_of(db_pool, "st2demo.nothing"), 20, "the tick rule's execution")
 
@@ -108,6 +109,21 @@ async def _parent_of(db: asyncpg.Pool, sensor_ref: str) -> int | None:
     return parent_of(row.pid)
 
 
+#: The methods a sensor must have, and these test sensors do nothing in.
+NOTHING_ELSE = """
+    def cleanup(self):
+        pass
+
+    def add_trigger(self, trigger):
+        pass
+
+    def update_trigger(self, trigger):
+        pass
+
+    def remove_trigger(self, trigger):
+        pass
+"""
+
 CRASHING = """
 import time
 
@@ -121,18 +137,6 @@ class Crashing(Sensor):
     def run(self):
         time.sleep(0.3)
         raise RuntimeError("the feed went away")
-
-    def cleanup(self):
-        pass
-
-    def add_trigger(self, trigger):
-        pass
-
-    def update_trigger(self, trigger):
-        pass
-
-    def remove_trigger(self, trigger):
-        pass
 """
 
 FLOODING = """
@@ -153,18 +157,6 @@ class Flooding(Sensor):
             import time
 
             time.sleep(1)
-
-    def cleanup(self):
-        pass
-
-    def add_trigger(self, trigger):
-        pass
-
-    def update_trigger(self, trigger):
-        pass
-
-    def remove_trigger(self, trigger):
-        pass
 """
 
 
@@ -173,12 +165,12 @@ def _crashy_pack(root: Path) -> Path:
     (pack / "sensors").mkdir(parents=True)
     (pack / "pack.yaml").write_text("name: crashy\ndescription: d\nversion: 1.0.0\nauthor: tests\n")
     (pack / "sensors" / "crashing.yaml").write_text("class_name: Crashing\nentry_point: crashing.py\n")
-    (pack / "sensors" / "crashing.py").write_text(CRASHING)
+    (pack / "sensors" / "crashing.py").write_text(CRASHING + NOTHING_ELSE)
     (pack / "sensors" / "flooding.yaml").write_text(
         "class_name: Flooding\nentry_point: flooding.py\ntrigger_types:\n  - name: burst\n"
         "    payload_schema: {type: object, properties: {n: {type: integer}}, required: [n]}\n"
     )
-    (pack / "sensors" / "flooding.py").write_text(FLOODING)
+    (pack / "sensors" / "flooding.py").write_text(FLOODING + NOTHING_ELSE)
     return pack
 
 

@@ -17,8 +17,10 @@ from attune_shared.bus import Bus
 from attune_shared.errors import RetryableError, TemplateRenderError
 from attune_shared.masking import mask_secrets
 from attune_shared.models import Action, Execution, Rule
+from attune_shared.repos import ActionRepository, RuleRepository
 from attune_shared.rules.templating import render_value
 from attune_shared.statuses import ExecutionStatus
+from attune_shared.types import Queryable
 
 log = logging.getLogger("attune.completion")
 
@@ -99,6 +101,19 @@ def notify_payloads(
     return payloads
 
 
+class DatabaseRules:
+    """A :class:`RuleLookup` reading the database each time (for the API's occasional ends)."""
+
+    def __init__(self, db: Queryable) -> None:
+        self.db = db
+
+    async def rules_for_triggers(self, trigger_refs: Collection[str]) -> dict[str, list[Rule]]:
+        grouped: dict[str, list[Rule]] = {ref: [] for ref in trigger_refs}
+        for rule in await RuleRepository(self.db).enabled_for_triggers(list(trigger_refs)):
+            grouped[rule.trigger_ref].append(rule)
+        return grouped
+
+
 class CompletionTriggers:
     """Publishes the completion triggers of executions that ended, when a rule listens to them."""
 
@@ -136,6 +151,14 @@ class CompletionTriggers:
                 "completion.not_published",
                 extra={"execution": execution.id, "trigger": trigger_ref, "error": str(exc)},
             )
+
+
+async def ended_outside_executor(
+    db: Queryable, bus: Bus, execution: Execution, status: ExecutionStatus, result: Any
+) -> None:
+    """The completion triggers of an execution ended by the API (cancelled before it started)."""
+    action = await ActionRepository(db).get_by_ref(execution.action_ref)
+    await CompletionTriggers(bus, DatabaseRules(db)).ended(execution, action, status, result)
 
 
 def _render(value: Any, context: Mapping[str, Any]) -> Any:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from attune_shared.bus import Bus, ExecutionRequested, ExecutionStatusChanged, gather_bounded
+from attune_shared.completion import ended_outside_executor
 from attune_shared.errors import RetryableError
 from attune_shared.models import Execution
 from attune_shared.repos import ExecutionRepository, NewExecution, StatusChange
@@ -150,6 +151,9 @@ async def cancel(db: Queryable, bus: Bus, execution_id: int) -> CancelResult | N
         if execution.status in PRE_RUN_STATUSES:
             ending = Transition(execution, ExecutionStatus.CANCELLED, changes={"result": cancelled_result()})
             if await transition(db, bus, ending):
+                await ended_outside_executor(
+                    db, bus, execution, ExecutionStatus.CANCELLED, cancelled_result()
+                )
                 return CancelResult("cancelled", execution)
         elif execution.status is ExecutionStatus.RUNNING:
             if await transition(db, bus, Transition(execution, ExecutionStatus.CANCELING)):

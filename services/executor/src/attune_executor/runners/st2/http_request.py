@@ -16,6 +16,7 @@ import httpx
 
 from attune_executor.runners.base import Interrupted, RunContext, RunResult, interrupted_result, interruptible
 from attune_executor.runners.st2.params import prepare
+from attune_executor.runners.st2.results import failed
 
 #: The status codes StackStorm counts as success.
 SUCCESS_CODES = range(200, 207)
@@ -122,4 +123,4 @@ def _as_object(body: Any) -> Any:
 
 
 def _failed(ctx: RunContext, error: str) -> RunResult:
-    return RunResult(False, None, ctx.elapsed_ms(), error=error, shape={"error": error})
+    return failed(ctx, error, {})

@@ -22,7 +22,14 @@ from typing import Any
 from attune_executor.runners.base import RunContext, RunResult
 from attune_executor.runners.process import ProcessOutcome, action_env, run_process
 from attune_executor.runners.shell import missing_script, script_path
-from attune_executor.runners.st2.params import SplitParameters, json_or_text, prepare, strip_shell_chars
+from attune_executor.runners.st2.params import SplitParameters, prepare
+from attune_executor.runners.st2.results import (
+    failed,
+    from_process,
+    interruption,
+    json_or_text,
+    strip_shell_chars,
+)
 from attune_shared.runner_types import runner_parameter_names
 
 #: StackStorm's return code of a timed-out command.
@@ -132,42 +139,20 @@ def _interpreter(path: Path) -> list[str]:
 def shell_result(ctx: RunContext, outcome: ProcessOutcome) -> RunResult:
     """StackStorm's local shell result: ``{failed, succeeded, return_code, stdout, stderr}``, the
     streams with one trailing newline stripped and decoded as JSON when they are JSON."""
-    out, err = outcome.stdout, outcome.stderr
-    code = outcome.exit_code
-    error = outcome.error
-    if outcome.timed_out:
-        code, error = TIMEOUT_RETURN_CODE, f"Action failed to complete in {ctx.timeout:g} seconds"
-    elif outcome.stopped:
-        error = "cancelled; the process group was killed"
+    error = interruption(ctx, outcome)
+    code = TIMEOUT_RETURN_CODE if outcome.timed_out else outcome.exit_code
     succeeded = code == 0 and error is None
     shape: dict[str, Any] = {
         "failed": not succeeded,
         "succeeded": succeeded,
         "return_code": code,
-        "stdout": json_or_text(strip_shell_chars(out.text())),
-        "stderr": json_or_text(strip_shell_chars(err.text())),
+        "stdout": json_or_text(strip_shell_chars(outcome.stdout.text())),
+        "stderr": json_or_text(strip_shell_chars(outcome.stderr.text())),
     }
-    if error is not None:
-        shape["error"] = error
-    return RunResult(
-        succeeded,
-        code,
-        ctx.elapsed_ms(),
-        timed_out=outcome.timed_out,
-        cancelled=outcome.stopped,
-        stdout_truncated=out.truncated,
-        stderr_truncated=err.truncated,
-        shape=shape,
-    )
+    return from_process(ctx, outcome, shape, succeeded=succeeded, error=error, exit_code=code)
 
 
 def _failed(ctx: RunContext, error: str) -> RunResult:
-    shape = {
-        "failed": True,
-        "succeeded": False,
-        "return_code": None,
-        "stdout": "",
-        "stderr": "",
-        "error": error,
-    }
-    return RunResult(False, None, ctx.elapsed_ms(), error=error, shape=shape)
+    return failed(
+        ctx, error, {"failed": True, "succeeded": False, "return_code": None, "stdout": "", "stderr": ""}
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,17 +36,3 @@ def prepare(ctx: RunContext) -> SplitParameters:
     if isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout > 0:
         ctx.timeout = min(ctx.timeout, float(timeout))
     return SplitParameters(runner, {k: v for k, v in params.items() if k not in names})
-
-
-def strip_shell_chars(text: str) -> str:
-    """One trailing newline, then one trailing carriage return, removed (StackStorm's rule)."""
-    text = text.removesuffix("\n")
-    return text.removesuffix("\r")
-
-
-def json_or_text(text: str) -> Any:
-    """``text`` decoded as JSON when it is JSON (``echo 123`` gives 123), else the text."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text

@@ -23,6 +23,7 @@ from attune_executor.runners.base import RunContext, RunResult
 from attune_executor.runners.process import action_env, run_process
 from attune_executor.runners.shell import missing_script, script_path
 from attune_executor.runners.st2.params import prepare
+from attune_executor.runners.st2.results import failed, from_process, interruption
 from attune_shared.bus import Bus
 from attune_shared.datastore import Datastore
 from attune_shared.settings import PacksSettings
@@ -94,37 +95,21 @@ class PythonScriptRunner:
             server.cancel()
             parent.close()
         reported = services.result
-        out, err = outcome.stdout, outcome.stderr
-        error = outcome.error
-        if outcome.timed_out:
-            error = f"Action failed to complete in {ctx.timeout:g} seconds"
-        elif outcome.stopped:
-            error = "cancelled; the process group was killed"
-        elif outcome.exit_code != 0 and error is None:
+        error = interruption(ctx, outcome)
+        if error is None and outcome.exit_code != 0:
             error = f"the action exited with code {outcome.exit_code} (see stderr)"
-        elif reported.status is False:
+        elif error is None and reported.status is False:
             error = "the action returned (False, result)"
-        succeeded = error is None
         shape: dict[str, Any] = {
             "result": reported.result if reported.reported else NO_RESULT,
             "exit_code": outcome.exit_code,
-            "stdout": out.text(),
-            "stderr": err.text(),
+            "stdout": outcome.stdout.text(),
+            "stderr": outcome.stderr.text(),
         }
-        if error is not None:
-            shape["error"] = error
-        return RunResult(
-            succeeded,
-            outcome.exit_code,
-            ctx.elapsed_ms(),
-            timed_out=outcome.timed_out,
-            cancelled=outcome.stopped,
-            stdout_truncated=out.truncated,
-            stderr_truncated=err.truncated,
-            shape=shape,
+        return from_process(
+            ctx, outcome, shape, succeeded=error is None, error=error, exit_code=outcome.exit_code
         )
 
 
 def _failed(ctx: RunContext, error: str) -> RunResult:
-    shape = {"result": NO_RESULT, "exit_code": None, "stdout": "", "stderr": "", "error": error}
-    return RunResult(False, None, ctx.elapsed_ms(), error=error, shape=shape)
+    return failed(ctx, error, {"result": NO_RESULT, "exit_code": None, "stdout": "", "stderr": ""})
