@@ -14,6 +14,7 @@ from attune_shared.packs import RegistrationReport, register_core_pack, register
 from attune_shared.processes import ServiceProcess
 from attune_shared.testing.spawning import SpawnService
 
+from ..api.harness import api, services  # noqa: F401  (the API process and other services)
 from ..executor.conftest import FAST, StartExecutor
 
 StartSensor = Callable[..., Awaitable[ServiceProcess]]

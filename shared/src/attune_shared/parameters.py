@@ -17,7 +17,6 @@ from jsonschema.exceptions import SchemaError, relevance
 
 from attune_shared.errors import DefinitionError, ParameterError
 from attune_shared.json_schema import compiled, validator_class
-from attune_shared.rules.templating import is_template, render_value
 from attune_shared.secrets import MASK, SecretBox
 
 #: The field of a problem with the parameters as a whole.
@@ -73,6 +72,9 @@ def complete_parameters(
     :raises TemplateRenderError: ``parameters.region: datastore key st2kv.system.region does not exist``.
     :raises ParameterError: when defaults refer to each other in a cycle.
     """
+    # imported here: the rules package (its trial) imports this module
+    from attune_shared.rules.templating import is_template
+
     values = dict(params)
     templated: dict[str, str] = {}
     properties = _properties(schema)
@@ -99,6 +101,8 @@ def immutable_parameters(schema: Mapping[str, Any]) -> set[str]:
 def _render_defaults(
     templated: dict[str, str], values: dict[str, Any], declared: set[str], context: Mapping[str, Any]
 ) -> dict[str, Any]:
+    from attune_shared.rules.templating import render_value
+
     pending = {name: _references(source) & (declared | set(values)) for name, source in templated.items()}
     rendered: dict[str, Any] = {}
     while pending:

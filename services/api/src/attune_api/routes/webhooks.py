@@ -266,7 +266,7 @@ async def _deliver_stackstorm(
         await _publish(bus, trigger, payload, trace_tag, None)
     else:
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HIDDEN_HEADERS}
-        headers = {_original_case(request, k): v for k, v in headers.items()}
+        headers = {k.title(): v for k, v in headers.items()}  # as WSGI shows them: X-Demo
         payload = {
             "headers": headers,
             "headers_lower": {k.lower(): v for k, v in headers.items()},
@@ -320,14 +320,6 @@ def _body(content_type: str, body: bytes) -> Any:
     if kind == "text/plain":
         return text
     raise _refuse(400, "invalid", f"Unsupported Content-Type: {kind}")
-
-
-def _original_case(request: Request, lowered: str) -> str:
-    """Starlette lower-cases header names; StackStorm shows them as sent."""
-    for raw, _ in request.headers.raw:
-        if raw.decode("latin-1").lower() == lowered:
-            return raw.decode("latin-1")
-    return lowered
 
 
 async def _publish(bus: Bus, trigger: str, payload: Any, trace_tag: str | None, rule_ref: str | None) -> None:
