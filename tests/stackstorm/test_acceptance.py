@@ -152,9 +152,7 @@ async def test_a_stackstorm_pack_installed_from_git_runs_unchanged(
             return (await operator.get("/api/v1/enforcements", params=params)).json()["data"]
 
         [failed] = await wait_for(failed_enforcement, 30, "the disabled enforcement")
-        assert (
-            "action_params.message" in failed["failure_reason"] and "X-Demo" in failed["failure_reason"]
-        )
+        assert "action_params.message" in failed["failure_reason"] and "X-Demo" in failed["failure_reason"]
         code, out = await attune(
             api, "enforcement", "list", "--rule", "st2demo.on_hook", "--status", "disabled"
         )

@@ -35,13 +35,12 @@ from pydantic import BaseModel, Field
 from attune_shared.bus.messages import RuleChanged
 from attune_shared.constants import PACK_INSTALL_LOCK_KEY
 from attune_shared.errors import AttuneError
-from attune_shared.packs.loader import PACK_FILE, LoadedPack, load_pack
+from attune_shared.packs.loader import PACK_FILE, LoadedPack, load_pack, read_mapping
 from attune_shared.packs.problems import ROOT, InvalidPackError, PackProblem
 from attune_shared.packs.refs import PACK_REF_RE
 from attune_shared.packs.registry import register_pack
 from attune_shared.packs.report import RegistrationReport
 from attune_shared.packs.stackstorm import STACKSTORM_PACK_REF
-from attune_shared.packs.yamlfile import read_yaml
 from attune_shared.repos import PackRepository, RuleRepository
 from attune_shared.settings import PacksSettings
 from attune_shared.st2compat import CHECK_WRAPPER
@@ -293,7 +292,7 @@ def _pack_root(path: Path) -> Path:
 
 def _ref_of(root: Path) -> str:
     """The ref the pack will be installed as: ``ref``, else ``name`` (the directory takes it)."""
-    data, problems = read_yaml(root, root / PACK_FILE)
+    data, problems = read_mapping(root / PACK_FILE, PACK_FILE)
     if data is None:
         raise InvalidPackError(str(root), problems)
     ref = data.get("ref") or data.get("name")
