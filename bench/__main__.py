@@ -19,7 +19,7 @@ from typing import Any
 from attune_shared.db import create_pool
 from attune_shared.settings import DatabaseSettings
 
-from . import pipeline, raw
+from . import completion, pipeline, raw
 from .report import render
 from .servers import fresh_database, servers
 
@@ -99,6 +99,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         for (trigger, executions), count in published.items()
                     }
                 results["rss_mb"].update(st.peaks)
+                results["completion_unlistened_us"] = round(await completion.unlistened_us(pool), 2)
             finally:
                 await pool.close()
 

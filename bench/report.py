@@ -61,6 +61,13 @@ def render(r: dict[str, Any]) -> str:
         lines.append(
             _row(f"latency -> {stage} @ saturation (ms)", "", _pcts(r["latency_ms_saturation"][stage]))
         )
+    lines.append(
+        _row(
+            "completion triggers, no rule listening (µs/execution)",
+            f"{r['completion_unlistened_us']}",
+            "the executor's check per ended execution (cached)",
+        )
+    )
     for s in r["scaling"]:
         label = f"scaling: {s['executors']} executor(s), core.sleep 0.1"
         note = f"{_ratio(s['per_s'], s['ideal_per_s'])} of ideal {s['ideal_per_s']:.0f}/s (wall clock {s['wall_per_s']}/s)"

@@ -32,6 +32,7 @@ def test_smoke_benchmark_writes_every_key_with_nothing_lost(tmp_path: Path) -> N
         assert set(r["latency_ms"][stage]) == {"p50", "p95", "p99"}
     assert r["scaling"] and all(set(s) >= {"executors", "per_s", "ideal_per_s"} for s in r["scaling"])
     assert r["duplicates"] == 0 and r["lost"] == 0
+    assert 0 < r["completion_unlistened_us"] < 1000  # a cached lookup, no query, nothing published
     # correctness counts every run, the fixed-rate and low-load ones too
     noop = r["correctness"]["bench.noop"]
     assert noop["completed"] == r["params"]["events"] + 2 * r["latency_fixed"]["count"] == noop["events"]

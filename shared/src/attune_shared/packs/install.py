@@ -230,6 +230,12 @@ async def _fetch(source: str, packs: PacksSettings) -> _Staged:
 def _stage_local(source: str, where: Path) -> bool:
     """Copy a directory or extract an archive into ``<where>/fetched``; False for anything else (git)."""
     path = Path(source).expanduser()
+    try:
+        path.exists()
+    except OSError as exc:  # a name too long, say: neither a path nor a git URL
+        raise InstallError(
+            f"{source[:200]}: not a directory, an archive or a git URL ({exc.strerror})"
+        ) from None
     if path.is_dir():
         _copy_tree(path.resolve(), where / "fetched")
         return True
