@@ -19,7 +19,7 @@ from typing import Any
 from attune_shared.db import create_pool
 from attune_shared.settings import DatabaseSettings
 
-from . import completion, pipeline, raw
+from . import completion, pipeline, raw, workflows
 from .report import render
 from .servers import fresh_database, servers
 
@@ -87,6 +87,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     latency_n = max(min(int(args.rate * 10), n), 50)
                     results["latency_fixed"] = await _latency(pool, st, latency_n, args.rate, start=10**7)
                     results["shell_low_load"] = await _shell_run_time(pool, st, start=2 * 10**7)
+                    results["workflows"] = await workflows.measure(
+                        pool, st, low_runs=5 if args.smoke else 20, saturation=10 if args.smoke else 50
+                    )
                     await _api_footprint(pool, st, latency_n, args.rate, start=3 * 10**7)
                     # over every run on this stack, the fixed-rate and low-load ones included
                     published = {
@@ -98,6 +101,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         trigger: await pipeline.correctness(pool, trigger, count, executions)
                         for (trigger, executions), count in published.items()
                     }
+                    results["correctness"][workflows.WORKFLOW] = results["workflows"]["correctness"]
                 results["rss_mb"].update(st.peaks)
                 results["completion_unlistened_us"] = round(await completion.unlistened_us(pool), 2)
             finally:
@@ -215,6 +219,11 @@ def _summarize(results: dict[str, Any]) -> dict[str, Any]:
     low = results["shell_low_load"]["run_ms"]["p50"]
     results["shell_overhead_ms"] = round(low - results["raw"]["shell_spawn_ms"], 2)
     results["latency_ms_saturation"] = noop["latency_ms"]
+    wf = results["workflows"]
+    results["workflow_transition_ms"] = {
+        "low_load_p50": wf["low_load"]["per_transition_ms"]["p50"],
+        "saturation": wf["saturation"]["per_transition_ms"],
+    }
     return results
 
 

@@ -61,6 +61,24 @@ def render(r: dict[str, Any]) -> str:
         lines.append(
             _row(f"latency -> {stage} @ saturation (ms)", "", _pcts(r["latency_ms_saturation"][stage]))
         )
+    wf = r["workflows"]
+    low, sat = wf["low_load"], wf["saturation"]
+    lines.append(
+        _row(
+            "workflow: engine per task transition @ low load (ms)",
+            f"{low['per_transition_ms']['p50']}",
+            f"p50 (p95 {low['per_transition_ms']['p95']}): 20 x core.noop workflow p50 {low['workflow_ms']['p50']} ms "
+            f"minus 20 x bare core.noop p50 {low['noop_ms']['p50']} ms, over 20",
+        )
+    )
+    lines.append(
+        _row(
+            "workflow: engine per task transition @ saturation (ms)",
+            f"{sat['per_transition_ms']}",
+            f"{sat['workflows']} workflows at once: {sat['workflow_tasks_per_s']:,} tasks/s vs "
+            f"{sat['noop_per_s']:,} bare noops/s ({_ratio(sat['workflow_tasks_per_s'], sat['noop_per_s'])})",
+        )
+    )
     lines.append(
         _row(
             "completion triggers, no rule listening (µs/execution)",

@@ -42,3 +42,13 @@ def test_smoke_benchmark_writes_every_key_with_nothing_lost(tmp_path: Path) -> N
         "attune-api",
     }
     assert "duplicates / lost" in result.stdout
+    # the workflow figure, and its correctness: every workflow completed its 20 tasks, once each
+    wf = r["correctness"]["benchwf.noop20"]
+    assert (
+        wf["workflows"]
+        == wf["completed"]
+        == r["workflows"]["low_load"]["workflows"] + r["workflows"]["saturation"]["workflows"]
+    )
+    assert wf["tasks"] == 20 * wf["workflows"] and wf["duplicates"] == wf["lost"] == 0
+    assert set(r["workflow_transition_ms"]) == {"low_load_p50", "saturation"}
+    assert "engine per task transition" in result.stdout

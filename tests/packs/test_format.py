@@ -108,7 +108,7 @@ MALFORMED = {
     "unknown runner_type": (
         "actions/run.yaml",
         "ref: run\nrunner_type: bash\nentry_point: run.sh\n",
-        "actions/run.yaml:runner_type: Input should be 'builtin', 'shell', 'python' or 'http'",
+        "actions/run.yaml:runner_type: Input should be 'builtin', 'shell', 'python', 'http' or 'orquesta'",
     ),
     "bad output_format": (
         "actions/run.yaml",

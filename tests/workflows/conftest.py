@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
+import pytest_asyncio
 
+from attune_shared.bus import Bus
+from attune_shared.packs import PackProblem, register_core_pack, register_pack
+from attune_shared.secrets import SecretBox
+from attune_shared.settings import Settings
 from attune_shared.workflows import Dispatch, Runtime, Step, WorkflowSpec, child_changed, load_workflow, start
+from attune_shared.workflows.engine import WorkflowEngine
+
+from ..executor.conftest import start_executor  # noqa: F401 (a fixture)
+from .stack import PACK_DIR
 
 FILES = Path(__file__).parent / "files"
 CONTEXT = {
@@ -64,3 +75,30 @@ def workflow():
         return Driver(load_workflow(FILES / name), params)
 
     return make
+
+
+@pytest_asyncio.fixture
+async def wftest(db_pool: asyncpg.Pool) -> None:
+    """The core pack and the tests' workflow pack, registered (``wftest.broken`` registers with
+    its inspection error, as in StackStorm)."""
+    await register_core_pack(db_pool)
+    report = await register_pack(db_pool, PACK_DIR)
+    assert report.workflow_problems == {
+        "wftest.broken": [
+            PackProblem(
+                "actions/workflows/broken.yaml",
+                "tasks.first.next[0].do",
+                'The task "nowhere" is not defined.',
+            )
+        ]
+    }
+
+
+@pytest_asyncio.fixture
+async def engine(db_pool: asyncpg.Pool, bus: Bus, settings: Settings) -> AsyncIterator[WorkflowEngine]:
+    """A workflow engine in the test's process, as the API holds one (pause, resume, cancel)."""
+    engine = WorkflowEngine(
+        db_pool, bus, SecretBox(settings.security.secret_key), api_url="http://127.0.0.1:8080/api/v1"
+    )
+    yield engine
+    await engine.close()

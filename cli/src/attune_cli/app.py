@@ -21,6 +21,7 @@ from attune_cli.commands import (
     run,
     sensor,
     up,
+    workflow,
 )
 from attune_cli.output import fail
 from attune_shared.errors import AttuneError, ConfigError, ServerSetupError
@@ -41,6 +42,7 @@ app.add_typer(action.action_app, name="action")
 app.add_typer(sensor.sensor_app, name="sensor")
 app.command(name="run")(run.run)
 app.add_typer(execution.execution_app, name="execution")
+app.add_typer(workflow.workflow_app, name="workflow")
 app.add_typer(event.event_app, name="event")
 app.add_typer(enforcement.enforcement_app, name="enforcement")
 app.add_typer(apikey.apikey_app, name="apikey")

@@ -28,6 +28,9 @@ SYSTEM_USER = "attune"
 #: the hash of its ref); two-key locks take 32-bit keys ("pins" in ASCII).
 PACK_INSTALL_LOCK_KEY = 0x70696E73
 
+#: ``runner_type`` of a workflow action (an Orquesta workflow: its runs hold no process).
+WORKFLOW_RUNNER_TYPE = "orquesta"
+
 #: Root of the source tree (the workspace), where `migrations/` and `packs/` live.
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"

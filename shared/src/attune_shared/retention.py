@@ -1,7 +1,8 @@
-"""Retention for PostgreSQL without TimescaleDB: delete expired rows in batches.
+"""Retention: delete expired rows in batches.
 
-With TimescaleDB the retention policies of migration 0004 drop whole chunks instead, and
-:func:`purge_expired` does nothing.
+Without TimescaleDB, the time-series tables' rows; with it, the retention policies of migration
+0004 drop whole chunks instead. Either way the workflows of executions past their retention
+(``workflow_execution``, and their dispatch rows with it), which are ordinary tables.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from attune_shared.settings import RetentionSettings
 
 
 def retention_days(settings: RetentionSettings) -> dict[str, int]:
-    """Table -> days its rows are kept."""
+    """Time-series table -> days its rows are kept."""
     return {
         "event": settings.event_days,
         "enforcement": settings.enforcement_days,
@@ -25,24 +26,26 @@ def retention_days(settings: RetentionSettings) -> dict[str, int]:
 
 
 async def purge_expired(pool: asyncpg.Pool, settings: RetentionSettings) -> dict[str, int] | None:
-    """Delete rows older than their table's retention, ``batch_size`` rows per transaction.
+    """Delete rows older than their table's retention, ``batch_size`` rows per transaction (see the
+    module docstring for which).
 
-    Returns rows deleted per table, or ``None`` when skipped: TimescaleDB is installed, or
-    another replica holds the retention lock right now.
+    Returns rows deleted per table, or ``None`` when another replica holds the retention lock.
     """
     async with pool.acquire() as conn:
-        if await timescale_installed(conn):
-            return None
         if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", RETENTION_LOCK_KEY):
             return None
         try:
+            # (table, the column its age is read from, days)
+            tables = [("workflow_execution", "execution_created", settings.execution_days)]
+            if not await timescale_installed(conn):
+                tables += [(table, "created", days) for table, days in retention_days(settings).items()]
             deleted: dict[str, int] = {}
-            for table, days in retention_days(settings).items():
+            for table, column, days in tables:
                 deleted[table] = 0
                 while True:
                     status = await conn.execute(
                         f"DELETE FROM {table} WHERE ctid = ANY(ARRAY("
-                        f"SELECT ctid FROM {table} WHERE created < now() - make_interval(days => $1) LIMIT $2))",
+                        f"SELECT ctid FROM {table} WHERE {column} < now() - make_interval(days => $1) LIMIT $2))",
                         days,
                         settings.batch_size,
                     )

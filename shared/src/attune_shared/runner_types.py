@@ -165,8 +165,6 @@ STACKSTORM_RUNNERS: Final[dict[str, RunnerSpec]] = {
             "orquesta",
             {"notify": {"type": "array", "default": [], "items": {"type": "string"}}},
             entry_point="file",
-            available=False,
-            missing="Orquesta workflows run on the workflow engine, which is not installed yet",
         ),
         _spec(
             "action-chain",

@@ -250,6 +250,12 @@ class ApiSettings(Section):
     sse_send_timeout: float = Field(default=30.0, gt=0)
     #: most status changes replayed on a `Last-Event-ID` reconnect
     sse_replay_max: int = Field(default=10_000, ge=0)
+    #: the API's URL as actions and workflows reach it (`ctx().st2.api_url`); default from host and port
+    public_url: str = ""
+
+    def base_url(self) -> str:
+        """``public_url``, or ``http://<host>:<port>/api/v1``."""
+        return self.public_url or f"http://{self.host}:{self.port}/api/v1"
 
 
 class RetentionSettings(Section):

@@ -1,20 +1,23 @@
-"""`attune execution list|get|cancel|tail` and the waiting behind `attune run`."""
+"""`attune execution list|get|cancel|pause|resume|tail` and the waiting behind `attune run`."""
 
 from __future__ import annotations
 
 import json
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import typer
 from rich.status import Status
+from rich.tree import Tree
 
 from attune_cli.client import ApiClient, ApiError, short
 from attune_cli.output import console, err_console, print_json, print_table
 from attune_shared.statuses import ExecutionStatus
 
-execution_app = typer.Typer(help="Executions: list, inspect, cancel, follow.", no_args_is_help=True)
+execution_app = typer.Typer(
+    help="Executions: list, inspect, cancel, pause and resume workflows, follow.", no_args_is_help=True
+)
 
 JsonOption = typer.Option(False, "-j", "--json", help="print JSON")
 STREAM = "/api/v1/executions/stream"
@@ -49,8 +52,9 @@ def list_executions(
 def get_execution(
     execution_id: int = typer.Argument(..., help="the execution id"), json_output: bool = JsonOption
 ) -> None:
-    """Show an execution, what caused it, and its result."""
-    show(ApiClient().get(f"/api/v1/executions/{execution_id}"), json_output)
+    """Show an execution, what caused it, and its result; a workflow's task tree with statuses and durations."""
+    client = ApiClient()
+    show(client, client.get(f"/api/v1/executions/{execution_id}"), json_output)
 
 
 @execution_app.command("cancel")
@@ -63,6 +67,32 @@ def cancel_execution(
         print_json(result)
     else:
         console.print(f"execution {execution_id}: {result['outcome']}")
+
+
+@execution_app.command("pause")
+def pause_execution(
+    execution_id: int = typer.Argument(..., help="the workflow's execution id"),
+    json_output: bool = JsonOption,
+) -> None:
+    """Pause a workflow: running tasks finish, no new task starts (nested workflows pause too)."""
+    _control(execution_id, "pause", json_output)
+
+
+@execution_app.command("resume")
+def resume_execution(
+    execution_id: int = typer.Argument(..., help="the workflow's execution id"),
+    json_output: bool = JsonOption,
+) -> None:
+    """Resume a paused workflow."""
+    _control(execution_id, "resume", json_output)
+
+
+def _control(execution_id: int, request: str, json_output: bool) -> None:
+    result = ApiClient().post(f"/api/v1/executions/{execution_id}/{request}")
+    if json_output:
+        print_json(result)
+    else:
+        console.print(f"execution {execution_id}: {result['status']}")
 
 
 @execution_app.command("tail")
@@ -129,9 +159,14 @@ def wait(
     )
 
 
-def show(execution: dict[str, Any], json_output: bool) -> None:
+def show(client: ApiClient, execution: dict[str, Any], json_output: bool) -> None:
+    """An execution for people (a workflow with its task tree and its output) or as JSON (a
+    workflow's with ``children``, recursively)."""
+    workflow = execution.get("workflow_def") is not None
     if json_output:
-        print_json(execution)
+        print_json(
+            {**execution, "children": children_tree(client, execution["id"])} if workflow else execution
+        )
         return
     links = execution.get("links") or {}
     rule = (links.get("rule") or {}).get("ref") or execution.get("rule_ref")
@@ -149,9 +184,61 @@ def show(execution: dict[str, Any], json_output: bool) -> None:
     for name, value in rows.items():
         if value not in (None, ""):
             console.print(f"[bold]{name}:[/] {value}", highlight=False)
-    if execution.get("result") is not None:
+    if workflow:
+        tree = Tree(f"#{execution['id']} {execution['action_ref']} [bold]{execution['status']}[/]")
+        _add_tasks(tree, children_tree(client, execution["id"]))
+        console.print("[bold]tasks:[/]")
+        console.print(tree, highlight=False)
+    result = execution.get("result")
+    if workflow and isinstance(result, dict):
+        console.print("[bold]output:[/]")
+        console.print_json(json.dumps(result.get("output"), default=str))
+        if result.get("errors"):
+            console.print("[bold]errors:[/]")
+            console.print_json(json.dumps(result["errors"], default=str))
+    elif result is not None:
         console.print("[bold]result:[/]")
-        console.print_json(json.dumps(execution["result"], default=str))
+        console.print_json(json.dumps(result, default=str))
+
+
+def children_tree(client: ApiClient, execution_id: int) -> list[dict[str, Any]]:
+    """A workflow's children, oldest first, each a nested workflow's with its ``children``."""
+    children: list[dict[str, Any]] = []
+    after: int | None = None
+    while True:
+        page = client.get(f"/api/v1/executions/{execution_id}/children", {"after_id": after})
+        children += page["data"]
+        after = page["next"]
+        if after is None:
+            break
+    for child in children:
+        if child.get("workflow_def") is not None:
+            child["children"] = children_tree(client, child["id"])
+    return children
+
+
+def _add_tasks(tree: Tree, children: list[dict[str, Any]]) -> None:
+    for child in children:
+        item = "" if child.get("task_item") is None else f"[{child['task_item']}]"
+        line = (
+            f"{child.get('task_name') or '?'}{item}  #{child['id']} {child['action_ref']}  "
+            f"[bold]{child['status']}[/]  {_duration(child)}"
+        )
+        _add_tasks(tree.add(line), child.get("children") or [])
+
+
+def _duration(execution: dict[str, Any]) -> str:
+    """How long it ran: started -> its end (the last update of a finished one), or -> now."""
+    started = execution.get("started_at")
+    if not started:
+        return ""
+    end = (
+        datetime.fromisoformat(execution["updated"])
+        if is_terminal(execution["status"])
+        else datetime.now(UTC)
+    )
+    seconds = max((end - datetime.fromisoformat(started)).total_seconds(), 0.0)
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
 
 
 def _time(value: str | None) -> str:

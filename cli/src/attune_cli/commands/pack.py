@@ -84,11 +84,19 @@ async def _validate(path: Path, settings: Settings | None) -> Validation:
 
 
 @pack_app.command("register")
-def register(path: Path = PathArgument, json_output: bool = JsonOption) -> None:
+def register(
+    path: Path = PathArgument,
+    strict: bool = typer.Option(
+        False,
+        "--strict",
+        help="refuse the pack when a workflow fails inspection (by default it registers, warned)",
+    ),
+    json_output: bool = JsonOption,
+) -> None:
     """Register a pack (create, update, remove its components) and announce its rule changes."""
     settings = load_settings()
     try:
-        report = asyncio.run(_register(path, settings))
+        report = asyncio.run(_register(path, settings, strict))
     except InvalidPackError as exc:
         for problem in exc.problems:
             typer.echo(str(problem), err=True)
@@ -99,6 +107,9 @@ def register(path: Path = PathArgument, json_output: bool = JsonOption) -> None:
         print_json({**report.model_dump(mode="json"), "published": published})
         return
     _print_report(report)
+    for ref, problems in report.workflow_problems.items():
+        lines = "\n".join(f"  {p}" for p in problems)
+        typer.echo(f"warning: workflow {ref} fails inspection; it will fail when run:\n{lines}", err=True)
     if published < len(report.rule_changes):
         typer.echo(
             f"warning: {len(report.rule_changes) - published} rule change(s) were not published; "
@@ -107,10 +118,10 @@ def register(path: Path = PathArgument, json_output: bool = JsonOption) -> None:
         )
 
 
-async def _register(path: Path, settings: Settings) -> RegistrationReport:
+async def _register(path: Path, settings: Settings, strict: bool) -> RegistrationReport:
     conn = await connect(settings.database, application_name="attune-cli")
     try:
-        return await register_pack(conn, path)
+        return await register_pack(conn, path, strict=strict)
     finally:
         await conn.close()
 

@@ -19,7 +19,8 @@ def run(
     no_wait: bool = typer.Option(False, "--async", help="print the execution and return without waiting"),
     json_output: bool = typer.Option(False, "-j", "--json", help="print the execution as JSON"),
 ) -> None:
-    """Run an action; exit 0 when it completes, 1 when it fails, times out or is cancelled."""
+    """Run an action or a workflow; exit 0 when it completes, 1 when it fails, times out or is
+    cancelled. A workflow's task tree and output are shown."""
     try:
         params = parse_params(parameters or [])
     except ValueError as exc:
@@ -35,7 +36,7 @@ def run(
         return
     with err_console.status(f"{action_ref} #{execution['id']}: requested") as spinner:
         final = wait(client, execution, wait_for, spinner)
-    show(final, json_output)
+    show(client, final, json_output)
     if final["status"] != "completed":
         if not json_output:
             err_console.print(f"execution {final['id']} {final['status']}", style="bold red")

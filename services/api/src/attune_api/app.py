@@ -28,6 +28,7 @@ from attune_api.sse import Hub
 from attune_shared.runtime import Runtime, connect, ready
 from attune_shared.secrets import SecretBox
 from attune_shared.settings import Settings
+from attune_shared.workflows.engine import WorkflowEngine
 
 log = logging.getLogger("attune.api")
 
@@ -63,6 +64,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             hub = Hub(nc, rt.spec, settings.api.sse_queue_size)
             await hub.start()
             stack.push_async_callback(hub.close)
+            box = SecretBox(settings.security.secret_key, previous=settings.security.previous_secret_key)
+            workflows = WorkflowEngine(rt.pool, rt.bus, box, api_url=settings.api.base_url())
+            stack.push_async_callback(workflows.close)
             app.state.services = Services(
                 settings=settings,
                 pool=rt.pool,
@@ -80,7 +84,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
                     settings.api.session_ttl,
                     previous=settings.security.previous_secret_key,
                 ),
-                box=SecretBox(settings.security.secret_key, previous=settings.security.previous_secret_key),
+                box=box,
+                workflows=workflows,
             )
             yield
 

@@ -18,6 +18,7 @@ from attune_shared.bus import Bus
 from attune_shared.models.identity import Role
 from attune_shared.secrets import SecretBox
 from attune_shared.settings import Settings
+from attune_shared.workflows.engine import WorkflowEngine
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key (atn_…)")
 bearer = HTTPBearer(auto_error=False, description="an API key or a token from POST /auth/token")
@@ -52,11 +53,16 @@ def _box(request: Request) -> SecretBox:
     return get_services(request).box
 
 
+def _workflows(request: Request) -> WorkflowEngine:
+    return get_services(request).workflows
+
+
 PoolDep = Annotated[asyncpg.Pool, Depends(_pool)]
 BusDep = Annotated[Bus, Depends(_bus)]
 HubDep = Annotated[Hub, Depends(_hub)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 BoxDep = Annotated[SecretBox, Depends(_box)]
+WorkflowsDep = Annotated[WorkflowEngine, Depends(_workflows)]
 
 UNAUTHENTICATED = "authentication required: send an API key as X-API-Key or a bearer token as Authorization"
 

@@ -12,6 +12,7 @@ from attune_api.sse import Hub
 from attune_shared.bus import Bus, BusSpec
 from attune_shared.secrets import SecretBox
 from attune_shared.settings import Settings
+from attune_shared.workflows.engine import WorkflowEngine
 
 
 @dataclass
@@ -26,3 +27,5 @@ class Services:
     #: issues the tokens of web console sessions (``api.session_ttl``); any signer verifies them
     session_signer: TokenSigner
     box: SecretBox
+    #: pause, resume and cancel of workflows (cascading to their children)
+    workflows: WorkflowEngine

@@ -122,6 +122,7 @@ class Executor:
             consumer.stop()  # batches in flight finish
         await self._join(self._tasks[: len(consumers)])
         await self.runs.drain(settings.executor.shutdown_grace)
+        await self.context.workflows.close()
         self.context.wakeups.close()
         await self._join(self._tasks[len(consumers) :])
         with contextlib.suppress(Exception):

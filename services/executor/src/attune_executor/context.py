@@ -14,6 +14,7 @@ from attune_shared.bus import Bus
 from attune_shared.datastore import Datastore
 from attune_shared.secrets import SecretBox
 from attune_shared.settings import ExecutorSettings, PacksSettings, Settings
+from attune_shared.workflows.engine import WorkflowEngine
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class ExecutorContext:
     datastore: Datastore
     #: installed packs and their virtual environments
     packs: PacksSettings
+    workflows: WorkflowEngine
 
     @classmethod
     def create(cls, pool: asyncpg.Pool, bus: Bus, settings: Settings) -> ExecutorContext:
@@ -39,6 +41,7 @@ class ExecutorContext:
         wakeups = Wakeups(bus)
         finisher = Finisher(pool, bus, ex, catalog, policies, wakeups)
         box = SecretBox(settings.security.secret_key, previous=settings.security.previous_secret_key)
-        return cls(
-            pool, bus, ex, catalog, policies, wakeups, finisher, box, Datastore(pool, box), settings.packs
-        )
+        datastore = Datastore(pool, box)
+        workflows = WorkflowEngine(pool, bus, box, api_url=settings.api.base_url(), end=finisher.end_workflow)
+        finisher.workflows = workflows
+        return cls(pool, bus, ex, catalog, policies, wakeups, finisher, box, datastore, settings.packs, workflows)

@@ -19,6 +19,7 @@ from attune_shared.metrics import ENFORCEMENTS
 from attune_shared.models import Enforcement, Execution
 from attune_shared.repos import EnforcementRepository, ExecutionRepository, NewExecution
 from attune_shared.statuses import EnforcementStatus, ExecutionStatus
+from attune_shared.workflows.children import is_workflow
 
 log = logging.getLogger("attune.executor.enforcements")
 
@@ -71,7 +72,9 @@ class EnforcementProcessor:
                             enforcement=e.id,
                             rule_ref=e.rule_ref,
                             trigger_ref=e.trigger_ref,
-                            timeout_seconds=action.timeout_seconds or self.settings.default_timeout,
+                            # a workflow has no time limit unless its action sets one, as in StackStorm
+                            timeout_seconds=action.timeout_seconds
+                            or (None if is_workflow(action) else self.settings.default_timeout),
                             max_retries=action.max_retries,
                             trace_tag=e.trace_tag,
                             secrets=e.secrets,

@@ -22,7 +22,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from tenacity import AsyncRetrying, retry_if_exception, wait_exponential
@@ -37,9 +37,12 @@ from attune_shared.executions import Transition
 from attune_shared.metrics import EXECUTIONS_FINISHED
 from attune_shared.models import Execution
 from attune_shared.outage import is_unavailable
-from attune_shared.repos import ExecutionRepository, NewExecution
+from attune_shared.repos import ExecutionRepository, NewExecution, WorkflowTaskDispatchRepository
 from attune_shared.settings import ExecutorSettings
-from attune_shared.statuses import ExecutionStatus
+from attune_shared.statuses import ACTIVE_STATUSES, ExecutionStatus
+
+if TYPE_CHECKING:
+    from attune_shared.workflows.engine import WorkflowEngine
 
 log = logging.getLogger("attune.executor.finishing")
 
@@ -102,6 +105,8 @@ def retry_of(
         run_after=datetime.now(UTC) + timedelta(seconds=retry_delay(x.retry_count, settings)),
         trace_tag=x.trace_tag,
         secrets=x.secrets,
+        task_name=x.task_name,
+        task_item=x.task_item,
     )
 
 
@@ -122,6 +127,8 @@ class Finisher:
         self.policies = policies
         self.wakeups = wakeups
         self.completion = CompletionTriggers(bus, catalog)
+        #: set by the executor's context: workflows advance when one of their children ends
+        self.workflows: WorkflowEngine | None = None
         self._pending: list[tuple[Ending, asyncio.Future[bool]]] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -130,8 +137,15 @@ class Finisher:
         retry = retry_of(ending.execution, ending.status, self.settings)
         won = await (self._end_with_retry(ending, retry) if retry is not None else self._submit(ending))
         if won:
-            await self._ended(ending)
+            await self._ended(ending, retried=retry is not None)
         return won
+
+    async def end_workflow(
+        self, execution: Execution, status: ExecutionStatus, result: dict[str, Any]
+    ) -> bool:
+        """How a workflow's execution ends (the engine's ``end``): as any execution, from whichever
+        status its workflow left it in."""
+        return await self.end(Ending(execution, status, result, tuple(sorted(ACTIVE_STATUSES))))
 
     async def end_many(self, endings: Sequence[Ending]) -> list[bool]:
         """:meth:`end` for several executions (each at most once), written together."""
@@ -154,9 +168,11 @@ class Finisher:
                 return await self.end(ending)
         raise AssertionError("unreachable")  # pragma: no cover (AsyncRetrying returns or raises)
 
-    async def _ended(self, ending: Ending) -> None:
-        """What follows an end this replica recorded. A failure here is logged, not raised: the end
-        is committed (a policy queue not woken now is woken by the maintenance loop)."""
+    async def _ended(self, ending: Ending, *, retried: bool) -> None:
+        """What follows an end this replica recorded: the metric, the policy queue, and the workflow
+        the execution is a task of (unless the execution was retried: its retry is the task now).
+        A failure here is logged, not raised: the end is committed (a policy queue not woken now is
+        woken by the maintenance loop, a workflow not advanced by the workflow reconciler)."""
         x = ending.execution
         EXECUTIONS_FINISHED.labels(x.action_ref, str(ending.status)).inc()
         log.info(
@@ -171,6 +187,8 @@ class Finisher:
             },
         )
         try:
+            if x.parent is not None and not retried and self.workflows is not None:
+                await self.workflows.child_changed(x, ending.status, ending.result)
             policies = (await self.catalog.policies([x.action_ref]))[x.action_ref]
             if policies:
                 await self.policies.release(x, policies)
@@ -190,6 +208,8 @@ class Finisher:
             async with self.pool.acquire() as conn, conn.transaction():
                 repo = ExecutionRepository(conn)
                 created = await repo.create(retry)
+                if x.parent is not None:
+                    await WorkflowTaskDispatchRepository(conn).follow_retry(x, created)
                 result = {**ending.result, "retry": {"execution": created.id, "run_after": created.run_after}}
                 previous = (await repo.update_status_many([ending.transition(result).change()]))[0]
                 if previous is None:

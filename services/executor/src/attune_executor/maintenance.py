@@ -9,6 +9,9 @@ Every ``maintenance_interval`` seconds the leader:
 - republishes ``requested`` executions and ``created`` enforcements untouched for
   ``reconcile_after`` (only while their consumer has no backlog: a backlog means the messages
   exist), and returns ``scheduling`` ones whose scheduler stopped to ``requested``;
+- repairs workflows (:meth:`~attune_shared.workflows.engine.WorkflowEngine.reconcile`): children
+  whose end their workflow never heard of, workflows whose execution does not show their status,
+  workflows that never started; and ends workflows past their timeout;
 - wakes the head of every policy queue, and deletes admissions nothing needs;
 - deletes datastore keys past their expiry (readers stopped seeing them when it passed);
 - runs the plain-PostgreSQL retention job every ``retention_interval``.
@@ -130,6 +133,9 @@ class Maintenance:
             "orphans": await self.end_orphans() if judge else 0,
             "unstarted": await self.fail_unstarted(),
             "republished": await self.reconcile(),
+            "workflows": await self.context.workflows.reconcile(
+                timedelta(seconds=self.ex.reconcile_after), limit=BATCH
+            ),
             "queues_woken": await self.wake_queues(),
             "admissions_purged": await PolicyAdmissionRepository(self.pool).purge(),
             "keys_expired": await KeyRepository(self.pool).purge_expired(),
@@ -143,7 +149,7 @@ class Maintenance:
             done[k]
             for k in ("stale_workers", "orphans", "unstarted", "republished", "retention")
             if k in done
-        )
+        ) or any(done["workflows"].values())
         log.log(logging.INFO if repaired else logging.DEBUG, "maintenance.round", extra=done)
         return done
 

@@ -4,7 +4,8 @@ Each fetched batch is claimed with one statement per step; the consumer only fet
 messages as this replica has free run slots, so claimed work always has a slot and the rest stays
 in the stream for other replicas. A ``requested`` execution whose ``run_after`` lies ahead (a
 retry's backoff) is left for a timer; a ``scheduling`` one is considered only when it waits in a
-policy queue (the wake-up of a freed slot).
+policy queue (the wake-up of a freed slot). A workflow action runs no process: once ``running``, the
+workflow engine starts it and its slot is given back at once.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from attune_shared.executions import Transition
 from attune_shared.models import Action, Execution
 from attune_shared.repos import ExecutionRepository, PolicyAdmissionRepository
 from attune_shared.statuses import ExecutionStatus
+from attune_shared.workflows.children import is_workflow
 
 log = logging.getLogger("attune.executor.scheduler")
 
@@ -71,15 +73,27 @@ class Scheduler:
         for x in running:
             action = actions[x.action_ref]
             assert action is not None
-            run = self.runs.prepare(x, action, packs.get(action.pack_ref))
             # the action starts while its start is announced; its end is announced after that
-            self.runs.start(
-                run,
-                x,
-                by_id[x.id].hold_credit(),
-                announced=asyncio.ensure_future(executions.announce_start(self.bus, x)),
-            )
+            announced = asyncio.ensure_future(executions.announce_start(self.bus, x))
+            if is_workflow(action):
+                self._start_workflow(x, action, announced)
+                continue
+            run = self.runs.prepare(x, action, packs.get(action.pack_ref))
+            self.runs.start(run, x, by_id[x.id].hold_credit(), announced=announced)
         return {x.id for x in running}
+
+    def _start_workflow(
+        self, execution: Execution, action: Action, announced: asyncio.Future[None] | None = None
+    ) -> None:
+        """A workflow holds no run slot: its engine starts it (after its ``running`` is announced)
+        and its tasks are executions of their own."""
+
+        async def start() -> None:
+            if announced is not None:
+                await asyncio.gather(announced, return_exceptions=True)
+            await self.context.workflows.start(execution, action)
+
+        self.context.workflows.spawn(start())
 
     async def _handle_each(self, deliveries: list[Delivery[ExecutionRequested]]) -> None:
         """The general path: executions with policies, retries waiting for ``run_after``, wake-ups
@@ -156,11 +170,16 @@ class Scheduler:
             self.bus,
             [Transition(x, S.SCHEDULED, changes={"worker": self.worker_id}) for _, x, _ in admitted],
         )
-        ready: list[tuple[Delivery[ExecutionRequested], Execution, Run]] = []
+        ready: list[tuple[Delivery[ExecutionRequested], Execution, Run | Action]] = []
         for (d, x, action), ok in zip(admitted, scheduled, strict=True):
             if ok:
                 x = x.model_copy(update={"status": S.SCHEDULED, "worker": self.worker_id})
-                ready.append((d, x, self.runs.prepare(x, action, packs.get(action.pack_ref))))
+                prepared = (
+                    action
+                    if is_workflow(action)
+                    else self.runs.prepare(x, action, packs.get(action.pack_ref))
+                )
+                ready.append((d, x, prepared))
         if not ready:
             return
         started = datetime.now(UTC)
@@ -171,8 +190,9 @@ class Scheduler:
                 [Transition(x, S.RUNNING, changes={"started_at": started}) for _, x, _ in ready],
             )
         except BaseException:
-            for _, _, run in ready:
-                self.runs.discard(run)
+            for _, _, prepared in ready:
+                if isinstance(prepared, Run):
+                    self.runs.discard(prepared)
             # never started: hand them back (if this fails too, scheduled_timeout ends them)
             await executions.transition_many(
                 self.pool,
@@ -180,10 +200,12 @@ class Scheduler:
                 [Transition(x, S.REQUESTED, changes={"worker": None}) for _, x, _ in ready],
             )
             raise
-        for (d, x, run), ok in zip(ready, running, strict=True):
-            if ok:
-                self.runs.start(
-                    run, x.model_copy(update={"status": S.RUNNING, "started_at": started}), d.hold_credit()
-                )
+        for (d, x, prepared), ok in zip(ready, running, strict=True):
+            x = x.model_copy(update={"status": S.RUNNING, "started_at": started})
+            if not isinstance(prepared, Run):
+                if ok:
+                    self._start_workflow(x, prepared)
+            elif ok:
+                self.runs.start(prepared, x, d.hold_credit())
             else:
-                self.runs.discard(run)  # cancelled before it started
+                self.runs.discard(prepared)  # cancelled before it started

@@ -16,6 +16,7 @@ from attune_shared.models.sensor import Sensor
 from attune_shared.models.sensor_process import SensorProcess
 from attune_shared.models.trigger import Trigger
 from attune_shared.models.worker import Worker
+from attune_shared.models.workflow import WorkflowDefinition, WorkflowExecution, WorkflowTaskDispatch
 
 __all__ = [
     "Action",
@@ -36,4 +37,7 @@ __all__ = [
     "SensorProcess",
     "Trigger",
     "Worker",
+    "WorkflowDefinition",
+    "WorkflowExecution",
+    "WorkflowTaskDispatch",
 ]

@@ -32,5 +32,8 @@ class Execution(Row):
     retry_reason: str | None
     run_after: datetime | None
     trace_tag: str | None
+    workflow_def: int | None
+    task_name: str | None
+    task_item: int | None
     #: ciphertext of the secret parameters (``config`` shows them as ``********``); never serialized
     secrets: str | None = Field(default=None, exclude=True, repr=False)

@@ -294,7 +294,12 @@ class ComponentReader:
         if model.runner_type == "http":
             return "the http runner takes no entry point" if entry_point else None
         if not entry_point:
-            return "the python runner needs a script file" if model.runner_type == "python" else None
+            needs = {"python": "a script file", "orquesta": "a workflow file (workflows/<name>.yaml)"}
+            return (
+                f"the {model.runner_type} runner needs {needs[model.runner_type]}"
+                if model.runner_type in needs
+                else None
+            )
         return self._file_error("actions", entry_point)
 
     def _file_error(self, directory: str, entry_point: str) -> str | None:

@@ -85,6 +85,7 @@ async def register_pack(
     *,
     configs_dir: Path | None = None,
     source: str | None = None,
+    strict: bool = False,
 ) -> RegistrationReport:
     """Register (or re-register) the pack in directory ``path``, in one transaction.
 
@@ -99,6 +100,10 @@ async def register_pack(
     without that file, the config stored before is kept (checked against the new schema).
     ``source`` records where an installed pack came from.
 
+    Workflow actions register their workflow definition; a workflow that fails inspection
+    registers too (``workflow_problems`` lists its errors), unless ``strict``: then the pack is
+    refused with them.
+
     The returned report's ``rule_changes`` are for the caller to publish once this has returned
     (the transaction is committed by then).
     """
@@ -112,6 +117,9 @@ async def register_pack(
             raise InvalidPackError(str(pack.path), problems)
         report = await _write(conn, pack, values)
         report.unresolved = [str(p) for p in unresolved]
+        if strict and report.workflow_problems:
+            failing = [p for problems in report.workflow_problems.values() for p in problems]
+            raise InvalidPackError(str(pack.path), failing)
         return report
 
 
@@ -186,6 +194,14 @@ async def _write(conn: asyncpg.Connection, pack: LoadedPack, values: dict[str, A
         _, outcome = await PolicyRepository(conn).upsert(values)
         report.policies.add(policy.ref, outcome)
     await _remove_missing(conn, pack, report)
+    # imported here: the workflow language reads pack files (attune_shared.packs.yamlfile, refs)
+    from attune_shared.workflows.registration import register_workflows
+
+    workflows = await register_workflows(conn, pack_row, pack.path)
+    for ref, change in workflows.outcomes:
+        report.workflows.add(ref, change)
+    for ref, checked in workflows.failing.items():
+        report.workflow_problems[ref] = checked.problems()
     return report
 
 

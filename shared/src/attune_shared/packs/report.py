@@ -7,12 +7,13 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from attune_shared.bus.messages import RuleChanged
+from attune_shared.packs.problems import PackProblem
 from attune_shared.repos.base import UpsertOutcome
 
 Outcome = UpsertOutcome | Literal["removed"]
 
 #: Report sections, in the order they are registered and shown (components are named like their directories).
-SECTIONS = ("pack", "triggers", "actions", "sensors", "rules", "policies")
+SECTIONS = ("pack", "triggers", "actions", "workflows", "sensors", "rules", "policies")
 
 
 class Changes(BaseModel):
@@ -43,6 +44,8 @@ class RegistrationReport(BaseModel):
     pack: Changes = Field(default_factory=Changes)
     triggers: Changes = Field(default_factory=Changes)
     actions: Changes = Field(default_factory=Changes)
+    #: workflow definitions, by their action's ref
+    workflows: Changes = Field(default_factory=Changes)
     sensors: Changes = Field(default_factory=Changes)
     rules: Changes = Field(default_factory=Changes)
     policies: Changes = Field(default_factory=Changes)
@@ -50,6 +53,8 @@ class RegistrationReport(BaseModel):
     #: references to other packs' components that are not installed, as ``file:field: why``: they
     #: are registered, and cannot fire until the other pack is installed
     unresolved: list[str] = Field(default_factory=list)
+    #: workflows that registered but fail inspection (they fail when run): their errors by ref
+    workflow_problems: dict[str, list[PackProblem]] = Field(default_factory=dict)
 
     def section(self, name: str) -> Changes:
         """The :class:`Changes` of one of :data:`SECTIONS`."""

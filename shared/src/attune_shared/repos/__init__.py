@@ -17,6 +17,11 @@ from attune_shared.repos.policy_admission import PolicyAdmissionRepository, Queu
 from attune_shared.repos.security import ApiKeyRepository, IdentityRepository, KeyRepository
 from attune_shared.repos.sensor_process import SensorProcessRepository
 from attune_shared.repos.worker import WorkerRepository
+from attune_shared.repos.workflow import (
+    WorkflowDefinitionRepository,
+    WorkflowExecutionRepository,
+    WorkflowTaskDispatchRepository,
+)
 
 #: Every repository, for schema checks (each maps one table).
 ALL_REPOSITORIES: tuple[type[Repository], ...] = (  # type: ignore[type-arg]
@@ -37,6 +42,9 @@ ALL_REPOSITORIES: tuple[type[Repository], ...] = (  # type: ignore[type-arg]
     ExecutionRepository,
     ExecutionHistoryRepository,
     WorkerHistoryRepository,
+    WorkflowDefinitionRepository,
+    WorkflowExecutionRepository,
+    WorkflowTaskDispatchRepository,
 )
 
 __all__ = [
@@ -68,4 +76,7 @@ __all__ = [
     "TriggerRepository",
     "WorkerHistoryRepository",
     "WorkerRepository",
+    "WorkflowDefinitionRepository",
+    "WorkflowExecutionRepository",
+    "WorkflowTaskDispatchRepository",
 ]

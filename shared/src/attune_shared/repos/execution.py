@@ -37,6 +37,8 @@ class NewExecution:
     secrets: str | None = None
     status: ExecutionStatus = ExecutionStatus.REQUESTED
     result: dict[str, Any] | None = None
+    task_name: str | None = None
+    task_item: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +98,45 @@ _ENFORCED_TYPES = (
     "text[]",
     "text[]",
 )
+#: The PostgreSQL array type of each :class:`NewExecution` field, for :func:`insert_many`.
+_NEW_TYPES = {
+    "action_ref": "text[]",
+    "config": "jsonb[]",
+    "action": "bigint[]",
+    "created": "timestamptz[]",
+    "enforcement": "bigint[]",
+    "rule_ref": "text[]",
+    "trigger_ref": "text[]",
+    "parent": "bigint[]",
+    "original_execution": "bigint[]",
+    "executor": "bigint[]",
+    "timeout_seconds": "integer[]",
+    "retry_count": "integer[]",
+    "max_retries": "integer[]",
+    "retry_reason": "text[]",
+    "run_after": "timestamptz[]",
+    "trace_tag": "text[]",
+    "status": "text[]",
+    "result": "jsonb[]",
+    "task_name": "text[]",
+    "task_item": "integer[]",
+    "secrets": "text[]",
+}
+
+
+def insert_many(rows: Sequence[NewExecution], first: int = 1) -> tuple[str, builtins.list[Any]]:
+    """``INSERT INTO execution … RETURNING`` every column, for ``rows`` (``created`` now), and its
+    arguments (numbered from ``$first``). Ids follow the order of ``rows``."""
+    names = [n for n in _NEW_TYPES if n != "created"]
+    unnest = ", ".join(f"${i}::{_NEW_TYPES[n]}" for i, n in enumerate(names, start=first))
+    sql = (
+        f"INSERT INTO execution ({', '.join(names)}) SELECT {', '.join('u.' + n for n in names)} "
+        f"FROM unnest({unnest}) WITH ORDINALITY AS u({', '.join(names)}, n) ORDER BY u.n "
+        f"RETURNING {ExecutionRepository.select_list}"
+    )
+    return sql, [[getattr(r, n) for r in rows] for n in names]
+
+
 _LIVE_WORKER = (
     "EXISTS (SELECT 1 FROM worker w WHERE w.id = execution.worker AND w.status = ANY($2::text[]) "
     "AND w.last_heartbeat >= now() - $3::interval)"
@@ -114,6 +155,13 @@ class ExecutionRepository(TimeSeriesRepository[Execution]):
             *values.values(),
         )
         return self._row(record)
+
+    async def create_many(self, rows: Sequence[NewExecution]) -> builtins.list[Execution]:
+        """Create executions (``created`` now) in one statement; returned in input order."""
+        if not rows:
+            return []
+        sql, args = insert_many(rows)
+        return sorted(self._rows(await self.db.fetch(sql, *args)), key=lambda x: x.id)
 
     async def create_for_enforcements(
         self,
@@ -250,9 +298,11 @@ class ExecutionRepository(TimeSeriesRepository[Execution]):
     async def without_live_worker(
         self, statuses: Collection[ExecutionStatus], worker_timeout: timedelta, *, limit: int = MAX_PAGE
     ) -> builtins.list[Execution]:
-        """Executions in ``statuses`` whose worker is missing, not active, or silent for ``worker_timeout``."""
+        """Executions in ``statuses`` whose worker is missing, not active, or silent for ``worker_timeout``.
+        Workflows that started are not tied to their worker's process and are left out."""
         records = await self.db.fetch(
             f"SELECT {self.select_list} FROM execution WHERE status = ANY($1::text[]) AND NOT {_LIVE_WORKER} "
+            "AND workflow_def IS NULL "
             "ORDER BY updated LIMIT $4",
             list(statuses),
             [WorkerStatus.ACTIVE, WorkerStatus.BUSY],
@@ -264,7 +314,9 @@ class ExecutionRepository(TimeSeriesRepository[Execution]):
     async def of_worker(
         self, worker: int, statuses: Collection[ExecutionStatus], *, limit: int = MAX_PAGE
     ) -> builtins.list[Execution]:
+        """A worker's executions in ``statuses``, except workflows that started (they run on no process)."""
         f = Filters().add("worker = ?", worker).add("status = ANY(?::text[])", list(statuses))
+        f.clauses.append("workflow_def IS NULL")
         return await self._select(f, order="updated", limit=limit)
 
     async def requested_due(
@@ -289,6 +341,13 @@ class ExecutionRepository(TimeSeriesRepository[Execution]):
             "AND a.execution_created = execution.created AND a.state = 'queued')"
         )
         return await self._select(f, order="updated", limit=limit)
+
+    async def children_of(
+        self, parent: int, *, after_id: int | None = None, limit: int = MAX_PAGE
+    ) -> builtins.list[Execution]:
+        """A workflow's children (its tasks), oldest first, from ``after_id`` on."""
+        f = Filters().add("parent = ?", parent).add_if("id > ?", after_id)
+        return await self._select(f, order="id", limit=limit)
 
     async def children(self, parent_ids: Sequence[int]) -> builtins.list[Execution]:
         if not parent_ids:

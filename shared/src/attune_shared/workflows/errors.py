@@ -65,3 +65,14 @@ class ResultsNeeded(WorkflowError):
     def __init__(self, keys: Sequence[str]) -> None:
         self.keys = list(keys)
         super().__init__(f"results needed for {', '.join(self.keys)}")
+
+
+class KeyNeeded(ResultsNeeded):
+    """``st2kv()`` read a datastore key the step was not given: load it and call the step again.
+
+    ``key`` is ``(scope, owner, name)`` (the owner is the user of a ``user``-scoped key)."""
+
+    def __init__(self, scope: str, owner: str, name: str) -> None:
+        self.key = (scope, owner, name)
+        super().__init__([])
+        self.args = (f"datastore key {scope}:{owner}:{name} needed",)

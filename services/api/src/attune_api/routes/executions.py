@@ -1,4 +1,5 @@
-"""Executions: list, get (with what caused them), run an action, cancel, re-run, history, live stream."""
+"""Executions: list, get (with what caused them), run an action, cancel, re-run, history, live stream;
+a workflow's children, pause and resume."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sse_starlette import EventSourceResponse
 
 from attune_api import streams
 from attune_api.auth import Principal
-from attune_api.deps import BoxDep, BusDep, HubDep, Operator, PoolDep, SettingsDep, Viewer
+from attune_api.deps import BoxDep, BusDep, HubDep, Operator, PoolDep, SettingsDep, Viewer, WorkflowsDep
 from attune_api.metrics import EXECUTIONS_REQUESTED
 from attune_api.problems import ProblemError, invalid, not_found
 from attune_api.schemas import (
@@ -54,6 +55,7 @@ from attune_shared.repos import (
 from attune_shared.secrets import SecretBox, SecretDecryptError
 from attune_shared.statuses import ExecutionStatus
 from attune_shared.types import Queryable
+from attune_shared.workflows import WorkflowStateError
 
 log = logging.getLogger("attune.api")
 
@@ -94,7 +96,26 @@ class ExecutionDetail(Execution):
 
 class CancelOut(BaseModel):
     outcome: Literal["cancelled", "canceling"] = Field(
-        description="`cancelled`: it had not started; `canceling`: it runs, its executor stops it"
+        description="`cancelled`: it had not started (or, a workflow, no task ran); `canceling`: it "
+        "runs, its executor stops it (a workflow: its running tasks are cancelled, then it is)"
+    )
+    execution: Execution
+
+
+class Children(BaseModel):
+    """A page of a workflow's children, oldest first."""
+
+    data: list[Execution]
+    next: int | None = Field(
+        description="pass as `after_id` to get the next page; null when this is the last"
+    )
+
+
+class ControlOut(BaseModel):
+    """A workflow after a pause or resume request (``status`` is where the request left it)."""
+
+    status: ExecutionStatus = Field(
+        description="pause: `pausing` while tasks still run, then `paused`; resume: `resuming`, then `running`"
     )
     execution: Execution
 
@@ -288,9 +309,9 @@ async def get_execution(_: Viewer, pool: PoolDep, id: IdPath) -> ExecutionDetail
     summary="Cancel: not started -> cancelled now; running -> canceling, then cancelled by its executor",
     responses={404: {"description": "no such execution"}, 409: {"description": "already finished"}},
 )
-async def cancel_execution(_: Operator, pool: PoolDep, bus: BusDep, id: IdPath) -> CancelOut:
+async def cancel_execution(_: Operator, pool: PoolDep, workflows: WorkflowsDep, id: IdPath) -> CancelOut:
     try:
-        result = await lifecycle.cancel(pool, bus, id)
+        result = await workflows.cancel(id)
     except RuntimeError as exc:
         raise ProblemError(409, str(exc)) from None
     if result is None:
@@ -302,6 +323,55 @@ async def cancel_execution(_: Operator, pool: PoolDep, bus: BusDep, id: IdPath) 
             slug="not-cancelable",
         )
     return CancelOut(outcome=result.outcome, execution=await _get(pool, id))
+
+
+@router.get(
+    "/{id}/children",
+    summary="The executions a workflow started (its tasks), oldest first; each has task_name and task_item",
+    responses={404: {"description": "no such execution"}},
+)
+async def execution_children(
+    _: Viewer,
+    pool: PoolDep,
+    id: IdPath,
+    limit: Limit = 1000,
+    after_id: Annotated[
+        int | None, Query(ge=1, le=MAX_INT, description="cursor: only children with a larger id (`next`)")
+    ] = None,
+) -> Children:
+    await _get(pool, id)
+    rows = await ExecutionRepository(pool).children_of(id, after_id=after_id, limit=limit)
+    return Children(**page(rows, limit))
+
+
+async def _control(
+    workflows: WorkflowsDep, pool: PoolDep, id: int, request: Literal["pause", "resume"]
+) -> ControlOut:
+    try:
+        execution = await (workflows.pause(id) if request == "pause" else workflows.resume(id))
+    except WorkflowStateError as exc:
+        raise ProblemError(409, str(exc), slug="not-a-running-workflow") from None
+    if execution is None:
+        raise not_found(f"execution {id}")
+    return ControlOut(status=execution.status, execution=await _get(pool, id))
+
+
+@router.post(
+    "/{id}/pause",
+    summary="Pause a workflow: running tasks finish, no new task starts (nested workflows pause too)",
+    responses={404: {"description": "no such execution"}, 409: {"description": "not a running workflow"}},
+)
+async def pause_execution(_: Operator, pool: PoolDep, workflows: WorkflowsDep, id: IdPath) -> ControlOut:
+    return await _control(workflows, pool, id, "pause")
+
+
+@router.post(
+    "/{id}/resume",
+    summary="Resume a paused workflow (and its paused nested workflows)",
+    responses={404: {"description": "no such execution"}, 409: {"description": "not a paused workflow"}},
+)
+async def resume_execution(_: Operator, pool: PoolDep, workflows: WorkflowsDep, id: IdPath) -> ControlOut:
+    return await _control(workflows, pool, id, "resume")
 
 
 @router.post(
