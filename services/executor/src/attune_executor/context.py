@@ -44,4 +44,6 @@ class ExecutorContext:
         datastore = Datastore(pool, box)
         workflows = WorkflowEngine(pool, bus, box, api_url=settings.api.base_url(), end=finisher.end_workflow)
         finisher.workflows = workflows
-        return cls(pool, bus, ex, catalog, policies, wakeups, finisher, box, datastore, settings.packs, workflows)
+        return cls(
+            pool, bus, ex, catalog, policies, wakeups, finisher, box, datastore, settings.packs, workflows
+        )

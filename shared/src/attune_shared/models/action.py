@@ -5,8 +5,9 @@ from typing import Any, Literal
 
 from attune_shared.models.base import Row
 
-#: The runner types of this project's own pack format (StackStorm's are in :mod:`attune_shared.runner_types`).
-RunnerType = Literal["builtin", "shell", "python", "http"]
+#: The runner types of this project's own pack format (StackStorm's are in :mod:`attune_shared.runner_types`);
+#: ``orquesta`` is a workflow in either format.
+RunnerType = Literal["builtin", "shell", "python", "http", "orquesta"]
 OutputFormat = Literal["json", "yaml", "text"]
 
 
