@@ -1,3 +1,5 @@
+import pytest
+
 from attune_shared.statuses import ExecutionStatus
 
 FAILED = {
@@ -109,3 +111,18 @@ def test_a_cancelled_child_cancels_the_workflow(workflow):
     step = run.report("greet", "cancelled")
     assert step.status is ExecutionStatus.CANCELLED
     assert step.dispatches == ()
+
+
+def test_cancel_renders_an_output_that_reads_a_child_s_result_given_the_results(workflow):
+    """Cancelling a workflow waiting on a pending child ends it at once; its output may read that
+    child's result (``task(ask).result``), which the conductor asks for and is then given."""
+    from attune_shared.workflows import ResultsNeeded, Runtime, cancel
+
+    run = workflow("asks.yaml")
+    run.report("ask", "pending")
+    with pytest.raises(ResultsNeeded) as need:
+        cancel(run.spec, run.state)
+    [key] = need.value.keys
+    step = cancel(run.spec, run.state, runtime=Runtime({key: {"route": "ops"}}))
+    assert step.status is ExecutionStatus.CANCELLED
+    assert step.result == {"output": {"route": "ops"}}

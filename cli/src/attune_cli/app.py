@@ -14,6 +14,7 @@ from attune_cli.commands import (
     enforcement,
     event,
     execution,
+    inquiry,
     key,
     migrate,
     pack,
@@ -47,6 +48,7 @@ app.add_typer(event.event_app, name="event")
 app.add_typer(enforcement.enforcement_app, name="enforcement")
 app.add_typer(apikey.apikey_app, name="apikey")
 app.add_typer(key.key_app, name="key")
+app.add_typer(inquiry.inquiry_app, name="inquiry")
 app.command(name="up")(up.up)
 
 

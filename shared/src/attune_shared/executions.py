@@ -5,8 +5,8 @@ Every status change is a compare-and-set on the row, committed first, then annou
 database and ``execution_history`` are authoritative): one that cannot be published is logged,
 never raised, so a caller always learns what the database did.
 
-Cancellation protocol: an execution no executor owns yet (requested, scheduling, scheduled) becomes
-``cancelled`` at once; a running one becomes ``canceling`` and a cancel request goes out on
+Cancellation protocol: an execution no executor owns yet (requested, scheduling, scheduled) or that
+waits for a person (``pending``: an inquiry, cancelled with it) becomes ``cancelled`` at once; a running one becomes ``canceling`` and a cancel request goes out on
 ``<p>.execution.cancel``; the executor running it — which listens there and also re-checks its
 running executions periodically — kills the process and sets ``cancelled``.
 """
@@ -22,8 +22,8 @@ from attune_shared.bus import Bus, ExecutionRequested, ExecutionStatusChanged, g
 from attune_shared.completion import ended_outside_executor
 from attune_shared.errors import RetryableError
 from attune_shared.models import Execution
-from attune_shared.repos import ExecutionRepository, NewExecution, StatusChange
-from attune_shared.statuses import PRE_RUN_STATUSES, ExecutionStatus
+from attune_shared.repos import ExecutionRepository, InquiryRepository, NewExecution, StatusChange
+from attune_shared.statuses import PRE_RUN_STATUSES, ExecutionStatus, InquiryStatus
 from attune_shared.types import Queryable
 
 log = logging.getLogger("attune.executions")
@@ -148,9 +148,11 @@ async def cancel(db: Queryable, bus: Bus, execution_id: int) -> CancelResult | N
         execution = await repo.get(execution_id)
         if execution is None:
             return None
-        if execution.status in PRE_RUN_STATUSES:
+        if execution.status in PRE_RUN_STATUSES or execution.status is ExecutionStatus.PENDING:
             ending = Transition(execution, ExecutionStatus.CANCELLED, changes={"result": cancelled_result()})
             if await transition(db, bus, ending):
+                if execution.status is ExecutionStatus.PENDING:  # an inquiry nobody answered
+                    await InquiryRepository(db).close(execution.id, InquiryStatus.CANCELLED)
                 await ended_outside_executor(
                     db, bus, execution, ExecutionStatus.CANCELLED, cancelled_result()
                 )

@@ -176,14 +176,42 @@ STACKSTORM_RUNNERS: Final[dict[str, RunnerSpec]] = {
         _spec(
             "inquirer",
             {
-                "schema": {"type": "object"},
-                "roles": {"type": "array", "default": []},
-                "users": {"type": "array", "default": []},
-                "route": {"type": "string", "default": ""},
-                "ttl": {"type": "integer", "default": 1440},
+                "schema": {
+                    "type": "object",
+                    "default": {
+                        "title": "response_data",
+                        "type": "object",
+                        "properties": {
+                            "continue": {
+                                "type": "boolean",
+                                "description": "Would you like to continue the workflow?",
+                                "required": True,
+                            }
+                        },
+                    },
+                    "description": "JSON Schema of the response",
+                },
+                "roles": {
+                    "type": "array",
+                    "default": [],
+                    "description": "Roles allowed to respond (any when empty)",
+                },
+                "users": {
+                    "type": "array",
+                    "default": [],
+                    "description": "Users allowed to respond (any when empty)",
+                },
+                "route": {
+                    "type": "string",
+                    "default": "",
+                    "description": "Given to the core.st2.generic.inquiry trigger, for notification rules",
+                },
+                "ttl": {
+                    "type": "integer",
+                    "default": 1440,
+                    "description": "Minutes to respond (0 or less: never times out)",
+                },
             },
-            available=False,
-            missing="inquiries are not supported yet",
         ),
         _spec(
             "announcement",

@@ -34,6 +34,13 @@ class ExecutionStatus(StrEnum):
         return self in TERMINAL_STATUSES
 
 
+class InquiryStatus(StrEnum):
+    PENDING = "pending"
+    RESPONDED = "responded"
+    TIMEOUT = "timeout"
+    CANCELLED = "cancelled"
+
+
 class WorkerStatus(StrEnum):
     ACTIVE = "active"
     INACTIVE = "inactive"

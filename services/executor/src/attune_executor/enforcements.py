@@ -15,6 +15,7 @@ from attune_executor.wakeups import wake
 from attune_shared import executions
 from attune_shared.bus import Delivery, EnforcementCreated, gather_bounded
 from attune_shared.errors import PermanentError
+from attune_shared.inquiries import is_inquiry
 from attune_shared.metrics import ENFORCEMENTS
 from attune_shared.models import Enforcement, Execution
 from attune_shared.repos import EnforcementRepository, ExecutionRepository, NewExecution
@@ -74,7 +75,11 @@ class EnforcementProcessor:
                             trigger_ref=e.trigger_ref,
                             # a workflow has no time limit unless its action sets one, as in StackStorm
                             timeout_seconds=action.timeout_seconds
-                            or (None if is_workflow(action) else self.settings.default_timeout),
+                            or (
+                                None
+                                if is_workflow(action) or is_inquiry(action)
+                                else self.settings.default_timeout
+                            ),
                             max_retries=action.max_retries,
                             trace_tag=e.trace_tag,
                             secrets=e.secrets,

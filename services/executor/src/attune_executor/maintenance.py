@@ -14,6 +14,7 @@ Every ``maintenance_interval`` seconds the leader:
   workflows that never started; and ends workflows past their timeout;
 - wakes the head of every policy queue, and deletes admissions nothing needs;
 - deletes datastore keys past their expiry (readers stopped seeing them when it passed);
+- times out the inquiries not answered within their ttl (their executions end ``timeout``);
 - runs the plain-PostgreSQL retention job every ``retention_interval``.
 """
 
@@ -33,7 +34,7 @@ from attune_executor.context import ExecutorContext
 from attune_executor.finishing import Ending
 from attune_executor.liveness import Liveness
 from attune_executor.wakeups import wake
-from attune_shared import executions
+from attune_shared import executions, inquiries
 from attune_shared.bus import BusSpec, EnforcementCreated, ExecutionRequested, gather_bounded
 from attune_shared.bus.specs import EXECUTOR_ENFORCEMENTS, EXECUTOR_EXECUTIONS
 from attune_shared.constants import MAINTENANCE_LOCK_KEY
@@ -139,6 +140,9 @@ class Maintenance:
             "queues_woken": await self.wake_queues(),
             "admissions_purged": await PolicyAdmissionRepository(self.pool).purge(),
             "keys_expired": await KeyRepository(self.pool).purge_expired(),
+            "inquiries_timed_out": await inquiries.expire(
+                self.pool, self._end_inquiry, self.context.workflows.resume, limit=BATCH
+            ),
         }
         if time.monotonic() - self._last_retention >= self.ex.retention_interval:
             self._last_retention = time.monotonic()
@@ -147,11 +151,23 @@ class Maintenance:
                 done["retention"] = purged
         repaired = any(
             done[k]
-            for k in ("stale_workers", "orphans", "unstarted", "republished", "retention")
+            for k in (
+                "stale_workers",
+                "orphans",
+                "unstarted",
+                "republished",
+                "retention",
+                "inquiries_timed_out",
+            )
             if k in done
         ) or any(done["workflows"].values())
         log.log(logging.INFO if repaired else logging.DEBUG, "maintenance.round", extra=done)
         return done
+
+    async def _end_inquiry(
+        self, execution: Execution, status: ExecutionStatus, result: dict[str, Any]
+    ) -> bool:
+        return await self.context.finisher.end(Ending(execution, status, result, (S.PENDING,)))
 
     async def mark_stale_workers(self) -> int:
         repo = WorkerRepository(self.pool)

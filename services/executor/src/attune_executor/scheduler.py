@@ -4,8 +4,9 @@ Each fetched batch is claimed with one statement per step; the consumer only fet
 messages as this replica has free run slots, so claimed work always has a slot and the rest stays
 in the stream for other replicas. A ``requested`` execution whose ``run_after`` lies ahead (a
 retry's backoff) is left for a timer; a ``scheduling`` one is considered only when it waits in a
-policy queue (the wake-up of a freed slot). A workflow action runs no process: once ``running``, the
-workflow engine starts it and its slot is given back at once.
+policy queue (the wake-up of a freed slot). A workflow or an inquiry (``core.ask``) runs no process:
+once ``running``, the workflow engine starts it or it goes ``pending``, and its slot is given back
+at once.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from attune_executor.context import ExecutorContext
 from attune_executor.finishing import Ending
 from attune_executor.policies import Decision
 from attune_executor.running import Run, RunManager
-from attune_shared import executions
+from attune_shared import executions, inquiries
 from attune_shared.bus import Delivery, ExecutionRequested
 from attune_shared.executions import Transition
+from attune_shared.inquiries import is_inquiry
 from attune_shared.models import Action, Execution
+from attune_shared.outage import is_unavailable
 from attune_shared.repos import ExecutionRepository, PolicyAdmissionRepository
 from attune_shared.statuses import ExecutionStatus
 from attune_shared.workflows.children import is_workflow
@@ -75,25 +78,39 @@ class Scheduler:
             assert action is not None
             # the action starts while its start is announced; its end is announced after that
             announced = asyncio.ensure_future(executions.announce_start(self.bus, x))
-            if is_workflow(action):
-                self._start_workflow(x, action, announced)
+            if _holds_no_process(action):
+                self._start_processless(x, action, announced)
                 continue
             run = self.runs.prepare(x, action, packs.get(action.pack_ref))
             self.runs.start(run, x, by_id[x.id].hold_credit(), announced=announced)
         return {x.id for x in running}
 
-    def _start_workflow(
+    def _start_processless(
         self, execution: Execution, action: Action, announced: asyncio.Future[None] | None = None
     ) -> None:
-        """A workflow holds no run slot: its engine starts it (after its ``running`` is announced)
-        and its tasks are executions of their own."""
+        """A workflow or an inquiry holds no run slot (after its ``running`` is announced): the
+        workflow engine starts a workflow, whose tasks are executions of their own; an inquiry goes
+        ``pending`` until a person answers it."""
+        ctx = self.context
 
         async def start() -> None:
             if announced is not None:
                 await asyncio.gather(announced, return_exceptions=True)
-            await self.context.workflows.start(execution, action)
+            if is_workflow(action):
+                await ctx.workflows.start(execution, action)
+                return
+            try:
+                await inquiries.ask(ctx.pool, ctx.bus, ctx.box, execution, ctx.workflows.child_changed)
+            except Exception as exc:
+                log.warning(
+                    "inquiry.ask_failed",
+                    extra={"execution": execution.id, "error": f"{type(exc).__name__}: {exc}"},
+                    exc_info=not is_unavailable(exc),
+                )
+                error = f"the inquiry could not be opened: {type(exc).__name__}: {exc}"
+                await ctx.finisher.end(Ending(execution, S.FAILED, {"succeeded": False, "error": error}))
 
-        self.context.workflows.spawn(start())
+        ctx.workflows.spawn(start())
 
     async def _handle_each(self, deliveries: list[Delivery[ExecutionRequested]]) -> None:
         """The general path: executions with policies, retries waiting for ``run_after``, wake-ups
@@ -176,7 +193,7 @@ class Scheduler:
                 x = x.model_copy(update={"status": S.SCHEDULED, "worker": self.worker_id})
                 prepared = (
                     action
-                    if is_workflow(action)
+                    if _holds_no_process(action)
                     else self.runs.prepare(x, action, packs.get(action.pack_ref))
                 )
                 ready.append((d, x, prepared))
@@ -204,8 +221,12 @@ class Scheduler:
             x = x.model_copy(update={"status": S.RUNNING, "started_at": started})
             if not isinstance(prepared, Run):
                 if ok:
-                    self._start_workflow(x, prepared)
+                    self._start_processless(x, prepared)
             elif ok:
                 self.runs.start(prepared, x, d.hold_credit())
             else:
                 self.runs.discard(prepared)  # cancelled before it started
+
+
+def _holds_no_process(action: Action) -> bool:
+    return is_workflow(action) or is_inquiry(action)

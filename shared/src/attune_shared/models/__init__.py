@@ -7,6 +7,7 @@ from attune_shared.models.event import Event
 from attune_shared.models.execution import Execution
 from attune_shared.models.history import HistoryEntry
 from attune_shared.models.identity import ApiKey, Identity
+from attune_shared.models.inquiry import Inquiry
 from attune_shared.models.key import Key, KeyScope
 from attune_shared.models.pack import Pack
 from attune_shared.models.policy import Policy
@@ -26,6 +27,7 @@ __all__ = [
     "Execution",
     "HistoryEntry",
     "Identity",
+    "Inquiry",
     "Key",
     "KeyScope",
     "Pack",

@@ -13,6 +13,7 @@ from attune_shared.repos.enforcement import EnforcementRepository, NewEnforcemen
 from attune_shared.repos.event import EventRepository, NewEvent, StoredEvent
 from attune_shared.repos.execution import ExecutionRepository, NewExecution, StatusChange
 from attune_shared.repos.history import ExecutionHistoryRepository, WorkerHistoryRepository
+from attune_shared.repos.inquiry import InquiryRepository
 from attune_shared.repos.policy_admission import PolicyAdmissionRepository, QueueHead
 from attune_shared.repos.security import ApiKeyRepository, IdentityRepository, KeyRepository
 from attune_shared.repos.sensor_process import SensorProcessRepository
@@ -45,6 +46,7 @@ ALL_REPOSITORIES: tuple[type[Repository], ...] = (  # type: ignore[type-arg]
     WorkflowDefinitionRepository,
     WorkflowExecutionRepository,
     WorkflowTaskDispatchRepository,
+    InquiryRepository,
 )
 
 __all__ = [
@@ -58,6 +60,7 @@ __all__ = [
     "ExecutionRepository",
     "Filters",
     "IdentityRepository",
+    "InquiryRepository",
     "StoredEvent",
     "KeyRepository",
     "NewEnforcement",

@@ -149,9 +149,9 @@ def child_changed(
     return run.finish()
 
 
-def pause(spec: WorkflowSpec, state: Mapping[str, Any]) -> Step:
+def pause(spec: WorkflowSpec, state: Mapping[str, Any], *, runtime: Runtime | None = None) -> Step:
     """Pause: running children finish, no new task starts (``pausing``, then ``paused``)."""
-    run = _Run(spec, state, None)
+    run = _Run(spec, state, runtime)
     run.require_active()
     run.request(st.PAUSED)
     return run.finish(advance=False)
@@ -167,9 +167,10 @@ def resume(spec: WorkflowSpec, state: Mapping[str, Any], *, runtime: Runtime | N
     return run.finish()
 
 
-def cancel(spec: WorkflowSpec, state: Mapping[str, Any]) -> Step:
-    """Cancel: no new task starts; ``canceling`` while children run, then ``cancelled``."""
-    run = _Run(spec, state, None)
+def cancel(spec: WorkflowSpec, state: Mapping[str, Any], *, runtime: Runtime | None = None) -> Step:
+    """Cancel: no new task starts; ``canceling`` while children run, then ``cancelled`` (its output
+    rendered: ``runtime`` gives the children's results it reads, as for :func:`child_changed`)."""
+    run = _Run(spec, state, runtime)
     run.require_active()
     run.request(st.CANCELED)
     return run.finish(advance=False)

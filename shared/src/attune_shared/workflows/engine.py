@@ -531,9 +531,9 @@ class WorkflowEngine:
                 raise WorkflowStateError(f"the workflow is already {session.status}")
             operation: Operation
             if request == "pause":
-                operation = lambda state, _: conductor.pause(spec, state)  # noqa: E731
+                operation = lambda state, runtime: conductor.pause(spec, state, runtime=runtime)  # noqa: E731
             elif request == "cancel":
-                operation = lambda state, _: conductor.cancel(spec, state)  # noqa: E731
+                operation = lambda state, runtime: conductor.cancel(spec, state, runtime=runtime)  # noqa: E731
             else:
                 operation = lambda state, runtime: conductor.resume(spec, state, runtime=runtime)  # noqa: E731
             await session.step(operation, strict=True)
@@ -653,7 +653,9 @@ class WorkflowEngine:
 
         async def work(session: _Session) -> None:
             if not session.over:
-                await session.step(lambda state, _: conductor.cancel(session.spec, state))
+                await session.step(
+                    lambda state, runtime: conductor.cancel(session.spec, state, runtime=runtime)
+                )
                 session.status, session.result = x.status, x.result
                 session.cascade = "cancel"
 
@@ -682,7 +684,9 @@ class WorkflowEngine:
             async def work(session: _Session, seconds: int = seconds) -> None:
                 if session.over:
                     return
-                await session.step(lambda state, _: conductor.cancel(session.spec, state))
+                await session.step(
+                    lambda state, runtime: conductor.cancel(session.spec, state, runtime=runtime)
+                )
                 message = f"The workflow did not finish within its timeout of {seconds} s."
                 errors = [*session.state.get("errors", []), {"type": "error", "message": message}]
                 session.state = {**session.state, "errors": errors}
