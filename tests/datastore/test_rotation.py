@@ -20,6 +20,17 @@ async def test_every_sealed_column_is_re_encrypted_once_and_the_old_key_may_go(d
     await make_trigger(db_pool, "rot.hook", webhook_secret=old.encrypt("hook-secret"))
     config, secrets = seal({"token": "t0k3n", "n": 1}, ["token"], old)
     execution = await make_execution(db_pool, "rot.run", config=config, secrets=secrets)
+    sealed_pack = await db_pool.execute(  # a pack whose config holds a secret
+        "UPDATE pack SET config_secrets = $1 WHERE id = (SELECT min(id) FROM pack)", old.encrypt('{"k": "v"}')
+    )
+    assert sealed_pack == "UPDATE 1"
+    await db_pool.execute(  # a workflow whose state is sealed
+        "INSERT INTO workflow_execution (execution, execution_created, definition, digest, status, state, secrets) "
+        "VALUES ($1, $2, '{}', 'd', 'running', '{\"sealed\": true}', $3)",
+        execution.id,
+        execution.created,
+        old.encrypt('{"contexts": []}'),
+    )
 
     both = SecretBox("the-new-secret-key", previous="the-old-secret-key")
     changed = await rotate_secrets(db_pool, both, batch=1)
@@ -35,6 +46,10 @@ async def test_every_sealed_column_is_re_encrypted_once_and_the_old_key_may_go(d
     assert new_only.decrypt(sealed) == '{"token": "t0k3n"}'
     with pytest.raises(SecretDecryptError):
         old.decrypt(sealed)
+    state = await db_pool.fetchval(
+        "SELECT secrets FROM workflow_execution WHERE execution = $1", execution.id
+    )
+    assert new_only.decrypt(state) == '{"contexts": []}'
 
 
 async def test_a_value_neither_key_opens_stops_the_rotation_with_a_clear_error(db_pool: asyncpg.Pool) -> None:

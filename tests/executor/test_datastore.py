@@ -15,6 +15,7 @@ from attune_shared.repos import EnforcementRepository
 from attune_shared.secrets import MASK, SecretBox
 from attune_shared.settings import Settings
 from attune_shared.statuses import EnforcementStatus, ExecutionStatus
+from attune_shared.types import Queryable
 
 from ..shared.factories import make_action, make_rule, make_trigger
 from .conftest import StartExecutor
@@ -28,7 +29,7 @@ SCRIPT = (
 )
 
 
-async def dump_database(db: asyncpg.Pool) -> str:
+async def dump_database(db: Queryable) -> str:
     """Every row of every table, as text: what a database dump would show."""
     tables = await db.fetch(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'attune' AND table_type = 'BASE TABLE'"

@@ -42,9 +42,15 @@ async def snapshot(db: asyncpg.Pool) -> dict[str, list[tuple[Any, ...]]]:
 async def test_core_and_examples_register_on_a_fresh_database(db_pool: asyncpg.Pool) -> None:
     core = await register_core_pack(db_pool)
     assert core.pack.created == ["core"]
-    assert {"core.echo", "core.http", "core.local", "core.local_sudo", "core.noop", "core.sleep"} <= set(
-        core.actions.created
-    )
+    assert {
+        "core.echo",
+        "core.http",
+        "core.local",
+        "core.local_sudo",
+        "core.noop",
+        "core.sleep",
+        "core.ask",
+    } <= set(core.actions.created)
     assert {
         "core.crontimer",
         "core.datetimetimer",
@@ -56,6 +62,7 @@ async def test_core_and_examples_register_on_a_fresh_database(db_pool: asyncpg.P
         "core.st2.webhook",
         "core.st2.generic.actiontrigger",
         "core.st2.generic.notifytrigger",
+        "core.st2.generic.inquiry",
     } == set(core.triggers.created)
     assert core.sensors.created == ["core.timer"]
     assert core.rule_changes == []

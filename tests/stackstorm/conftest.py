@@ -12,6 +12,8 @@ import pytest_asyncio
 
 from attune_shared.packs import RegistrationReport, register_core_pack, register_pack
 from attune_shared.processes import ServiceProcess
+from attune_shared.secrets import SecretBox
+from attune_shared.settings import Settings
 from attune_shared.testing.spawning import SpawnService
 
 from ..api.harness import api, services  # noqa: F401  (the API process and other services)
@@ -40,10 +42,16 @@ def st2demo(tmp_path: Path) -> Path:
     return pack
 
 
+@pytest.fixture
+def box(settings: Settings) -> SecretBox:
+    """The services' secret key: it seals the pack config's secrets."""
+    return SecretBox.of(settings.security)
+
+
 @pytest_asyncio.fixture
-async def registered(db_pool: asyncpg.Pool, st2demo: Path) -> RegistrationReport:
+async def registered(db_pool: asyncpg.Pool, st2demo: Path, box: SecretBox) -> RegistrationReport:
     await register_core_pack(db_pool)
-    return await register_pack(db_pool, st2demo)
+    return await register_pack(db_pool, st2demo, box=box)
 
 
 @pytest.fixture

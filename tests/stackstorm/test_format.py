@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from unittest.mock import ANY
 
 import asyncpg
 import pytest
 
 from attune_shared.packs import InvalidPackError, RegistrationReport, load_pack, register_pack
+from attune_shared.packs.config import ConfigSealError, open_config
 from attune_shared.repos import (
     ActionRepository,
     PackRepository,
@@ -15,6 +17,7 @@ from attune_shared.repos import (
     RuleRepository,
     SensorRepository,
 )
+from attune_shared.secrets import SecretBox
 
 from .conftest import API_TOKEN
 
@@ -36,7 +39,7 @@ async def test_the_pack_registers_as_stackstorm_writes_it(
     pack = await PackRepository(db_pool).get_by_ref("st2demo")
     assert pack is not None and pack.version == "0.1.0"  # `version: 0.1` as StackStorm reads it
     assert pack.metadata["author"] == "Attune tests" and pack.metadata["python_versions"] == ["3"]
-    assert pack.config == {"greeting": "Hello", "api_token": API_TOKEN, "inbox": pack.config["inbox"]}
+    assert pack.config == {"greeting": "Hello", "api_token": "********", "inbox": pack.config["inbox"]}
     actions = await ActionRepository(db_pool).get_by_refs(
         {"st2demo.greet", "st2demo.hello", "st2demo.remote_uptime"}
     )
@@ -64,13 +67,29 @@ async def test_the_pack_registers_as_stackstorm_writes_it(
 
 
 async def test_the_config_is_kept_when_registered_again_without_its_file(
-    db_pool: asyncpg.Pool, registered: RegistrationReport, st2demo: Path
+    db_pool: asyncpg.Pool, registered: RegistrationReport, st2demo: Path, box: SecretBox
 ) -> None:
     (st2demo.parent.parent / "configs" / "st2demo.yaml").unlink()
-    report = await register_pack(db_pool, st2demo)
+    report = await register_pack(db_pool, st2demo, box=box)
     assert not report.changed
     pack = await PackRepository(db_pool).get_by_ref("st2demo")
-    assert pack is not None and pack.config["api_token"] == API_TOKEN
+    assert pack is not None and open_config(pack, box)["api_token"] == API_TOKEN
+
+
+async def test_a_config_secret_is_stored_sealed(
+    db_pool: asyncpg.Pool, registered: RegistrationReport, st2demo: Path, box: SecretBox
+) -> None:
+    row = await db_pool.fetchrow("SELECT config::text, config_secrets FROM pack WHERE ref = 'st2demo'")
+    assert (
+        API_TOKEN not in row["config"] + row["config_secrets"] and '"api_token": "********"' in row["config"]
+    )
+    pack = await PackRepository(db_pool).get_by_ref("st2demo")
+    assert open_config(pack, box) == {"api_token": API_TOKEN, "greeting": "Hello", "inbox": ANY}
+    # without the secret key, such a config cannot be registered (it would be stored in clear)
+    with pytest.raises(
+        ConfigSealError, match="pack st2demo holds secrets: registering it needs the secret key"
+    ):
+        await register_pack(db_pool, st2demo)
 
 
 async def test_a_config_that_does_not_match_its_schema_is_refused(

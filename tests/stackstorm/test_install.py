@@ -13,10 +13,14 @@ import pytest
 
 from attune_shared.packs import InstallError, InvalidPackError, install_pack, remove_pack
 from attune_shared.repos import ActionRepository, PackRepository, SensorRepository
+from attune_shared.secrets import SecretBox
 from attune_shared.settings import PacksSettings
 
 from .conftest import ST2DEMO
 from .repos import commit, make_repo, wheel
+
+#: seals the config's api_token
+BOX = SecretBox("test-secret-key")
 
 
 def tinylib_value(venv: Path) -> str:
@@ -44,7 +48,7 @@ async def test_install_from_git_then_again_then_a_new_version(
     (repo / "requirements.txt").write_text("./vendor/tinylib-0.1-py3-none-any.whl\n")
     commit(repo, "a requirement")
 
-    report = await install_pack(db_pool, str(repo), packs)
+    report = await install_pack(db_pool, str(repo), packs, box=BOX)
     assert (report.pack_ref, report.version, report.outcome) == ("st2demo", "0.1.0", "installed")
     assert report.path == str(packs.packs_dir / "st2demo") and report.registration is not None
     assert "st2demo.hello" in report.registration.actions.created
@@ -53,7 +57,7 @@ async def test_install_from_git_then_again_then_a_new_version(
     assert pack is not None and pack.source == str(repo) and pack.path == str(packs.packs_dir / "st2demo")
     assert not (packs.packs_dir / "st2demo" / ".git").exists()
 
-    again = await install_pack(db_pool, str(repo), packs)
+    again = await install_pack(db_pool, str(repo), packs, box=BOX)
     assert again.outcome == "unchanged" and again.registration is None
     after = await PackRepository(db_pool).get_by_ref("st2demo")
     assert after is not None and after.updated == pack.updated
@@ -62,9 +66,9 @@ async def test_install_from_git_then_again_then_a_new_version(
         (repo / "pack.yaml").read_text().replace("version: 0.1", "version: 0.2.0")
     )
     commit(repo, "0.2.0")
-    upgraded = await install_pack(db_pool, f"{repo}@main", packs)
+    upgraded = await install_pack(db_pool, f"{repo}@main", packs, box=BOX)
     assert (upgraded.outcome, upgraded.version, upgraded.previous_version) == ("upgraded", "0.2.0", "0.1.0")
-    older = await install_pack(db_pool, f"{repo}@v0.1.0", packs)  # a tag
+    older = await install_pack(db_pool, f"{repo}@v0.1.0", packs, box=BOX)  # a tag
     assert (older.outcome, older.version) == ("upgraded", "0.1.0")
 
     changes = await remove_pack(db_pool, "st2demo", packs)
@@ -107,7 +111,7 @@ async def test_a_broken_pack_is_refused_and_the_installed_version_stays(
     db_pool: asyncpg.Pool, tmp_path: Path, packs: PacksSettings, file: str, text: str, expected: str
 ) -> None:
     repo = make_repo(tmp_path)
-    await install_pack(db_pool, str(repo), packs)
+    await install_pack(db_pool, str(repo), packs, box=BOX)
     before = await PackRepository(db_pool).get_by_ref("st2demo")
     (repo / file).write_text(text)
     (repo / "pack.yaml").write_text(
@@ -115,7 +119,7 @@ async def test_a_broken_pack_is_refused_and_the_installed_version_stays(
     )
     commit(repo, "broken")
     with pytest.raises(InvalidPackError) as info:
-        await install_pack(db_pool, str(repo), packs)
+        await install_pack(db_pool, str(repo), packs, box=BOX)
     assert [str(p) for p in info.value.problems][0].startswith(expected), info.value.problems
     after = await PackRepository(db_pool).get_by_ref("st2demo")
     assert after == before  # not half-registered: the previous version, untouched
@@ -133,19 +137,19 @@ async def test_requirements_dependencies_and_versions_are_checked(
     shutil.copytree(ST2DEMO, source)
     (source / "requirements.txt").write_text("./vendor/missing-0.1-py3-none-any.whl\n")
     with pytest.raises(InstallError, match="installing requirements.txt failed"):
-        await install_pack(db_pool, str(source), packs)
+        await install_pack(db_pool, str(source), packs, box=BOX)
     (source / "requirements.txt").unlink()
     meta = (source / "pack.yaml").read_text()
     (source / "pack.yaml").write_text(
         meta + "dependencies:\n  - https://github.com/StackStorm-Exchange/stackstorm-aws\n"
     )
     with pytest.raises(InstallError, match="depends on .*stackstorm-aws, which is not installed"):
-        await install_pack(db_pool, str(source), packs)
+        await install_pack(db_pool, str(source), packs, box=BOX)
     (source / "pack.yaml").write_text(meta.replace('">=3.0.0"', '"<3.0.0"'))
     with pytest.raises(InstallError, match='requires StackStorm "<3.0.0"'):
-        await install_pack(db_pool, str(source), packs)
+        await install_pack(db_pool, str(source), packs, box=BOX)
     assert await PackRepository(db_pool).get_by_ref("st2demo") is None
-    forced = await install_pack(db_pool, str(source), packs, force=True)  # from a directory
+    forced = await install_pack(db_pool, str(source), packs, force=True, box=BOX)  # from a directory
     assert forced.outcome == "installed"
 
 
@@ -155,7 +159,7 @@ async def test_archives_are_extracted_safely(
     good = tmp_path / "st2demo-0.1.tar.gz"
     with tarfile.open(good, "w:gz") as tar:
         tar.add(ST2DEMO, arcname="st2demo-0.1")
-    assert (await install_pack(db_pool, str(good), packs)).outcome == "installed"
+    assert (await install_pack(db_pool, str(good), packs, box=BOX)).outcome == "installed"
 
     escaping = tmp_path / "evil.tar.gz"
     with tarfile.open(escaping, "w:gz") as tar:
@@ -164,13 +168,13 @@ async def test_archives_are_extracted_safely(
         info.size = 0
         tar.addfile(info)
     with pytest.raises(InstallError, match="cannot be extracted safely"):
-        await install_pack(db_pool, str(escaping), packs)
+        await install_pack(db_pool, str(escaping), packs, box=BOX)
     assert not (packs.packs_dir / ".staging" / "escaped.txt").exists()
 
     linked = tmp_path / "linked"
     shutil.copytree(ST2DEMO, linked)
     (linked / "actions" / "passwd").symlink_to("/etc/passwd")
     with pytest.raises(InstallError, match="a symbolic link to /etc/passwd, outside the pack"):
-        await install_pack(db_pool, str(linked), packs)
+        await install_pack(db_pool, str(linked), packs, box=BOX)
     with pytest.raises(InstallError, match="ships with Attune"):
         await remove_pack(db_pool, "core", packs)

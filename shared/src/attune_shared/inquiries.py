@@ -31,6 +31,7 @@ from attune_shared.errors import AttuneError, ParameterError, RetryableError
 from attune_shared.models import Action, Execution, Inquiry
 from attune_shared.parameters import unseal, validate_parameters
 from attune_shared.repos import ExecutionRepository, InquiryRepository, StatusChange
+from attune_shared.runner_types import INQUIRY_DEFAULT_SCHEMA
 from attune_shared.secrets import SecretBox
 from attune_shared.statuses import ExecutionStatus, InquiryStatus
 
@@ -40,18 +41,6 @@ log = logging.getLogger("attune.inquiries")
 RUNNER: Final = "inquirer"
 #: The trigger of a new inquiry (StackStorm's name).
 INQUIRY_TRIGGER: Final = "core.st2.generic.inquiry"
-#: What StackStorm's ``core.ask`` asks when its action gives no schema.
-DEFAULT_SCHEMA: Final[dict[str, Any]] = {
-    "title": "response_data",
-    "type": "object",
-    "properties": {
-        "continue": {
-            "type": "boolean",
-            "description": "Would you like to continue the workflow?",
-            "required": True,
-        }
-    },
-}
 #: Minutes to answer when the action gives no ttl.
 DEFAULT_TTL: Final = 1440
 
@@ -148,7 +137,7 @@ async def ask(
                 "action_ref": execution.action_ref,
                 "parent": execution.parent,
                 "route": str(params.get("route") or ""),
-                "response_schema": params.get("schema") or DEFAULT_SCHEMA,
+                "response_schema": params.get("schema") or INQUIRY_DEFAULT_SCHEMA,
                 "roles": [str(r) for r in params.get("roles") or []],
                 "users": [str(u) for u in params.get("users") or []],
                 "ttl": ttl,

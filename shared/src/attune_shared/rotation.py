@@ -34,6 +34,8 @@ SEALED_COLUMNS: tuple[SealedColumn, ...] = (
     SealedColumn("trigger", "webhook_secret"),
     SealedColumn("enforcement", "secrets"),
     SealedColumn("execution", "secrets"),
+    SealedColumn("workflow_execution", "secrets"),
+    SealedColumn("pack", "config_secrets"),
 )
 
 

@@ -80,6 +80,19 @@ _WINRM: Final[Params] = {
 }
 
 
+#: What StackStorm's ``core.ask`` asks when its action gives no schema.
+INQUIRY_DEFAULT_SCHEMA: Final[dict[str, Any]] = {
+    "title": "response_data",
+    "type": "object",
+    "properties": {
+        "continue": {
+            "type": "boolean",
+            "description": "Would you like to continue the workflow?",
+            "required": True,
+        }
+    },
+}
+
 @dataclass(frozen=True)
 class RunnerSpec:
     """A StackStorm runner type: its parameters and what this executor does with it."""
@@ -178,17 +191,7 @@ STACKSTORM_RUNNERS: Final[dict[str, RunnerSpec]] = {
             {
                 "schema": {
                     "type": "object",
-                    "default": {
-                        "title": "response_data",
-                        "type": "object",
-                        "properties": {
-                            "continue": {
-                                "type": "boolean",
-                                "description": "Would you like to continue the workflow?",
-                                "required": True,
-                            }
-                        },
-                    },
+                    "default": INQUIRY_DEFAULT_SCHEMA,
                     "description": "JSON Schema of the response",
                 },
                 "roles": {

@@ -9,6 +9,7 @@ rotation); under any other secret :meth:`SecretBox.decrypt` raises :class:`Secre
 from __future__ import annotations
 
 import base64
+from typing import TYPE_CHECKING
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
@@ -16,6 +17,9 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import SecretStr
 
 from attune_shared.errors import AttuneError
+
+if TYPE_CHECKING:
+    from attune_shared.settings import SecuritySettings
 
 #: What a secret looks like wherever a person or a log can see it.
 MASK = "********"
@@ -45,6 +49,11 @@ class SecretBox:
         fernets = [Fernet(base64.urlsafe_b64encode(derive_key(s, SECRETS_PURPOSE))) for s in keys]
         self._current = fernets[0]
         self._fernet = MultiFernet(fernets)
+
+    @classmethod
+    def of(cls, security: SecuritySettings) -> SecretBox:
+        """The box of the settings' ``secret_key`` (and ``previous_secret_key`` while rotating)."""
+        return cls(security.secret_key, previous=security.previous_secret_key)
 
     def encrypt(self, plaintext: str) -> str:
         """The ciphertext of ``plaintext`` (URL-safe base64 text; a new nonce each call)."""

@@ -117,7 +117,7 @@ def rotate() -> None:
             "(and ATTUNE__SECURITY__SECRET_KEY to the new one)",
             code=2,
         )
-    box = SecretBox(settings.security.secret_key, settings.security.previous_secret_key)
+    box = SecretBox.of(settings.security)
     changed = asyncio.run(_rotate(settings, box))
     for column, count in changed.items():
         console.print(f"{column}: {count} re-encrypted")

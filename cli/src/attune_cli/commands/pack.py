@@ -26,6 +26,7 @@ from attune_shared.packs import (
     validate_pack,
 )
 from attune_shared.packs.report import SECTIONS
+from attune_shared.secrets import SecretBox
 from attune_shared.settings import Settings, load_settings
 
 pack_app = typer.Typer(help="Check and register packs (directories of triggers, actions, rules, policies).")
@@ -121,7 +122,7 @@ def register(
 async def _register(path: Path, settings: Settings, strict: bool) -> RegistrationReport:
     conn = await connect(settings.database, application_name="attune-cli")
     try:
-        return await register_pack(conn, path, strict=strict)
+        return await register_pack(conn, path, strict=strict, box=SecretBox.of(settings.security))
     finally:
         await conn.close()
 
@@ -211,7 +212,9 @@ def install(
 async def _install(source: str, settings: Settings, force: bool) -> InstallReport:
     pool = await create_pool(settings.database, max_size=2)
     try:
-        return await install_pack(pool, source, settings.packs, force=force)
+        return await install_pack(
+            pool, source, settings.packs, force=force, box=SecretBox.of(settings.security)
+        )
     finally:
         await pool.close()
 

@@ -64,7 +64,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             hub = Hub(nc, rt.spec, settings.api.sse_queue_size)
             await hub.start()
             stack.push_async_callback(hub.close)
-            box = SecretBox(settings.security.secret_key, previous=settings.security.previous_secret_key)
+            box = SecretBox.of(settings.security)
             workflows = WorkflowEngine(rt.pool, rt.bus, box, api_url=settings.api.base_url())
             stack.push_async_callback(workflows.close)
             app.state.services = Services(

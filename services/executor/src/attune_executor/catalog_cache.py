@@ -1,5 +1,5 @@
 """Cached reads of the catalog: rules by trigger and by ref (dropped on every ``rule.changed``),
-actions, packs and policies (re-read after ``executor.cache_ttl``). Misses are loaded in one query
+actions, packs (their configs opened) and policies (re-read after ``executor.cache_ttl``). Misses are loaded in one query
 per kind."""
 
 from __future__ import annotations
@@ -10,12 +10,15 @@ import asyncpg
 
 from attune_shared.cache import TtlCache
 from attune_shared.models import Action, Pack, Policy, Rule
+from attune_shared.packs.config import opened
 from attune_shared.repos import ActionRepository, PackRepository, PolicyRepository, RuleRepository
+from attune_shared.secrets import SecretBox
 
 
 class CatalogCache:
-    def __init__(self, pool: asyncpg.Pool, ttl: float) -> None:
+    def __init__(self, pool: asyncpg.Pool, box: SecretBox, ttl: float) -> None:
         self.pool = pool
+        self.box = box
         self._rules_by_trigger: TtlCache[str, list[Rule]] = TtlCache(
             self._load_trigger_rules, ttl, default=[]
         )
@@ -25,9 +28,7 @@ class CatalogCache:
         self._actions: TtlCache[str, Action | None] = TtlCache(
             ActionRepository(pool).get_by_refs, ttl, default=None
         )
-        self._packs: TtlCache[str, Pack | None] = TtlCache(
-            PackRepository(pool).get_by_refs, ttl, default=None
-        )
+        self._packs: TtlCache[str, Pack | None] = TtlCache(self._load_packs, ttl, default=None)
         self._policies: TtlCache[str, list[Policy]] = TtlCache(self._load_policies, ttl, default=[])
 
     def rules_changed(self) -> None:
@@ -50,6 +51,11 @@ class CatalogCache:
     async def policies(self, action_refs: Collection[str]) -> dict[str, list[Policy]]:
         """Enabled policies of each action."""
         return await self._policies.get_many(action_refs)
+
+    async def _load_packs(self, refs: list[str]) -> dict[str, Pack | None]:
+        """Packs with their config opened: what the executor hands to actions and templates."""
+        packs = await PackRepository(self.pool).get_by_refs(refs)
+        return {ref: opened(pack, self.box) for ref, pack in packs.items()}
 
     async def _load_trigger_rules(self, refs: list[str]) -> dict[str, list[Rule]]:
         grouped: dict[str, list[Rule]] = {ref: [] for ref in refs}

@@ -36,11 +36,11 @@ class ExecutorContext:
     @classmethod
     def create(cls, pool: asyncpg.Pool, bus: Bus, settings: Settings) -> ExecutorContext:
         ex = settings.executor
-        catalog = CatalogCache(pool, ex.cache_ttl)
+        box = SecretBox.of(settings.security)
+        catalog = CatalogCache(pool, box, ex.cache_ttl)
         policies = PolicyEngine(pool, bus)
         wakeups = Wakeups(bus)
         finisher = Finisher(pool, bus, ex, catalog, policies, wakeups)
-        box = SecretBox(settings.security.secret_key, previous=settings.security.previous_secret_key)
         datastore = Datastore(pool, box)
         workflows = WorkflowEngine(pool, bus, box, api_url=settings.api.base_url(), end=finisher.end_workflow)
         finisher.workflows = workflows

@@ -52,7 +52,7 @@ async def serve(settings: Settings, stopping: asyncio.Event) -> None:
                 rt.bus,
                 rt.broker.connection,
                 rt.spec.bucket(LEASES_BUCKET),
-                Datastore(rt.pool, SecretBox(settings.security.secret_key)),
+                Datastore(rt.pool, SecretBox.of(settings.security)),
                 settings,
             )
         )

@@ -36,6 +36,7 @@ class WorkflowExecution(Row):
     digest: str
     status: ExecutionStatus
     state: dict[str, Any]
+    secrets: str | None = None
     result: dict[str, Any] | None
     deadline: datetime | None
     closed_at: datetime | None

@@ -42,6 +42,7 @@ from attune_shared.packs.registry import register_pack
 from attune_shared.packs.report import RegistrationReport
 from attune_shared.packs.stackstorm import STACKSTORM_PACK_REF
 from attune_shared.repos import PackRepository, RuleRepository
+from attune_shared.secrets import SecretBox
 from attune_shared.settings import PacksSettings
 from attune_shared.st2compat import CHECK_WRAPPER
 
@@ -88,12 +89,13 @@ class _Staged:
 
 
 async def install_pack(
-    db: asyncpg.Pool, source: str, packs: PacksSettings, *, force: bool = False
+    db: asyncpg.Pool, source: str, packs: PacksSettings, *, force: bool = False, box: SecretBox | None = None
 ) -> InstallReport:
     """Install (or upgrade) the pack at ``source``; see the module docstring.
 
     ``force`` installs even when ``stackstorm_version`` or ``python_versions`` exclude this
-    system, and reinstalls unchanged content.
+    system, and reinstalls unchanged content. ``box`` seals the config's secrets (see
+    :func:`~attune_shared.packs.register_pack`).
 
     :raises InvalidPackError: the pack's files are invalid (every problem, by file and field).
     :raises InstallError: it cannot be fetched, built, or its checks fail.
@@ -107,13 +109,13 @@ async def install_pack(
             raise InstallError(f"pack {ref} ships with Attune and cannot be installed")
         staged.root = staged.root.rename(staged.workdir / ref)  # StackStorm names the directory by the ref
         async with _locked(db, ref):
-            return await _install(db, staged, ref, packs, force)
+            return await _install(db, staged, ref, packs, force, box)
     finally:
         await asyncio.to_thread(shutil.rmtree, staged.workdir, True)
 
 
 async def _install(
-    db: asyncpg.Pool, staged: _Staged, ref: str, packs: PacksSettings, force: bool
+    db: asyncpg.Pool, staged: _Staged, ref: str, packs: PacksSettings, force: bool, box: SecretBox | None
 ) -> InstallReport:
     target, venv = packs.packs_dir / ref, packs.virtualenvs_dir / ref
     previous = await PackRepository(db).get_by_ref(ref)
@@ -137,7 +139,9 @@ async def _install(
     # swap in: the previous version stays aside until the new one is registered
     moved = await asyncio.to_thread(_swap_in, staged, target, venv)
     try:
-        registration = await register_pack(db, target, configs_dir=packs.configs_dir, source=staged.source)
+        registration = await register_pack(
+            db, target, configs_dir=packs.configs_dir, source=staged.source, box=box
+        )
     except BaseException:
         await asyncio.to_thread(_swap_back, moved, target, venv)
         raise

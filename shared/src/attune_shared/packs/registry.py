@@ -12,8 +12,9 @@ import asyncpg
 
 from attune_shared.bus.messages import RuleChanged
 from attune_shared.constants import PACKS_DIR
-from attune_shared.models import Action, Trigger
+from attune_shared.models import Action, Pack, Trigger
 from attune_shared.packs.components import DIRECTORIES, Kind
+from attune_shared.packs.config import ConfigSealError, open_config, seal_config
 from attune_shared.packs.loader import LoadedPack, load_pack
 from attune_shared.packs.problems import InvalidPackError, PackProblem
 from attune_shared.packs.references import catalog_of, database_catalog, reference_problems
@@ -28,6 +29,7 @@ from attune_shared.repos import (
     TriggerRepository,
 )
 from attune_shared.repos.catalog import PackComponentRepository
+from attune_shared.secrets import SecretBox
 from attune_shared.types import Queryable
 
 #: The core pack shipped with Attune, registered by ``attune migrate`` and :func:`register_core_pack`.
@@ -86,6 +88,7 @@ async def register_pack(
     configs_dir: Path | None = None,
     source: str | None = None,
     strict: bool = False,
+    box: SecretBox | None = None,
 ) -> RegistrationReport:
     """Register (or re-register) the pack in directory ``path``, in one transaction.
 
@@ -98,7 +101,9 @@ async def register_pack(
 
     A StackStorm pack's config comes from ``<configs_dir>/<ref>.yaml`` (see :func:`load_pack`);
     without that file, the config stored before is kept (checked against the new schema).
-    ``source`` records where an installed pack came from.
+    ``source`` records where an installed pack came from. A config holding secret values is
+    stored sealed with ``box`` (see :mod:`attune_shared.packs.config`): without it, such a pack is
+    refused with :class:`~attune_shared.packs.config.ConfigSealError`.
 
     Workflow actions register their workflow definition; a workflow that fails inspection
     registers too (``workflow_problems`` lists its errors), unless ``strict``: then the pack is
@@ -111,7 +116,7 @@ async def register_pack(
     async with _connection(db) as conn, conn.transaction():
         await PackRepository(conn).lock_registration(pack.ref)
         problems, unresolved = reference_problems(pack, await database_catalog(conn, pack))
-        values = await _pack_values(conn, pack, source)
+        values = await _pack_values(conn, pack, source, box)
         problems += [PackProblem("pack config", field, message) for field, message in values.pop("_problems")]
         if problems:
             raise InvalidPackError(str(pack.path), problems)
@@ -123,21 +128,37 @@ async def register_pack(
         return report
 
 
-async def _pack_values(conn: asyncpg.Connection, pack: LoadedPack, source: str | None) -> dict[str, Any]:
+async def _pack_values(
+    conn: asyncpg.Connection, pack: LoadedPack, source: str | None, box: SecretBox | None
+) -> dict[str, Any]:
     """The ``pack`` row to write: a config not given by the directory is the one stored, with the
-    new schema's defaults (its problems under ``_problems``)."""
+    new schema's defaults (its problems under ``_problems``); secret values sealed."""
     values: dict[str, Any] = {**pack.values, "_problems": []}
     if source is not None:
         values["source"] = source
-    if not pack.config_given:
-        stored = await PackRepository(conn).get_by_ref(pack.ref)
-        if stored is not None and stored.config:
-            schema = pack.values["config_schema"]
-            values["config"] = with_defaults(schema, stored.config)
-            values["_problems"] = [
-                (where, message) for where, message in instance_errors(schema, values["config"])
-            ]
+    schema = pack.values["config_schema"]
+    stored = await PackRepository(conn).get_by_ref(pack.ref)
+    before = None if stored is None else _stored_config(stored, box)
+    if not pack.config_given and before:
+        values["config"] = with_defaults(schema, before)
+        values["_problems"] = [
+            (where, message) for where, message in instance_errors(schema, values["config"])
+        ]
+    if stored is not None and stored.config_secrets is not None and before == values["config"]:
+        values["config"], values["config_secrets"] = stored.config, stored.config_secrets  # unchanged
+    else:
+        values["config"], values["config_secrets"] = seal_config(
+            values["config"], schema, box, pack_ref=pack.ref
+        )
     return values
+
+
+def _stored_config(stored: Pack, box: SecretBox | None) -> dict[str, Any]:
+    if stored.config_secrets is not None and box is None:
+        raise ConfigSealError(
+            f"the config of pack {stored.ref} holds secrets: registering it needs the secret key"
+        )
+    return stored.config if box is None else open_config(stored, box)
 
 
 async def register_core_pack(db: asyncpg.Pool | asyncpg.Connection) -> RegistrationReport:

@@ -99,21 +99,24 @@ class WorkflowExecutionRepository(Repository[WorkflowExecution]):
         state: dict[str, Any],
         result: dict[str, Any] | None,
         reported: dict[str, ExecutionStatus] | None = None,
+        *,
+        secrets: str | None = None,
     ) -> None:
-        """Write a step: the status, state and result, and the child statuses the conductor was
-        given (by dispatch key), in one statement."""
+        """Write a step: the status, state (or the encrypted state, ``secrets``) and result, and
+        the child statuses the conductor was given (by dispatch key), in one statement."""
         reported = reported or {}
         await self.db.execute(
             "WITH r AS (UPDATE workflow_task_dispatch d SET reported = u.s "
             "FROM unnest($5::text[], $6::text[]) AS u(k, s) "
             "WHERE d.workflow_execution = $1 AND d.dispatch_key = u.k) "
-            "UPDATE workflow_execution SET status = $2, state = $3, result = $4 WHERE id = $1",
+            "UPDATE workflow_execution SET status = $2, state = $3, result = $4, secrets = $7 WHERE id = $1",
             id,
             status,
             state,
             result,
             list(reported),
             [str(s) for s in reported.values()],
+            secrets,
         )
 
     async def close(self, id: int) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
 import asyncpg
+import pydantic_core
 
 from attune_shared import executions
 from attune_shared.bus import Bus, gather_bounded
@@ -66,6 +68,8 @@ from attune_shared.workflows.keys import StepKeys
 from attune_shared.workflows.spec import WorkflowSpec
 
 log = logging.getLogger("attune.workflows")
+#: What the state column holds when the state is stored encrypted (``workflow_execution.secrets``).
+_SEALED_STATE: Final = {"sealed": True}
 
 S = ExecutionStatus
 
@@ -114,13 +118,17 @@ class _Session:
         workflow: WorkflowExecution,
         execution: Execution,
         spec: WorkflowSpec,
+        *,
+        sealed: bool = False,
     ) -> None:
         self.engine = engine
         self.conn = conn
         self.workflow = workflow
         self.execution = execution
         self.spec = spec
-        self.state: dict[str, Any] = workflow.state
+        #: the state holds secrets: it is stored encrypted
+        self.sealed = sealed or workflow.secrets is not None
+        self.state: dict[str, Any] = engine.open_state(workflow)
         self.status = workflow.status
         self.result = workflow.result
         self.results: dict[str, Any] = {}
@@ -201,8 +209,14 @@ class _Session:
     async def commit(self) -> _Effects:
         """Write the state and its consequences (still in the transaction)."""
         effects = _Effects(self.workflow, self.execution, children=await self.dispatch())
+        state, secrets = self.state, None
+        if self.sealed:
+            state, secrets = (
+                _SEALED_STATE,
+                self.engine.box.encrypt(pydantic_core.to_json(self.state).decode()),
+            )
         await WorkflowExecutionRepository(self.conn).save(
-            self.workflow.id, self.status, self.state, self.result, self.reported
+            self.workflow.id, self.status, state, self.result, self.reported, secrets=secrets
         )
         x = self.execution
         if self.status.is_terminal:
@@ -359,7 +373,12 @@ class WorkflowEngine:
                 definition.id,
             )
             session = _Session(
-                self, conn, workflow, x.model_copy(update={"workflow_def": definition.id}), spec
+                self,
+                conn,
+                workflow,
+                x.model_copy(update={"workflow_def": definition.id}),
+                spec,
+                sealed=x.secrets is not None or "decrypt" in definition.source,
             )
             params = workflow_input(action, unseal(x.config, x.secrets, self.box))
 
@@ -398,10 +417,17 @@ class WorkflowEngine:
         rows = await WorkflowTaskDispatchRepository(conn).of_children(parent.id, [x.id])
         key = rows[x.id].dispatch_key if x.id in rows else ""
         route = route_of(key)
-        contexts = parent.state.get("contexts") or [{}]
+        contexts = self.open_state(parent).get("contexts") or [{}]
         owner = await ExecutionRepository(conn).get(parent.execution, parent.execution_created)
         assert owner is not None
         return nested_context(x, owner, contexts[0], key, route)
+
+    def open_state(self, workflow: WorkflowExecution) -> dict[str, Any]:
+        """The conductor's state of ``workflow``, decrypted if it was stored sealed."""
+        if workflow.secrets is None:
+            return workflow.state
+        state: dict[str, Any] = json.loads(self.box.decrypt(workflow.secrets))
+        return state
 
     def _spec(self, digest: str, definition: dict[str, Any]) -> WorkflowSpec:
         spec = self._specs.get(digest)

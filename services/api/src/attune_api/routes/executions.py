@@ -38,6 +38,7 @@ from attune_shared.datastore import Datastore
 from attune_shared.errors import DefinitionError, ParameterError, TemplateRenderError
 from attune_shared.joins import links_of, parents_of
 from attune_shared.models import Enforcement, Execution, HistoryEntry
+from attune_shared.packs.config import open_config
 from attune_shared.parameters import (
     immutable_parameters,
     seal,
@@ -167,7 +168,7 @@ async def _request(
     pack = await PackRepository(db).get_by_ref(action.pack_ref)
     try:
         kv = await Datastore(db, box).template_context([schema], user=principal.login)
-        context = {**kv, "config_context": pack.config if pack else {}}
+        context = {**kv, "config_context": open_config(pack, box)}
         params = validate_parameters(parameters, schema, context=context)
     except TemplateRenderError as exc:
         raise ProblemError(

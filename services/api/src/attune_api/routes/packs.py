@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from attune_api.deps import Admin, BusDep, PoolDep, SettingsDep, Viewer
+from attune_api.deps import Admin, BoxDep, BusDep, PoolDep, SettingsDep, Viewer
 from attune_api.problems import ProblemError, not_found
 from attune_api.routes import _catalog as catalog
 from attune_api.schemas import API_PREFIX, PACK_REF, SEMVER, BeforeId, Limit, Page, RefFilter, RefPath, page
@@ -25,6 +25,7 @@ from attune_shared.packs import (
     register_pack,
     remove_pack,
 )
+from attune_shared.packs.config import open_config, seal_config
 from attune_shared.repos import PackRepository
 
 router = APIRouter(prefix=f"{API_PREFIX}/packs", tags=["packs"])
@@ -81,16 +82,28 @@ async def get_pack(_: Viewer, pool: PoolDep, ref: RefPath) -> Pack:
 
 
 @router.post("", status_code=201, summary="Create an empty pack (to hold components created through the API)")
-async def create_pack(_: Admin, pool: PoolDep, body: PackCreate) -> Pack:
+async def create_pack(_: Admin, pool: PoolDep, box: BoxDep, body: PackCreate) -> Pack:
     catalog.check_schema("config_schema", body.config_schema)
-    return _shown(await catalog.insert(PackRepository(pool), body.model_dump(), KIND))
+    values = body.model_dump()
+    values["config"], values["config_secrets"] = seal_config(
+        body.config, body.config_schema, box, pack_ref=body.ref
+    )
+    return _shown(await catalog.insert(PackRepository(pool), values, KIND))
 
 
 @router.patch("/{ref}", summary="Update a pack's label, description, version or config")
-async def update_pack(_: Admin, pool: PoolDep, ref: RefPath, body: PackUpdate) -> Pack:
+async def update_pack(_: Admin, pool: PoolDep, box: BoxDep, ref: RefPath, body: PackUpdate) -> Pack:
     values = body.model_dump(exclude_unset=True)
     if "config_schema" in values:
         catalog.check_schema("config_schema", values["config_schema"])
+    if "config" in values or "config_schema" in values:  # the secrets of the config to be, sealed
+        current = await catalog.get_or_404(PackRepository(pool), ref, KIND)
+        values["config"], values["config_secrets"] = seal_config(
+            values.get("config", open_config(current, box)),
+            values.get("config_schema", current.config_schema),
+            box,
+            pack_ref=ref,
+        )
     return _shown(await catalog.update(PackRepository(pool), ref, values, KIND))
 
 
@@ -118,10 +131,10 @@ async def delete_pack(_: Admin, pool: PoolDep, bus: BusDep, settings: SettingsDe
     },
 )
 async def install(
-    _: Admin, pool: PoolDep, bus: BusDep, settings: SettingsDep, body: PackInstall
+    _: Admin, pool: PoolDep, bus: BusDep, box: BoxDep, settings: SettingsDep, body: PackInstall
 ) -> InstallReport:
     try:
-        report = await install_pack(pool, body.source, settings.packs, force=body.force)
+        report = await install_pack(pool, body.source, settings.packs, force=body.force, box=box)
     except InvalidPackError as exc:
         raise _invalid(exc) from None
     except InstallError as exc:
@@ -135,11 +148,13 @@ async def install(
     summary="Register a pack directory on the server (create, update and remove its components)",
     responses={422: {"description": "the pack is invalid; `errors` lists every problem as file:field"}},
 )
-async def register(_: Admin, pool: PoolDep, bus: BusDep, body: PackRegister) -> RegistrationReport:
+async def register(
+    _: Admin, pool: PoolDep, bus: BusDep, box: BoxDep, body: PackRegister
+) -> RegistrationReport:
     if "\x00" in body.path:
         raise ProblemError(422, "path: must not contain NUL", errors=[("path", "must not contain NUL")])
     try:
-        report = await register_pack(pool, body.path)
+        report = await register_pack(pool, body.path, box=box)
     except InvalidPackError as exc:
         raise _invalid(exc) from None
     except OSError as exc:

@@ -23,6 +23,7 @@ from attune_shared.datastore import Datastore
 from attune_shared.errors import DefinitionError
 from attune_shared.models import Rule
 from attune_shared.models.rule import Condition
+from attune_shared.packs.config import open_config
 from attune_shared.readiness import cannot_fire
 from attune_shared.repos import ActionRepository, PackRepository, RuleRepository, TriggerRepository
 from attune_shared.rules import RuleDefinition, try_rule
@@ -224,6 +225,6 @@ async def try_rule_on_payload(
         [rule.action_params, rule.criteria, schema or {}], user=SYSTEM_USER
     )
     trial = try_rule(
-        rule, body.payload, pack_config=pack.config if pack else {}, parameters_schema=schema, keys=keys
+        rule, body.payload, pack_config=open_config(pack, box), parameters_schema=schema, keys=keys
     )
     return RuleTrialOut(**trial.to_dict())

@@ -19,6 +19,7 @@ from attune_sensor.packsensors.triggers import triggers_for
 from attune_shared.bus import RuleChanged
 from attune_shared.models import Pack, Rule, Sensor
 from attune_shared.outage import is_unavailable
+from attune_shared.packs.config import opened
 from attune_shared.repos import PackRepository, RuleRepository, SensorRepository
 
 log = logging.getLogger("attune.sensor.pack")
@@ -70,7 +71,7 @@ class PackSensors:
         )
         wanted: dict[str, tuple[Identity, Sensor, Pack]] = {}
         for sensor in sensors:
-            pack = packs.get(sensor.pack_ref)
+            pack = opened(packs.get(sensor.pack_ref), self.ctx.datastore.box)
             if pack is not None and pack.path:
                 wanted[sensor.ref] = ((sensor.updated, pack.updated), sensor, pack)
         for ref in list(self.processes):
