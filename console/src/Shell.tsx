@@ -9,6 +9,7 @@ export const NAVIGATION: { to: string; label: string }[] = [
   { to: "/executions", label: "Executions" },
   { to: "/events", label: "Events" },
   { to: "/enforcements", label: "Enforcements" },
+  { to: "/inquiries", label: "Inquiries" },
   { to: "/rules", label: "Rules" },
   { to: "/actions", label: "Actions" },
   { to: "/packs", label: "Packs" },

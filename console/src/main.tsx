@@ -8,6 +8,7 @@ import { EnforcementDetail, Enforcements } from "./pages/Enforcements";
 import { EventDetail, Events } from "./pages/Events";
 import { ExecutionDetail } from "./pages/ExecutionDetail";
 import { Executions } from "./pages/Executions";
+import { Inquiries, InquiryDetail } from "./pages/Inquiries";
 import { Keys } from "./pages/Keys";
 import { NotFound } from "./pages/NotFound";
 import { PackDetail } from "./pages/PackDetail";
@@ -50,6 +51,8 @@ function App() {
         <Route path="packs/:ref" element={<PackDetail />} />
         <Route path="triggers" element={<Catalog kind="triggers" />} />
         <Route path="sensors" element={<Catalog kind="sensors" />} />
+        <Route path="inquiries" element={<Inquiries />} />
+        <Route path="inquiries/:id" element={<InquiryDetail />} />
         <Route path="workers" element={<Workers />} />
         <Route path="deadletters" element={<DeadLetters />} />
         <Route path="keys" element={<Keys />} />

@@ -1,5 +1,6 @@
 """The web console in headless Chromium (Debian's package, driven by Playwright) against a real
-stack: the module's API process serving the built console, a sensor and an executor."""
+stack: the module's API process serving the built console, a sensor and an executor, the example
+pack, the workflow tests' pack and this folder's pack of sensors."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from attune_shared.packs import register_pack
 from attune_shared.processes import ServiceProcess, console_script
 
 from ..api.harness import Api, api  # noqa: F401  (the module's API process)
+from ..workflows.stack import PACK_DIR as WORKFLOWS_PACK
 
 CHROMIUM_ENV = "ATTUNE_TEST_CHROMIUM"
 #: Where the tests save a screenshot of each page (docs/images/console to refresh the docs').
@@ -39,6 +41,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+#: Sensors for the sensors page: one that keeps running, one that keeps crashing.
+SENSORS_PACK = Path(__file__).parent / "packs" / "consoletest"
 AXE = PROJECT_ROOT / "console" / "node_modules" / "axe-core" / "axe.min.js"
 EXECUTOR_ENV = {
     "ATTUNE__EXECUTOR__HEARTBEAT_INTERVAL": "0.5",
@@ -102,13 +106,15 @@ async def stack(
 ) -> AsyncIterator[Stack]:
     conn = await api.db()
     try:
-        await register_pack(conn, PACKS_DIR / "examples")
+        for pack in (PACKS_DIR / "examples", WORKFLOWS_PACK, SENSORS_PACK):
+            await register_pack(conn, pack)
     finally:
         await conn.close()
     logs = tmp_path_factory.mktemp("stack")
+    sensor_env = {"ATTUNE__PACKS__HOME": str(tmp_path_factory.mktemp("packs-home"))}
     running = Stack(api)
     try:
-        for script, env in (("attune-sensor", {}), ("attune-executor", EXECUTOR_ENV)):
+        for script, env in (("attune-sensor", sensor_env), ("attune-executor", EXECUTOR_ENV)):
             proc = ServiceProcess(
                 script, [console_script(script)], {**api.env, **env}, logs / f"{script}.log"
             ).start()

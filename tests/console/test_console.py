@@ -235,6 +235,179 @@ async def test_the_dashboard_draws_charts_and_counts_live(
     await expect(page.get_by_role("region", name="Workers")).to_contain_text("console-executor")
 
 
+async def test_a_workflow_shows_its_task_tree_and_is_paused_and_resumed(
+    stack: Stack, browsing: Browsing, browser_errors: None
+) -> None:
+    workflow = await run(stack, "wftest.pausable", {"seconds": 6})
+    page = await browsing.signed_in("operator")
+    await page.goto(f"/executions/{workflow}")
+    tasks = page.get_by_role("region", name="Task tree")
+    slow = tasks.get_by_role("row").filter(has=page.get_by_role("rowheader", name="slow"))
+    await expect(slow).to_contain_text("running", timeout=20_000)
+    await expect(slow).to_contain_text("wftest.sleep")
+
+    await page.get_by_role("button", name="Pause").click()
+    status = page.locator("h1 .status")
+    await expect(status).to_have_text(re.compile("^paus"))  # pausing while slow still runs
+    await expect(status).to_have_text("paused", timeout=20_000)
+    await expect(slow).to_contain_text("completed")
+    assert await tasks.get_by_role("rowheader").all_text_contents() == ["slow"]  # quick waits
+
+    viewer = await browsing.signed_in("viewer")
+    await viewer.goto(f"/executions/{workflow}")
+    await expect(viewer.locator("h1 .status")).to_have_text("paused")
+    await expect(viewer.get_by_role("region", name="Task tree")).to_contain_text("slow")
+    for button in ("Pause", "Resume", "Cancel"):
+        await expect(viewer.get_by_role("button", name=button)).to_have_count(0)
+    refused = await viewer.request.post(f"/api/v1/executions/{workflow}/resume", headers=CSRF)
+    assert refused.status == 403
+    browsing.errors.clear()  # the refusal is the only error the browser reports
+    assert await status_of(stack, workflow) == "paused"
+
+    await expect(page.get_by_role("button", name="Pause")).to_have_count(0)
+    await page.get_by_role("button", name="Resume").focus()
+    await page.keyboard.press("Enter")
+    await expect(status).to_have_text("completed", timeout=20_000)
+    await expect(tasks.get_by_role("rowheader")).to_have_text(["slow", "quick"])
+    await expect(tasks.locator(".status")).to_have_text(["completed", "completed"])
+    timeline = page.get_by_role("list", name="Status timeline")
+    steps = await timeline.locator(".status").all_text_contents()
+    assert steps[-4:-1] == ["pausing", "paused", "running"] or steps[-5:-1] == [
+        "pausing",
+        "paused",
+        "resuming",
+        "running",
+    ], steps
+    assert steps[-1] == "completed", steps
+
+    # a nested workflow's tasks open under its row, with the keyboard
+    parent = await run(stack, "wftest.pausable_parent", {})
+    await finished(stack, parent)
+    await page.goto(f"/executions/{parent}")
+    await expect(tasks.get_by_role("rowheader")).to_have_text([re.compile("inner$"), "last"])
+    toggle = tasks.get_by_role("button", name="Show the tasks of inner")
+    await toggle.focus()
+    await page.keyboard.press("Enter")
+    await expect(tasks.get_by_role("button", name="Hide the tasks of inner")).to_have_attribute(
+        "aria-expanded", "true"
+    )
+    await expect(tasks.get_by_role("rowheader")).to_have_text([re.compile("inner$"), "slow", "quick", "last"])
+    await tasks.get_by_role("link", name=re.compile(r"\(quick\)$")).click()
+    await expect(page.get_by_role("heading", name=re.compile(r"^Execution #\d+"))).to_be_visible()
+    await expect(page.get_by_role("main")).to_contain_text("Workflow task")
+    await page.get_by_role("link", name=re.compile(r"^#\d+ wftest\.pausable$")).click()
+    await expect(page.get_by_role("region", name="Task tree")).to_contain_text("quick")
+
+
+async def _pending_inquiry(stack: Stack, parent: int | None = None) -> dict[str, Any]:
+    async def found() -> dict[str, Any] | None:
+        rows = (await api_get(stack, "/api/v1/inquiries", **({"parent": parent} if parent else {})))["data"]
+        return rows[0] if rows else None
+
+    return await wait_for(found, 30, "a pending inquiry")
+
+
+async def test_an_inquiry_is_answered_through_its_form_and_its_workflow_continues(
+    stack: Stack, browsing: Browsing, browser_errors: None
+) -> None:
+    page = await browsing.signed_in("operator")
+    await page.goto("/inquiries")
+    await expect(page.get_by_role("button", name="Pending")).to_have_attribute("aria-pressed", "true")
+    await expect(page.get_by_role("status").filter(has_text="Live")).to_be_visible()
+    workflow = await run(stack, "wftest.approval", {"host": "web-9"})
+    row = page.get_by_role("row").filter(has_text=f"workflow #{workflow}")
+    await expect(row).to_be_visible(timeout=30_000)  # appears without a reload
+    await row.get_by_role("link", name=re.compile(r"^#\d+$")).click()
+    await expect(page.get_by_role("heading", name=re.compile(r"^Inquiry #\d+"))).to_be_visible()
+    form = page.get_by_role("region", name="Respond")
+    approved = form.get_by_label("approved (required)")
+    await approved.focus()
+    await page.keyboard.press("Space")
+    await expect(approved).to_be_checked()
+    await form.get_by_label("reason").fill("change window")
+    await page.keyboard.press("Enter")
+    await expect(page.locator("h1 .status")).to_have_text("responded")
+    await expect(page.get_by_label("Response (JSON)")).to_contain_text('"approved": true')
+    await expect(page.get_by_role("region", name="Respond")).to_have_count(0)
+
+    await page.get_by_role("link", name=f"#{workflow}", exact=True).click()
+    await expect(page.locator("h1 .status")).to_have_text("completed", timeout=30_000)
+    tasks = page.get_by_role("region", name="Task tree")
+    await expect(tasks.get_by_role("rowheader")).to_have_text(["ask", "deploy"])
+    await expect(page.locator("pre.json[aria-label=Result]")).to_contain_text('"outcome": "deployed web-9"')
+
+
+async def test_an_inquiry_form_shows_the_apis_refusals(
+    stack: Stack, browsing: Browsing, browser_errors: None
+) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"replicas": {"type": "integer", "minimum": 1, "description": "how many"}},
+        "required": ["replicas"],
+    }
+    asked = await run(stack, "core.ask", {"schema": schema, "route": "capacity"})
+    await _pending_inquiry(stack)
+
+    viewer = await browsing.signed_in("viewer")
+    await viewer.goto(f"/inquiries/{asked}")
+    await expect(viewer.get_by_role("region", name="Respond")).to_contain_text("Only operators may answer")
+    await expect(viewer.get_by_role("button", name="Send response")).to_have_count(0)
+
+    page = await browsing.signed_in("operator")
+    await page.goto(f"/executions/{asked}")
+    await page.get_by_role("link", name=f"answer inquiry #{asked}").click()
+    form = page.get_by_role("region", name="Respond")
+    replicas = form.get_by_label("replicas (required)")
+    await replicas.fill("0")
+    await form.get_by_role("button", name="Send response").click()
+    await expect(form.get_by_role("alert")).to_contain_text("did not pass schema validation")
+    await expect(replicas).to_have_attribute("aria-invalid", "true")
+    await expect(form.locator("#param-replicas-error")).to_contain_text("minimum")
+
+    # someone else answers first: the form says so and the page shows the answer
+    async with stack.api.client("admin") as http:
+        answered = await http.post(f"/api/v1/inquiries/{asked}/respond", json={"response": {"replicas": 3}})
+        assert answered.status_code == 200, answered.text
+    await replicas.fill("2")
+    await form.get_by_role("button", name="Send response").click()
+    await expect(page.get_by_role("alert").first).to_contain_text("already been responded to")
+    await expect(page.locator("h1 .status")).to_have_text("responded")
+    await expect(page.get_by_label("Response (JSON)")).to_contain_text('"replicas": 3')
+    # the refused calls are the only errors the browser reports
+    assert browsing.errors and all(re.search(r"status of (422|409)", e) for e in browsing.errors), (
+        browsing.errors
+    )
+    browsing.errors.clear()
+    await finished(stack, asked)
+
+
+async def test_the_sensors_page_shows_processes_with_their_status_and_restarts(
+    stack: Stack, browsing: Browsing, browser_errors: None
+) -> None:
+    async def flaky_restarted() -> bool:
+        sensors = {s["ref"]: s for s in (await api_get(stack, "/api/v1/sensors", pack="consoletest"))["data"]}
+        steady, flaky = sensors["consoletest.Steady"]["process"], sensors["consoletest.Flaky"]["process"]
+        return bool(steady and steady["status"] == "running" and flaky and flaky["restarts"] >= 1)
+
+    await wait_for(flaky_restarted, 60, "the steady sensor running and the flaky one restarted")
+    page = await browsing.signed_in("viewer")
+    await page.goto("/sensors")
+    table = page.get_by_role("region", name="Sensors")
+    steady = table.get_by_role("row").filter(has_text="consoletest.Steady")
+    await expect(steady.locator(".status").nth(1)).to_have_text("running")
+    await expect(steady.get_by_role("cell").nth(3)).to_have_text("0")
+    flaky = table.get_by_role("row").filter(has_text="consoletest.Flaky")
+    await expect(flaky.get_by_role("cell").nth(3)).to_have_text(re.compile(r"^[1-9]\d*$"))
+    await expect(flaky).to_contain_text("the upstream feed went away")
+    await flaky.locator("summary").focus()
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_label("Last error of consoletest.Flaky")).to_contain_text(
+        'Sensor "Flaky" run method raised an exception'
+    )
+    timer = table.get_by_role("row").filter(has_text="core.timer")
+    await expect(timer).to_contain_text("built in")
+
+
 async def _ids(stack: Stack) -> dict[str, Any]:
     """Rows the detail pages show: a completed execution with its enforcement and event."""
     rows = (await api_get(stack, "/api/v1/executions", rule_ref="examples.*", status="completed"))["data"]

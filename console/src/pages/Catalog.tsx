@@ -1,10 +1,12 @@
-// Packs, triggers and sensors: catalog lists with the same filters (pack, ref) and paging.
+// Packs, triggers and sensors (with their processes' status and restarts): catalog lists with the
+// same filters (pack, ref) and paging.
 import type { ReactNode } from "react";
 import { Link, useSearchParams } from "react-router";
 import { api, call, type Schemas } from "../api/client";
 import { useQuery, type Query } from "../api/useQuery";
 import { Filters, filterValue } from "../ui/Filters";
-import { cursor, ListBody, Page, Status, Table, type Column } from "../ui/widgets";
+import { short } from "../ui/format";
+import { cursor, ListBody, Page, Status, Table, Time, type Column } from "../ui/widgets";
 
 type Kind = "packs" | "triggers" | "sensors";
 type Listing<T> = Query<{ data: T[]; next?: number | null }>;
@@ -22,9 +24,22 @@ function useCatalogQuery() {
   };
 }
 
-function Listed<T extends { id: number }>({ title, list, columns, filters }: { title: string; list: Listing<T>; columns: Column<T>[]; filters: ReactNode }) {
+function Listed<T extends { id: number }>({
+  title,
+  list,
+  columns,
+  filters,
+  lead,
+}: {
+  title: string;
+  list: Listing<T>;
+  columns: Column<T>[];
+  filters: ReactNode;
+  lead?: ReactNode;
+}) {
   return (
     <Page title={title}>
+      {lead}
       {filters}
       <ListBody list={list} empty="Nothing matches.">
         {(rows) => <Table caption={title} rows={rows} rowKey={(r) => r.id} columns={columns} />}
@@ -76,19 +91,57 @@ function Sensors() {
   const { key, query } = useCatalogQuery();
   const list = useQuery(() => call(api.GET("/api/v1/sensors", { params: { query } })), key);
   return (
-    <Listed<Schemas["Sensor"]>
+    <Listed<Schemas["SensorView"]>
       title="Sensors"
       list={list}
+      lead={
+        <p className="lead">
+          Pack sensors run as processes of a sensor replica, restarted with growing pauses when they crash (
+          <em>backoff</em>). Built-in sensors (the timers) run inside the sensor service and have no process.
+        </p>
+      }
       filters={<Filters filters={[PACK_FILTER, REF_FILTER]} />}
       columns={[
         { title: "Sensor", cell: (s) => <code>{s.ref}</code> },
-        { title: "Runner", cell: (s) => s.runner_type },
-        { title: "Emits", cell: (s) => s.trigger_types.join(", ") || "—" },
-        { title: "Description", cell: (s) => s.description, className: "wide" },
         { title: "Enabled", cell: (s) => <Status value={s.enabled ? "enabled" : "disabled"} /> },
+        {
+          title: "Process",
+          cell: (s) =>
+            s.process ? <Status value={s.process.status} /> : <span className="muted">{s.runner_type === "builtin" ? "built in" : "not started"}</span>,
+        },
+        { title: "Restarts", cell: (s) => (s.process ? String(s.process.restarts) : "—") },
+        {
+          title: "Where",
+          cell: (s) => (s.process ? `${s.process.host}${s.process.pid ? ` pid ${s.process.pid}` : ""}` : "—"),
+        },
+        { title: "Since", cell: (s) => <Time iso={s.process?.started_at} /> },
+        {
+          title: "Last error",
+          className: "wide",
+          cell: (s) =>
+            s.process?.last_error ? (
+              <details>
+                <summary>
+                  <Time iso={s.process.last_error_at} />: {short(lastLine(s.process.last_error), 60)}
+                </summary>
+                <pre className="output stderr" tabIndex={0} aria-label={`Last error of ${s.ref}`}>
+                  {s.process.last_error}
+                </pre>
+              </details>
+            ) : (
+              "—"
+            ),
+        },
+        { title: "Emits", cell: (s) => s.trigger_types.join(", ") || "—" },
       ]}
     />
   );
+}
+
+/** The last non-blank line of a sensor's stderr: usually the exception. */
+function lastLine(text: string): string {
+  const lines = text.split("\n").filter((l) => l.trim() !== "");
+  return lines[lines.length - 1] ?? text;
 }
 
 export function Catalog({ kind }: { kind: Kind }) {

@@ -1,13 +1,14 @@
 import { useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
 import { api, call, type Schemas } from "../api/client";
-import { useStream } from "../api/live";
+import { useStream, type ExecutionChange } from "../api/live";
 import { useQuery, useThrottled } from "../api/useQuery";
 import { useSession } from "../session";
 import { SchemaForm } from "../ui/SchemaForm";
 import { duration, short } from "../ui/format";
-import { CANCELABLE, FINISHED } from "../ui/statuses";
-import { ErrorNote, Fields, Json, Loading, Page, RefLink, Section, Status, Table, Time } from "../ui/widgets";
+import { CANCELABLE, FINISHED, PAUSABLE, RESUMABLE } from "../ui/statuses";
+import { TaskTree } from "./TaskTree";
+import { ErrorNote, Fields, Json, Loading, Page, RefLink, Section, Status, Time } from "../ui/widgets";
 
 type History = Schemas["HistoryEntry"];
 
@@ -20,26 +21,35 @@ export function ExecutionDetail() {
     () => call(api.GET("/api/v1/executions/{id}/history", { params: { path: { id }, query: { limit: 1000 } } })),
     `h${id}`,
   );
-  const children = useQuery(
-    () => call(api.GET("/api/v1/executions", { params: { query: { parent: id, limit: 100 } } })),
-    `c${id}`,
-  );
+  // a workflow's tasks have larger ids than it: its page follows every change from its own id up
+  // (the stream's messages do not name the parent), one execution's page only that execution
+  const [treeVersion, setTreeVersion] = useState(0);
+  const workflow = execution.data !== undefined && execution.data.workflow_def !== null;
   const refresh = useThrottled(() => {
     execution.reload();
     history.reload();
-    children.reload();
+    setTreeVersion((v) => v + 1);
   }, 300);
-  useStream("executions", refresh, { execution_id: id });
+  useStream<ExecutionChange>(
+    "executions",
+    (change) => {
+      if (change.execution_id >= id) refresh();
+    },
+    workflow ? {} : { execution_id: id },
+  );
   const [rerunning, setRerunning] = useState(false);
   const [actionError, setActionError] = useState<Error | undefined>();
 
   const x = execution.data;
   if (!x) return execution.error ? <ErrorNote error={execution.error} /> : <Loading />;
 
-  async function cancel() {
+  async function control(request: "cancel" | "pause" | "resume") {
     setActionError(undefined);
+    const path = { params: { path: { id } } };
     try {
-      await call(api.POST("/api/v1/executions/{id}/cancel", { params: { path: { id } } }));
+      if (request === "cancel") await call(api.POST("/api/v1/executions/{id}/cancel", path));
+      else if (request === "pause") await call(api.POST("/api/v1/executions/{id}/pause", path));
+      else await call(api.POST("/api/v1/executions/{id}/resume", path));
       refresh();
     } catch (e) {
       setActionError(e as Error);
@@ -61,8 +71,18 @@ export function ExecutionDetail() {
       actions={
         can("operator") && (
           <>
-            {CANCELABLE.has(x.status) && (
-              <button type="button" className="danger" onClick={() => void cancel()}>
+            {workflow && PAUSABLE.has(x.status) && (
+              <button type="button" onClick={() => void control("pause")}>
+                Pause
+              </button>
+            )}
+            {workflow && RESUMABLE.has(x.status) && (
+              <button type="button" onClick={() => void control("resume")}>
+                Resume
+              </button>
+            )}
+            {(CANCELABLE.has(x.status) || (workflow && RESUMABLE.has(x.status))) && (
+              <button type="button" className="danger" onClick={() => void control("cancel")}>
                 Cancel
               </button>
             )}
@@ -74,6 +94,11 @@ export function ExecutionDetail() {
       }
     >
       <ErrorNote error={actionError} />
+      {x.status === "pending" && (
+        <p className="notice">
+          This execution asks a question and waits for the answer: <Link to={`/inquiries/${x.id}`}>answer inquiry #{x.id}</Link>.
+        </p>
+      )}
       {rerunning && <Rerun execution={x} onDone={(newId) => navigate(`/executions/${newId}`)} />}
       <div className="grid">
         <Section title="Summary">
@@ -100,6 +125,7 @@ export function ExecutionDetail() {
               ["Rule", <RefLink to={x.rule_ref ? `/rules/${x.rule_ref}` : null}>{x.rule_ref ?? "— (run by hand)"}</RefLink>],
               ["Trigger", x.trigger_ref ?? "—"],
               ["Parent", links.parent ? <Link to={`/executions/${links.parent.id}`}>#{links.parent.id} {links.parent.action_ref}</Link> : "—"],
+              ...(x.task_name ? ([["Workflow task", `${x.task_name}${x.task_item === null ? "" : ` [${x.task_item}]`}`]] as [string, string][]) : []),
               ["Re-run of", x.original_execution ? <Link to={`/executions/${x.original_execution}`}>#{x.original_execution}</Link> : "—"],
             ]}
           />
@@ -129,19 +155,9 @@ export function ExecutionDetail() {
         <ErrorNote error={history.error} />
         {history.data && <Timeline entries={history.data.data} />}
       </Section>
-      {children.data && children.data.data.length > 0 && (
-        <Section title="Child executions">
-          <Table
-            caption="Executions started by this one"
-            rows={children.data.data}
-            rowKey={(c) => c.id}
-            columns={[
-              { title: "Id", cell: (c) => <Link to={`/executions/${c.id}`}>#{c.id}</Link> },
-              { title: "Action", cell: (c) => c.action_ref },
-              { title: "Status", cell: (c) => <Status value={c.status} /> },
-              { title: "Created", cell: (c) => <Time iso={c.created} /> },
-            ]}
-          />
+      {workflow && (
+        <Section title="Tasks">
+          <TaskTree id={id} version={treeVersion} />
         </Section>
       )}
     </Page>

@@ -1,5 +1,5 @@
-// A form generated from an action's parameters schema (JSON Schema): a field per top-level
-// property, typed inputs, enums as choices, defaults filled in, required fields marked, secrets
+// A form generated from a JSON Schema (an action's parameters, an inquiry's response): a field per
+// top-level property, typed inputs, enums as choices, defaults filled in, required fields marked, secrets
 // as password fields. Nested objects and arrays are edited as JSON.
 import { useState, type FormEvent, type ReactNode } from "react";
 import { ApiError } from "../api/client";
@@ -11,6 +11,8 @@ type Property = {
   description?: string;
   title?: string;
   secret?: boolean;
+  /** StackStorm's draft-4 habit: `required: true` on the property itself. */
+  required?: boolean;
 };
 type Schema = { properties?: Record<string, Property>; required?: string[] };
 type Kind = "string" | "integer" | "number" | "boolean" | "enum" | "json";
@@ -56,6 +58,8 @@ export function SchemaForm({
   submitLabel,
   onSubmit,
   footer,
+  errorPrefix = "parameters",
+  emptyNote = "This action takes no parameters.",
 }: {
   schema: Schema;
   /** Values to start from (defaults otherwise); secrets are never prefilled. */
@@ -65,9 +69,16 @@ export function SchemaForm({
   submitLabel: string;
   onSubmit: (parameters: Record<string, unknown>) => Promise<void>;
   footer?: ReactNode;
+  /** The body field the API's validation errors name the values under (`parameters.message`). */
+  errorPrefix?: string;
+  /** Shown when the schema has no properties. */
+  emptyNote?: string;
 }) {
   const properties = Object.entries(schema.properties ?? {});
-  const required = new Set(schema.required ?? []);
+  const required = new Set([
+    ...(Array.isArray(schema.required) ? schema.required : []),
+    ...properties.filter(([, p]) => p.required === true).map(([name]) => name),
+  ]);
   const start = (name: string, p: Property): Value => {
     const kind = kindOf(p);
     if (p.secret) return "";
@@ -105,7 +116,8 @@ export function SchemaForm({
     } catch (e) {
       if (e instanceof ApiError) {
         setProblem(e.message);
-        setErrors(Object.fromEntries(e.errors.map((x) => [x.field.replace(/^parameters\.?/, ""), x.message])));
+        const prefix = new RegExp(`^${errorPrefix}\\.?`);
+        setErrors(Object.fromEntries(e.errors.map((x) => [x.field.replace(prefix, ""), x.message])));
       } else {
         setProblem(String(e));
       }
@@ -116,7 +128,7 @@ export function SchemaForm({
 
   return (
     <form className="schema-form" onSubmit={submit} noValidate>
-      {properties.length === 0 && <p className="muted">This action takes no parameters.</p>}
+      {properties.length === 0 && <p className="muted">{emptyNote}</p>}
       {properties.map(([name, p]) => {
         const kind = kindOf(p);
         const id = `param-${name}`;

@@ -48,6 +48,10 @@ const STATUS_TONE: Record<string, string> = {
   resuming: "run",
   running: "run",
   busy: "run",
+  starting: "run",
+  backoff: "warn",
+  stopped: "muted",
+  responded: "ok",
 };
 
 export function Status({ value }: { value: string }) {
