@@ -299,12 +299,14 @@ async def test_a_workflow_shows_its_task_tree_and_is_paused_and_resumed(
     await expect(page.get_by_role("region", name="Task tree")).to_contain_text("quick")
 
 
-async def _pending_inquiry(stack: Stack, parent: int | None = None) -> dict[str, Any]:
-    async def found() -> dict[str, Any] | None:
-        rows = (await api_get(stack, "/api/v1/inquiries", **({"parent": parent} if parent else {})))["data"]
-        return rows[0] if rows else None
+async def _pending_inquiry(stack: Stack, *, parent: int | None = None, id: int | None = None) -> Any:
+    """The pending inquiry a workflow (``parent``) or a ``core.ask`` execution (``id``) opened."""
 
-    return await wait_for(found, 30, "a pending inquiry")
+    async def opened() -> Any:
+        rows = (await api_get(stack, "/api/v1/inquiries"))["data"]
+        return next((i for i in rows if parent in (None, i["parent"]) and id in (None, i["id"])), None)
+
+    return await wait_for(opened, 30, "the inquiry to open")
 
 
 async def test_an_inquiry_is_answered_through_its_form_and_its_workflow_continues(
@@ -346,7 +348,7 @@ async def test_an_inquiry_form_shows_the_apis_refusals(
         "required": ["replicas"],
     }
     asked = await run(stack, "core.ask", {"schema": schema, "route": "capacity"})
-    await _pending_inquiry(stack)
+    await _pending_inquiry(stack, id=asked)
 
     viewer = await browsing.signed_in("viewer")
     await viewer.goto(f"/inquiries/{asked}")
@@ -408,6 +410,29 @@ async def test_the_sensors_page_shows_processes_with_their_status_and_restarts(
     await expect(timer).to_contain_text("built in")
 
 
+async def test_the_keys_page_masks_secret_values(
+    stack: Stack, browsing: Browsing, browser_errors: None
+) -> None:
+    async with stack.api.client("admin") as http:
+        for name, body in (
+            (
+                "console.pager_token",
+                {"value": "s3cr3t-pager-token", "secret": True, "description": "PagerDuty"},
+            ),
+            ("console.channel", {"value": "#ops", "description": "where alerts go"}),
+        ):
+            (await http.put(f"/api/v1/keys/{name}", json=body)).raise_for_status()
+    page = await browsing.signed_in("admin")
+    async with page.expect_response(re.compile(r"/api/v1/keys\b")) as listed:
+        await page.goto("/keys?prefix=console.")
+    assert "s3cr3t" not in await (await listed.value).text()  # the API never sent it to the browser
+    table = page.get_by_role("region", name="Keys")
+    secret = table.get_by_role("row").filter(has_text="console.pager_token")
+    await expect(secret.get_by_label("secret value hidden")).to_be_visible()
+    await expect(table.get_by_role("row").filter(has_text="console.channel")).to_contain_text("#ops")
+    assert "s3cr3t" not in await page.content()
+
+
 async def _ids(stack: Stack) -> dict[str, Any]:
     """Rows the detail pages show: a completed execution with its enforcement and event."""
     rows = (await api_get(stack, "/api/v1/executions", rule_ref="examples.*", status="completed"))["data"]
@@ -438,6 +463,10 @@ async def test_every_page_is_accessible_and_screenshotted(
     await stack.publish("examples.nonexistent", {"why": "a dead letter for its page"})
     await wait_for(lambda: _dead_letters(stack), 30, "a dead letter")
     ids = await _ids(stack)
+    # a workflow waiting at its question: the workflow's page shows its task tree, the inquiry's
+    # page its response form
+    approval = await run(stack, "wftest.approval", {"host": "db-2"})
+    inquiry = (await _pending_inquiry(stack, parent=approval))["id"]
     pages = {
         "dashboard": "/",
         "executions": "/executions",
@@ -454,6 +483,9 @@ async def test_every_page_is_accessible_and_screenshotted(
         "pack": "/packs/examples",
         "triggers": "/triggers",
         "sensors": "/sensors",
+        "workflow": f"/executions/{approval}",
+        "inquiries": "/inquiries",
+        "inquiry": f"/inquiries/{inquiry}",
         "workers": "/workers",
         "deadletters": "/deadletters",
         "keys": "/keys",
@@ -470,7 +502,7 @@ async def test_every_page_is_accessible_and_screenshotted(
         await page.screenshot(path=screenshots / f"{name}.png")
 
     phone = await browsing.signed_in("operator", width=390, height=800)
-    for name in ("dashboard", "executions", "execution"):
+    for name in ("dashboard", "executions", "execution", "workflow", "inquiries", "inquiry", "sensors"):
         await _ready(phone, pages[name])
         overflow = await phone.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{name} is {overflow}px wider than a phone"
@@ -482,6 +514,8 @@ async def test_every_page_is_accessible_and_screenshotted(
     await phone.get_by_role("navigation").get_by_role("link", name="Rules").click()
     await expect(phone.get_by_role("heading", name="Rules")).to_be_visible()
     assert not problems, problems
+    async with stack.api.client("operator") as http:
+        await http.post(f"/api/v1/executions/{approval}/cancel")
 
 
 async def _dead_letters(stack: Stack) -> bool:

@@ -131,6 +131,11 @@ export function ExecutionDetail() {
           />
         </Section>
       </div>
+      {workflow && (
+        <Section title="Tasks">
+          <TaskTree id={id} version={treeVersion} />
+        </Section>
+      )}
       <Section title="Parameters">
         <Json value={x.config} label="Parameters (secrets masked)" />
       </Section>
@@ -155,11 +160,6 @@ export function ExecutionDetail() {
         <ErrorNote error={history.error} />
         {history.data && <Timeline entries={history.data.data} />}
       </Section>
-      {workflow && (
-        <Section title="Tasks">
-          <TaskTree id={id} version={treeVersion} />
-        </Section>
-      )}
     </Page>
   );
 }
