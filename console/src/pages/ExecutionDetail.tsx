@@ -1,4 +1,4 @@
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
 import { api, call, type Schemas } from "../api/client";
 import { useStream, type ExecutionChange } from "../api/live";
@@ -30,13 +30,17 @@ export function ExecutionDetail() {
     history.reload();
     setTreeVersion((v) => v + 1);
   }, 300);
-  useStream<ExecutionChange>(
+  const connected = useStream<ExecutionChange>(
     "executions",
     (change) => {
       if (change.execution_id >= id) refresh();
     },
     workflow ? {} : { execution_id: id },
   );
+  // what changed while the stream was (re)connecting is read again once it is connected
+  useEffect(() => {
+    if (connected) refresh();
+  }, [connected, refresh]);
   const [rerunning, setRerunning] = useState(false);
   const [actionError, setActionError] = useState<Error | undefined>();
 

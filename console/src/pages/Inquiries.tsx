@@ -1,6 +1,6 @@
 // Inquiries (StackStorm's core.ask): the questions workflows ask people, and a form generated from
 // each one's response schema to answer it. An inquiry's id is its execution's id.
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { Link, useParams, useSearchParams } from "react-router";
 import { allows, api, ApiError, call, ROLES, type Role, type Schemas } from "../api/client";
 import { useStream } from "../api/live";
@@ -34,6 +34,9 @@ export function Inquiries() {
   const connected = useStream<{ old_status: string | null; new_status: string }>("executions", (change) => {
     if (change.new_status === "pending" || change.old_status === "pending") refresh();
   });
+  useEffect(() => {
+    if (connected) refresh();
+  }, [connected, refresh]);
   return (
     <Page title="Inquiries" actions={<LiveBadge connected={connected} />}>
       <p className="lead">
