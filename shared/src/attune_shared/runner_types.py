@@ -93,6 +93,7 @@ INQUIRY_DEFAULT_SCHEMA: Final[dict[str, Any]] = {
     },
 }
 
+
 @dataclass(frozen=True)
 class RunnerSpec:
     """A StackStorm runner type: its parameters and what this executor does with it."""
