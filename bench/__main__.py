@@ -1,8 +1,9 @@
-"""Benchmark entry point: `uv run python -m bench [--events N] [--executors K] [--json PATH] [--smoke]`.
+"""Benchmark entry point: `uv run python -m bench [--events N] [--executors K] [--json PATH] [--smoke]`,
+or the chaos soak: `uv run python -m bench --chaos 10m [--chaos-interval 10-40] [--json PATH]`.
 
 Measures, on one machine, the raw ceilings of NATS JetStream and PostgreSQL and what the pipeline
 achieves on top of them; prints a table with ratios and writes the figures as JSON. Exits 1 if any
-run lost or duplicated work.
+run lost or duplicated work (the soak: on any violation of its invariants, bench/chaos.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 from attune_shared.db import create_pool
 from attune_shared.settings import DatabaseSettings
 
-from . import completion, pipeline, raw, workflows
+from . import chaos, completion, pipeline, raw, workflows
 from .report import render
 from .servers import fresh_database, servers
 
@@ -45,6 +46,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--scaling", default="1,2,4", help="executor counts for the scaling runs")
     parser.add_argument("--smoke", action="store_true", help="small sizes for CI: correctness, not speed")
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument(
+        "--chaos",
+        type=chaos.parse_duration,
+        metavar="DURATION",
+        help="run the chaos soak for DURATION (120s, 10m, 1h) instead of the benchmark",
+    )
+    parser.add_argument(
+        "--chaos-interval",
+        type=chaos.parse_interval,
+        default=(10.0, 40.0),
+        metavar="MIN-MAX",
+        help="seconds between faults, at random within MIN-MAX (default 10-40)",
+    )
+    parser.add_argument(
+        "--chaos-rate", type=float, help="events/s offered during the soak (default: a quarter of capacity)"
+    )
+    parser.add_argument(
+        "--chaos-calibration", type=int, default=400, help="events of the burst that measures capacity"
+    )
+    parser.add_argument(
+        "--chaos-quiet-timeout", type=float, default=300.0, help="longest wait for quiet after the soak (s)"
+    )
     return parser.parse_args(argv)
 
 
@@ -235,6 +258,8 @@ def _cpus() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.chaos is not None:
+        return _chaos(args)
     if args.smoke:
         args.events = min(args.events, 300)
         args.scaling = "1,2"
@@ -246,6 +271,27 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.write(render(results) + "\n")
     if results["duplicates"] or results["lost"]:
         sys.stderr.write(f"FAILED: {results['duplicates']} duplicates, {results['lost']} lost\n")
+        return 1
+    return 0
+
+
+def _chaos(args: argparse.Namespace) -> int:
+    results = asyncio.run(
+        chaos.soak(
+            args.chaos, args.chaos_interval, args.chaos_rate, args.chaos_calibration, args.chaos_quiet_timeout
+        )
+    )
+    results["machine"] = {
+        "cpus": _cpus(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    sys.stdout.write(chaos.render(results) + "\n")
+    if results["violations"]:
+        sys.stderr.write(f"FAILED: {len(results['violations'])} violations\n")
         return 1
     return 0
 

@@ -4,10 +4,12 @@ limits, and retries with backoff."""
 from __future__ import annotations
 
 import asyncpg
+from nats.aio.client import Client as NatsClient
 
-from attune_shared.bus import Bus
+from attune_executor.policies import PolicyEngine
+from attune_shared.bus import Bus, ExecutionRequested
 from attune_shared.models import Execution
-from attune_shared.repos import PolicyRepository
+from attune_shared.repos import ExecutionRepository, NewExecution, PolicyRepository
 from attune_shared.statuses import ExecutionStatus
 
 from ..shared.factories import make_action, make_pack
@@ -45,6 +47,44 @@ async def test_concurrency_enqueue_runs_one_at_a_time_in_order(
     assert not _overlaps(done)
     started = sorted(done, key=lambda x: x.started_at)  # type: ignore[arg-type, return-value]
     assert [x.id for x in started] == [x.id for x in requested]  # first in, first out
+
+
+async def test_slot_holders_ending_together_refill_every_slot(
+    db_pool: asyncpg.Pool, bus: Bus, nats_client: NatsClient
+) -> None:
+    """Found by the chaos soak: slot holders that end together all wake the same head (each reads
+    it before it is admitted), so one slot of three was refilled and the queue ran one at a time
+    from then on. The policy engine is driven as the scheduler drives it, on real servers."""
+    await make_action(db_pool, "demo.slow", runner_type="builtin", entry_point="sleep")
+    await _policy(db_pool, "demo.three", "demo.slow", concurrency_limit=3, concurrency_method="enqueue")
+    policies = await PolicyRepository(db_pool).enabled_for_action("demo.slow")
+    engine = PolicyEngine(db_pool, bus)
+    xs = [
+        await ExecutionRepository(db_pool).create(NewExecution(action_ref="demo.slow", config={}))
+        for _ in range(6)
+    ]
+    await db_pool.execute("UPDATE execution SET status = 'scheduling'")
+    outcomes = [(await engine.decide(x, policies)).outcome for x in xs]
+    assert outcomes == ["admit"] * 3 + ["queue"] * 3
+    wakes = await nats_client.subscribe(bus.spec.subjects.execution_requested)
+    await db_pool.execute(
+        "UPDATE execution SET status = 'completed' WHERE id = ANY($1::bigint[])", [x.id for x in xs[:3]]
+    )
+    for x in xs[:3]:  # the three end together: each wakes the head before it is admitted
+        await engine.release(x, policies)
+    by_id = {x.id: x for x in xs}
+    while True:  # deliver the wake-ups as the scheduler would, until none comes
+        try:
+            msg = await wakes.next_msg(timeout=2)
+        except TimeoutError:
+            break
+        woken = by_id[ExecutionRequested.model_validate_json(msg.data).execution_id]
+        await engine.decide(woken, policies, queued_only=True)
+    admitted = await db_pool.fetchval(
+        "SELECT count(*) FROM policy_admission WHERE state = 'active' AND execution = ANY($1::bigint[])",
+        [x.id for x in xs[3:]],
+    )
+    assert admitted == 3
 
 
 async def test_concurrency_groups_by_parameters(

@@ -10,7 +10,8 @@ Decisions for one policy group are serialized across replicas with a transaction
 lock (:meth:`PolicyAdmissionRepository.lock`). A queued execution is admitted only at the head of
 its queue, so order holds whoever retries it. When a slot holder ends, the head is woken up with an
 ``execution.requested`` message (the maintenance loop repeats that for every queue, so a lost
-wake-up only delays it).
+wake-up only delays it); a queued execution that takes a slot wakes the next head while slots are
+free, so one wake-up refills every free slot.
 """
 
 from __future__ import annotations
@@ -122,7 +123,23 @@ class PolicyEngine:
                         )
             for p in pending:
                 await repo.admit(p.id, groups[p.id], x.id, x.created, x.action_ref)
+            if any(a.state == "queued" for a in mine.values()):
+                await self._next_in_line(repo, pending, groups, wake)
         return Decision("admit")
+
+    @staticmethod
+    async def _next_in_line(
+        repo: PolicyAdmissionRepository, admitted: list[Policy], groups: dict[int, str], wake: list[QueueHead]
+    ) -> None:
+        """A queued execution took a slot: if another slot is free, wake the new head too. Slot
+        holders that end together all wake the same head, and a wake-up may be lost; without this a
+        queue would refill one slot for several and run one at a time from then on."""
+        for p in admitted:
+            if p.concurrency_limit and p.concurrency_method == "enqueue":
+                if await repo.slots_taken(p.id, groups[p.id]) < p.concurrency_limit:
+                    head = await repo.head(p.id, groups[p.id])
+                    if head is not None:
+                        wake.append(head)
 
     @staticmethod
     async def _slot_for(

@@ -1,0 +1,3 @@
+# parameters arrive as JSON on stdin
+read -r params
+echo "shouted $params"
