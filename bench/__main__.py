@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import json
 import platform
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -291,8 +292,11 @@ def _chaos(args: argparse.Namespace) -> int:
         args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
     sys.stdout.write(chaos.render(results) + "\n")
     if results["violations"]:
-        sys.stderr.write(f"FAILED: {len(results['violations'])} violations\n")
+        sys.stderr.write(
+            f"FAILED: {len(results['violations'])} violations; service logs in {results['logs']}\n"
+        )
         return 1
+    shutil.rmtree(Path(results["logs"]).parent, ignore_errors=True)
     return 0
 
 

@@ -19,8 +19,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import random
 import re
+import shutil
 import tempfile
 import time
 import uuid
@@ -109,8 +111,16 @@ class Soak:
 
 
 async def _client(url: str) -> NatsClient:
+    async def quiet(_: Exception) -> None:
+        """Connection errors are expected here: the soak kills the server."""
+
     return await nats.connect(
-        url, max_reconnect_attempts=-1, reconnect_time_wait=0.2, connect_timeout=2, allow_reconnect=True
+        url,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.2,
+        connect_timeout=2,
+        allow_reconnect=True,
+        error_cb=quiet,
     )
 
 
@@ -422,6 +432,7 @@ async def check(soak: Soak, pool: asyncpg.Pool, nc: NatsClient) -> dict[str, Any
 async def soak(
     duration: float, interval: tuple[float, float], rate: float | None, calibration: int, quiet_timeout: float
 ) -> dict[str, Any]:
+    logging.getLogger("asyncpg.pool").setLevel(logging.CRITICAL)  # "cannot reconnect": the soak's doing
     root = Path(tempfile.mkdtemp(prefix="attune-chaos-"))
     nats_server = NatsServer(root / "nats")
     pg_server = PostgresServer(root / "pg", durable=True)  # an immediate shutdown must lose nothing committed
@@ -451,6 +462,8 @@ async def soak(
                 await nc.close()
         pg_server.stop()
         nats_server.stop()
+        shutil.rmtree(root / "pg", ignore_errors=True)
+        shutil.rmtree(root / "nats", ignore_errors=True)
 
 
 async def _run(
