@@ -16,6 +16,7 @@ crashed. Any violation makes the run fail.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
@@ -55,22 +56,24 @@ KINDS = ["builtin", "builtin", "builtin", "shell", "shell", "python", "policy", 
 TARGETS = ["sensor", "executor", "api", "nats", "postgres"]
 TERMINAL = sorted(str(s) for s in TERMINAL_STATUSES)
 EXECUTORS = 2
+#: after a restart, new work must flow end to end again within this (else: a violation)
+RECOVERY_TIMEOUT = 120.0
 
 
 def parse_duration(text: str) -> float:
     """``90``, ``90s``, ``2m``, ``1h`` → seconds."""
     m = re.fullmatch(r"(\d+(?:\.\d+)?)([smh]?)", text.strip())
-    if not m:
-        raise ValueError(f"--chaos {text!r}: give a duration such as 120s, 10m or 1h")
+    if not m or float(m.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a duration such as 120s, 10m or 1h")
     return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
 
 
 def parse_interval(text: str) -> tuple[float, float]:
     """``10-40`` → (10.0, 40.0) seconds between faults."""
-    low, _, high = text.partition("-")
-    lo, hi = float(low), float(high or low)
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)(?:-(\d+(?:\.\d+)?))?", text.strip())
+    lo, hi = (float(m.group(1)), float(m.group(2) or m.group(1))) if m else (0.0, 0.0)
     if not 0 < lo <= hi:
-        raise ValueError(f"--chaos-interval {text!r}: give MIN-MAX seconds, 0 < MIN <= MAX, e.g. 10-40")
+        raise argparse.ArgumentTypeError(f"{text!r}: give MIN-MAX seconds, 0 < MIN <= MAX, e.g. 10-40")
     return lo, hi
 
 
@@ -289,7 +292,7 @@ async def time_recovery(soak: Soak, pool: asyncpg.Pool, fault: Fault) -> None:
     """Seconds from the restart until new work flows end to end again (unset if it never does)."""
     restarted, n0 = time.monotonic(), soak.next_n
     with contextlib.suppress(TimeoutError):
-        await _wait(lambda: _healthy_since(soak, pool, n0), 300, "recovery")
+        await _wait(lambda: _healthy_since(soak, pool, n0), RECOVERY_TIMEOUT, "recovery")
         fault.recovery_s = round(time.monotonic() - restarted, 2)
 
 
@@ -506,7 +509,9 @@ async def _run(
     recoveries = [f.recovery_s for f in faults if f.recovery_s is not None]
     unrecovered = [f for f in faults if f.recovery_s is None]
     if unrecovered:
-        result["violations"].append(f"{len(unrecovered)} faults after which work never flowed again")
+        result["violations"].append(
+            f"{len(unrecovered)} faults after which new work did not flow within {RECOVERY_TIMEOUT:.0f} s"
+        )
     result.update(
         {
             "params": {

@@ -1,5 +1,6 @@
 """The benchmark's report shape (the figures themselves are measured by `python -m bench`, never asserted)."""
 
+import argparse
 import json
 import subprocess
 import sys
@@ -52,3 +53,14 @@ def test_smoke_benchmark_writes_every_key_with_nothing_lost(tmp_path: Path) -> N
     assert wf["tasks"] == 20 * wf["workflows"] and wf["duplicates"] == wf["lost"] == 0
     assert set(r["workflow_transition_ms"]) == {"low_load_p50", "saturation"}
     assert "engine per task transition" in result.stdout
+
+
+def test_chaos_durations_and_intervals_parse_or_name_the_fix() -> None:
+    from bench.chaos import parse_duration, parse_interval
+
+    assert [parse_duration(t) for t in ("90", "120s", "2m", "1h")] == [90, 120, 120, 3600]
+    assert parse_interval("10-40") == (10, 40) and parse_interval("5") == (5, 5)
+    with pytest.raises(argparse.ArgumentTypeError, match="'10 minutes': give a duration"):
+        parse_duration("10 minutes")
+    with pytest.raises(argparse.ArgumentTypeError, match="MIN-MAX"):
+        parse_interval("40-10")
