@@ -423,7 +423,14 @@ async def check(soak: Soak, pool: asyncpg.Pool, nc: NatsClient) -> dict[str, Any
     return {
         "events": {"published": len(soak.acked), "stored": sum(stored.values())},
         "enforcements": {k: int(enf[k]) for k in ("total", "unresolved", "disabled", "duplicate")},
-        "executions": {"chains": int(chains["chains"]), "by_action_and_status": statuses},
+        "executions": {
+            "chains": int(chains["chains"]),
+            "by_status": {
+                r["status"]: int(r["n"])
+                for r in await pool.fetch("SELECT status, count(*) AS n FROM execution GROUP BY 1 ORDER BY 1")
+            },
+            "by_action_and_status": statuses,
+        },
         "dead_letters": dict(letters),
         "violations": v,
     }
@@ -551,6 +558,7 @@ def render(r: dict[str, Any]) -> str:
         f"service exits restarted by the soak: {r['service_exits'] or 'none'}",
         f"events published {r['events']['published']}, stored {r['events']['stored']}; "
         f"enforcements {r['enforcements']}; execution chains {r['executions']['chains']}",
+        f"executions by status: {r['executions']['by_status']}",
         f"dead letters: {r['dead_letters'] or 'none'}; quiet after {r['quiet_s']} s",
         "violations: " + ("none" if not r["violations"] else "\n  " + "\n  ".join(r["violations"])),
     ]
