@@ -190,12 +190,15 @@ async def _settled(pool: asyncpg.Pool, events: int) -> bool:
 
 async def _wait(predicate: Any, timeout: float, what: str, interval: float = 0.25) -> None:
     deadline = time.monotonic() + timeout
+    last_error = ""
     while time.monotonic() < deadline:
-        with contextlib.suppress(Exception):  # the database may be away: ask again
+        try:
             if await predicate():
                 return
+        except Exception as exc:  # the database or the API may be away: ask again
+            last_error = f" (last error: {exc!r})"
         await asyncio.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}{last_error}")
 
 
 # --- services, faults, supervision ----------------------------------------------------------------
