@@ -101,6 +101,8 @@ class Soak:
     #: services the scheduler has down on purpose (the supervisor leaves them alone)
     down: set[str] = field(default_factory=set)
     exits: Counter[str] = field(default_factory=Counter)
+    #: each exit: service, when, exit code, its last log line
+    exit_log: list[dict[str, Any]] = field(default_factory=list)
     #: numbers published (PubAck received) and the next number to publish
     acked: set[int] = field(default_factory=set)
     next_n: int = 0
@@ -258,6 +260,10 @@ async def supervise(soak: Soak) -> None:
         for name, proc in soak.services.items():
             if name not in soak.down and not proc.running:
                 soak.exits[name] += 1
+                last = proc.output().strip().splitlines()[-1:] or [""]
+                soak.exit_log.append(
+                    {"service": name, "at_s": soak.elapsed(), "code": proc.returncode, "last": last[0][:500]}
+                )
                 await asyncio.sleep(1)
                 if name not in soak.down and not proc.running:
                     proc.start()
@@ -543,6 +549,7 @@ async def _run(
                 "log": [asdict(f) for f in faults],
             },
             "service_exits": dict(s.exits),
+            "service_exit_log": s.exit_log,
             "quiet_s": round(quiet_s, 1),
             "rss_mb": {name: round(peak_rss_mb(p.pid), 1) for name, p in s.services.items() if p.running},
             "logs": str(s.stack.workdir),
