@@ -94,10 +94,9 @@ class Stack:
         return f"http://127.0.0.1:{port}"
 
     async def stop_all(self) -> None:
-        """Record each process's peak RSS, then SIGTERM them all."""
+        """Record each process's peak RSS, then SIGTERM them all (together: each drains on its own)."""
         self.peaks = {f"{p.name}-{i}": peak_rss_mb(p.pid) for i, p in enumerate(self.processes) if p.running}
-        for proc in self.processes:
-            await proc.terminate(timeout=30)
+        await asyncio.gather(*(proc.terminate(timeout=30) for proc in self.processes))
         self.processes.clear()
 
 
