@@ -275,7 +275,7 @@ async def _healthy_since(soak: Soak, pool: asyncpg.Pool, n0: int) -> bool:
     completed: new work flows end to end again."""
     if soak.down or not all(p.running for p in soak.services.values()):
         return False
-    async with httpx.AsyncClient(base_url=soak.api_url, timeout=2) as http:
+    async with httpx.AsyncClient(base_url=soak.api_url, timeout=10) as http:
         if (await http.get("/api/v1/executions", params={"limit": 1})).status_code != 200:
             return False
     return bool(
