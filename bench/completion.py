@@ -8,6 +8,7 @@ the run before, with the cache filled (as it is after the first end).
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Any
 
@@ -16,6 +17,7 @@ import asyncpg
 from attune_executor.catalog_cache import CatalogCache
 from attune_shared.completion import CompletionTriggers
 from attune_shared.repos import ActionRepository, ExecutionRepository
+from attune_shared.secrets import SecretBox
 
 
 class _NoBus:
@@ -29,7 +31,8 @@ async def unlistened_us(pool: asyncpg.Pool, calls: int = 20_000) -> float:
     """Mean microseconds of one ``CompletionTriggers.ended`` with no rule listening."""
     [execution] = await ExecutionRepository(pool).list(status="completed", limit=1)
     action = await ActionRepository(pool).get_by_ref(execution.action_ref)
-    triggers = CompletionTriggers(_NoBus(), CatalogCache(pool, ttl=3600))  # type: ignore[arg-type]
+    cache = CatalogCache(pool, SecretBox(secrets.token_hex(16)), ttl=3600)  # no secret is read here
+    triggers = CompletionTriggers(_NoBus(), cache)  # type: ignore[arg-type]
     await triggers.ended(execution, action, execution.status, execution.result)  # fills the cache
     started = time.perf_counter()
     for _ in range(calls):
