@@ -7,7 +7,8 @@
   ``security.secret_key``; its ``kid`` header names that key, so tokens signed with
   ``security.previous_secret_key`` are still accepted through one rotation. It carries its key's
   role and stops working when the key is revoked.
-- Roles: ``viewer`` < ``operator`` < ``admin``.
+- Roles: ``viewer`` < ``operator`` < ``admin``. A key's scope (``write``, or ``read``: refused every
+  mutating call whatever its role) and its expiry hold for its tokens too.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pydantic import SecretStr
 
 from attune_shared.apikeys import authenticate_key, key_by_id, looks_like_key, role_allows
 from attune_shared.models import ApiKey, Identity
-from attune_shared.models.identity import Role
+from attune_shared.models.identity import ApiKeyScope, Role
 from attune_shared.secrets import TOKENS_PURPOSE, derive_key
 from attune_shared.types import Queryable
 
@@ -40,6 +41,8 @@ class Principal:
     identity_id: int | None = None
     api_key_id: int | None = None
     via: Literal["api_key", "token", "anonymous"] = "anonymous"
+    #: a ``read`` key's caller is refused every mutating call, whatever its role
+    scope: ApiKeyScope = "write"
 
     def allows(self, required: Role) -> bool:
         return role_allows(self.role, required)
@@ -103,7 +106,12 @@ def _key_id(key: bytes) -> str:
 
 def principal_of(api_key: ApiKey, identity: Identity, via: Literal["api_key", "token"]) -> Principal:
     return Principal(
-        login=identity.login, role=api_key.role, identity_id=identity.id, api_key_id=api_key.id, via=via
+        login=identity.login,
+        role=api_key.role,
+        identity_id=identity.id,
+        api_key_id=api_key.id,
+        via=via,
+        scope=api_key.scope,
     )
 
 

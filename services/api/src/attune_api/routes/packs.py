@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from attune_api.audit import audited
 from attune_api.deps import Admin, BoxDep, BusDep, PoolDep, SettingsDep, Viewer
 from attune_api.problems import ProblemError, not_found
 from attune_api.routes import _catalog as catalog
@@ -81,7 +82,12 @@ async def get_pack(_: Viewer, pool: PoolDep, ref: RefPath) -> Pack:
     return _shown(await catalog.get_or_404(PackRepository(pool), ref, KIND))
 
 
-@router.post("", status_code=201, summary="Create an empty pack (to hold components created through the API)")
+@router.post(
+    "",
+    status_code=201,
+    summary="Create an empty pack (to hold components created through the API)",
+    openapi_extra=audited("pack.create", body=("ref",)),
+)
 async def create_pack(_: Admin, pool: PoolDep, box: BoxDep, body: PackCreate) -> Pack:
     catalog.check_schema("config_schema", body.config_schema)
     values = body.model_dump()
@@ -91,7 +97,11 @@ async def create_pack(_: Admin, pool: PoolDep, box: BoxDep, body: PackCreate) ->
     return _shown(await catalog.insert(PackRepository(pool), values, KIND))
 
 
-@router.patch("/{ref}", summary="Update a pack's label, description, version or config")
+@router.patch(
+    "/{ref}",
+    summary="Update a pack's label, description, version or config",
+    openapi_extra=audited("pack.update"),
+)
 async def update_pack(_: Admin, pool: PoolDep, box: BoxDep, ref: RefPath, body: PackUpdate) -> Pack:
     values = body.model_dump(exclude_unset=True)
     if "config_schema" in values:
@@ -111,6 +121,7 @@ async def update_pack(_: Admin, pool: PoolDep, box: BoxDep, ref: RefPath, body: 
     "/{ref}",
     status_code=204,
     summary="Delete a pack and every component in it (and its files, when it was installed)",
+    openapi_extra=audited("pack.delete"),
 )
 async def delete_pack(_: Admin, pool: PoolDep, bus: BusDep, settings: SettingsDep, ref: RefPath) -> None:
     if await PackRepository(pool).get_by_ref(ref) is None:
@@ -129,6 +140,7 @@ async def delete_pack(_: Admin, pool: PoolDep, bus: BusDep, settings: SettingsDe
         422: {"description": "the pack is invalid; `errors` lists every problem as file:field"},
         409: {"description": "it cannot be fetched or built, or its requirements are not met"},
     },
+    openapi_extra=audited("pack.install", body=("source", "force")),
 )
 async def install(
     _: Admin, pool: PoolDep, bus: BusDep, box: BoxDep, settings: SettingsDep, body: PackInstall
@@ -147,6 +159,7 @@ async def install(
     "/register",
     summary="Register a pack directory on the server (create, update and remove its components)",
     responses={422: {"description": "the pack is invalid; `errors` lists every problem as file:field"}},
+    openapi_extra=audited("pack.register", body=("path",)),
 )
 async def register(
     _: Admin, pool: PoolDep, bus: BusDep, box: BoxDep, body: PackRegister
