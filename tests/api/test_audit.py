@@ -219,6 +219,12 @@ async def test_keys_expire(api: Api) -> None:
         finally:
             await conn.close()
         problem(await temp.get("/api/v1/actions"), 401)
+        # an expired key is no guess: using it again and again does not lock its address out
+        stale = {"X-Forwarded-For": "203.0.113.20"}
+        for _ in range(7):
+            problem(await temp.get("/api/v1/actions", headers=stale), 401)
+        admin_from_there = {**stale, "X-API-Key": api.keys["admin"]}
+        assert (await temp.get("/api/v1/actions", headers=admin_from_there)).status_code == 200
 
 
 async def test_failed_authentications_lock_out_the_address_not_others(api: Api) -> None:

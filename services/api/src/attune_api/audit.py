@@ -85,8 +85,12 @@ class AuditMiddleware:
                 body.extend(message.get("body", b"")[: _BODY_CAP - len(body)])
             return message
 
+        started = False
+
         async def send_recorded(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 declared = declaration_of(scope)
                 if declared is not None and _applies(scope, declared):
                     location = Headers(raw=message.get("headers", [])).get("location")
@@ -94,7 +98,14 @@ class AuditMiddleware:
             await send(message)
 
         tee = receive if scope["method"] in SAFE_METHODS else receive_tee
-        await self.app(scope, tee, send_recorded)
+        try:
+            await self.app(scope, tee, send_recorded)
+        except Exception:
+            # a crash is answered 500 further out (ServerErrorMiddleware): record it here
+            declared = declaration_of(scope)
+            if not started and declared is not None and _applies(scope, declared):
+                await _record(scope, declared, bytes(body), 500, None)
+            raise
 
 
 def _applies(scope: Scope, declared: dict[str, Any]) -> bool:

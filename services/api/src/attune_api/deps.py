@@ -11,7 +11,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from attune_api import session
 from attune_api.audit import is_mutating
-from attune_api.auth import ANONYMOUS_ADMIN, TOKEN_PREFIX, Principal, authenticate
+from attune_api.auth import ANONYMOUS_ADMIN, TOKEN_PREFIX, Principal, authenticate, is_guess
 from attune_api.problems import ProblemError
 from attune_api.services import Services
 from attune_api.sse import Hub
@@ -95,10 +95,14 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def throttled(request: Request, attempt: Callable[[], Awaitable[T | None]]) -> T | None:
-    """Run an authentication ``attempt`` unless the caller's address failed too often (429); a
-    failed attempt (``None``) counts against the address."""
-    throttle = get_services(request).throttle
+async def throttled(
+    request: Request, credential: str, attempt: Callable[[], Awaitable[T | None]]
+) -> T | None:
+    """Run an authentication ``attempt`` with ``credential`` unless the caller's address guessed
+    too often (429); a failed attempt (``None``) with a credential that was never valid counts
+    against the address."""
+    services = get_services(request)
+    throttle = services.throttle
     address = client_address(request)
     wait = throttle.retry_after(address)
     if wait is not None:
@@ -108,7 +112,7 @@ async def throttled(request: Request, attempt: Callable[[], Awaitable[T | None]]
             headers={"Retry-After": str(wait)},
         )
     result = await attempt()
-    if result is None:
+    if result is None and await is_guess(services.pool, services.signer, credential):
         throttle.failed(address)
     return result
 
@@ -122,7 +126,9 @@ async def resolve(request: Request, credential: str | None) -> Principal:
         return ANONYMOUS_ADMIN
     if not credential:
         raise unauthorized()
-    principal = await throttled(request, lambda: authenticate(services.pool, services.signer, credential))
+    principal = await throttled(
+        request, credential, lambda: authenticate(services.pool, services.signer, credential)
+    )
     if principal is None:
         raise unauthorized("invalid credentials: the API key or token is unknown, expired or revoked")
     request.state.principal = principal

@@ -1,5 +1,8 @@
 """Brute-force throttling: failed authentications counted per remote address in a sliding window.
 
+Only guesses count — a key no row has, a token not signed by us — not a revoked or expired key or
+an expired token of ours (a browser's stale session cookie).
+
 An address with ``limit`` failures within ``window`` seconds is refused every further attempt (429
 with ``Retry-After``), valid or not, until its oldest failure leaves the window, so guessing gains
 nothing from the answers. Counters live in the API process: each replica throttles on its own.

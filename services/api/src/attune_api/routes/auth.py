@@ -110,7 +110,7 @@ async def token(
     key = api_key or (credentials.credentials if credentials else None)
     if not key or not looks_like_key(key):
         raise unauthorized("send an API key (X-API-Key or Authorization: Bearer atn_…) to get a token")
-    found = await throttled(request, lambda: authenticate_key(services.pool, key))
+    found = await throttled(request, key, lambda: authenticate_key(services.pool, key))
     if found is None:
         raise unauthorized("invalid credentials: the API key is unknown, expired or revoked")
     row, identity = found
@@ -140,7 +140,9 @@ async def create_session(
 ) -> SessionOut:
     session.check_csrf(request)
     credential = body.credential.get_secret_value()
-    principal = await throttled(request, lambda: authenticate(services.pool, services.signer, credential))
+    principal = await throttled(
+        request, credential, lambda: authenticate(services.pool, services.signer, credential)
+    )
     key_id = None if principal is None else principal.api_key_id
     found = None if key_id is None else await key_by_id(services.pool, key_id)
     if found is None:
