@@ -136,6 +136,13 @@ async def test_pack_install_source_is_recorded_without_credentials(api: Api) -> 
     assert [r["target"] for r in records] == ["https://127.0.0.1:1/packs/x.git", "/nonexistent/pack-dir"]
     assert all(r["outcome"] == "error" for r in records)
     assert "s3cr3t" not in str(records)
+    async with api.client("admin") as admin:  # handed to git and the file system: no control characters
+        for field, path in (("source", "/api/v1/packs/install"), ("path", "/api/v1/packs/register")):
+            refused = problem(await admin.post(path, json={field: "/opt/packs/x\u0000y"}), 422)
+            assert field in str(refused["detail"]) or field in str(refused.get("errors")), refused
+    # and the hostile text is still recorded (escaped), not lost
+    [register] = await _records(api, action="pack.register")
+    assert register["target"] == "/opt/packs/x\\x00y" and register["status"] == 422
 
 
 async def test_the_log_is_for_admins_filtered_and_paged(api: Api) -> None:

@@ -136,13 +136,13 @@ async def _record(
         identity_id=principal.identity_id if principal else None,
         api_key_id=principal.api_key_id if principal else None,
         action=declared["action"],
-        target=target,
+        target=_storable(target),
         outcome=outcome_of(status),
         status=status,
         source="api",
         remote_addr=client[0] if client else None,
         request_id=request_id.get(),
-        details=details,
+        details=_storable(details),
     )
     try:
         await AuditRepository(scope["app"].state.services.pool).append(entry)
@@ -164,3 +164,15 @@ def _body_fields(body: bytes, names: list[str]) -> dict[str, Any]:
 
 def _shown(value: Any) -> Any:
     return without_credentials(value) if isinstance(value, str) else value
+
+
+def _storable(value: Any) -> Any:
+    """``value`` with every string storable in PostgreSQL text and jsonb: NUL and unpaired
+    surrogates escaped (a hostile request must not make its record fail to write)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode()
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    return value

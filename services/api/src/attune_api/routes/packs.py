@@ -50,10 +50,15 @@ class PackUpdate(BaseModel):
     config: dict[str, Any] | None = None
 
 
+#: Sources and paths are handed to the file system and git: no control characters (NUL included).
+_NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
+
+
 class PackInstall(BaseModel):
     source: str = Field(
         min_length=1,
         max_length=4096,
+        pattern=_NO_CONTROL,
         description="a git URL (`URL@ref` for a branch, tag or commit), or a directory or .tar.gz on the API server",
     )
     force: bool = Field(
@@ -66,7 +71,9 @@ def _shown(pack: Pack) -> Pack:
 
 
 class PackRegister(BaseModel):
-    path: str = Field(min_length=1, max_length=4096, description="a pack directory on the API server")
+    path: str = Field(
+        min_length=1, max_length=4096, pattern=_NO_CONTROL, description="a pack directory on the API server"
+    )
 
 
 @router.get("", summary="List packs")
