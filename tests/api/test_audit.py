@@ -66,6 +66,10 @@ async def test_a_rule_enabled_and_refused_is_recorded_with_who_where_and_how(api
         problem(await viewer.post(f"/api/v1/rules/{ref}/disable"), 403)
         me = (await operator.get("/auth/me")).json()
 
+    async with api.client("admin") as admin:  # a body of the wrong types is still recorded, as text
+        problem(await admin.post("/api/v1/rules", json={"ref": 12, "trigger_ref": [], "action_ref": 1}), 422)
+    [wrong] = await _records(api, action="rule.create", target="12")
+    assert wrong["outcome"] == "error" and wrong["status"] == 422
     [create] = await _records(api, action="rule.create", target=ref)
     assert create["actor"] == "admin-user" and create["outcome"] == "success" and create["status"] == 201
     [enable] = await _records(api, action="rule.enable", target=ref)

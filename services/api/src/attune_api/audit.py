@@ -119,11 +119,11 @@ async def _record(
     state = scope.get("state") or {}
     principal: Principal | None = state.get("principal")
     client = scope.get("client")
-    fields = _body_fields(body, declared.get("body", []))
+    names = declared.get("body", [])
+    fields = _body_fields(body, names)
     path_params = scope.get("path_params") or {}
-    target = "/".join(str(v) for v in path_params.values()) or (
-        _shown(next(iter(fields.values()))) if fields else None
-    )
+    first = fields.get(names[0]) if names else None
+    target = "/".join(str(v) for v in path_params.values()) or (None if first is None else str(_shown(first)))
     query = {k: v for k, v in Request(scope).query_params.items() if k != "access_token"}
     details: dict[str, Any] = {"method": scope["method"], "path": scope["path"]}
     if query:
