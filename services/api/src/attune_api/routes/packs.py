@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from attune_api.audit import audited
 from attune_api.deps import Admin, BoxDep, BusDep, PoolDep, SettingsDep, Viewer
-from attune_api.problems import ProblemError, not_found
+from attune_api.problems import ProblemError, invalid, not_found
 from attune_api.routes import _catalog as catalog
 from attune_api.schemas import API_PREFIX, PACK_REF, SEMVER, BeforeId, Limit, Page, RefFilter, RefPath, page
 from attune_shared.bus import RuleChanged
@@ -111,6 +111,9 @@ async def create_pack(_: Admin, pool: PoolDep, box: BoxDep, body: PackCreate) ->
 )
 async def update_pack(_: Admin, pool: PoolDep, box: BoxDep, ref: RefPath, body: PackUpdate) -> Pack:
     values = body.model_dump(exclude_unset=True)
+    for field in ("config", "config_schema"):
+        if field in values and values[field] is None:
+            raise invalid(field, "null is not an object (send {} to empty it)")
     if "config_schema" in values:
         catalog.check_schema("config_schema", values["config_schema"])
     if "config" in values or "config_schema" in values:  # the secrets of the config to be, sealed
