@@ -146,6 +146,7 @@ async def test_token_exchange_and_revocation(api: Api) -> None:
             "identity_id": me["identity_id"],
             "api_key_id": created.json()["id"],
             "via": "token",
+            "scope": "write",
         }
         tampered = access[:-2] + ("AA" if not access.endswith("AA") else "BB")
         problem(await anonymous.get("/auth/me", headers={"Authorization": f"Bearer {tampered}"}), 401)

@@ -27,6 +27,9 @@ from .harness import Api
 
 #: Cases per operation and phase, per pass.
 MAX_EXAMPLES = 15
+#: Generated sign-ins with made-up credentials must not lock the fuzzer's own address out
+#: (throttling is tested in test_audit).
+API_ENV = {"ATTUNE__API__AUTH_FAILURE_LIMIT": "1000000"}
 
 
 async def _seed(api: Api) -> dict[str, int]:

@@ -229,3 +229,37 @@ async def test_key_rotate_needs_the_previous_key_and_reports_what_it_re_encrypte
         "ATTUNE__SECURITY__PREVIOUS_SECRET_KEY": env["ATTUNE__SECURITY__SECRET_KEY"],
     }
     assert (await attune(api, "key", "rotate", role=None, env=back))[0] == 0
+
+
+async def test_database_commands_are_audited_and_audit_list_reads_the_log(api: Api) -> None:
+    created = await ok_json(
+        api,
+        "apikey",
+        "create",
+        "--role",
+        "operator",
+        "--login",
+        "cli-ro",
+        "--scope",
+        "read",
+        "--expires-in",
+        "1",
+    )
+    assert created["scope"] == "read" and created["expires_at"]
+    async with httpx.AsyncClient(base_url=api.url, headers={"X-API-Key": created["key"]}) as http:
+        assert (await http.post("/api/v1/executions", json={"action_ref": "core.noop"})).status_code == 403
+    code, _, _ = await attune(api, "apikey", "revoke", "999999")
+    assert code == 1
+    code, out, err = await attune(api, "audit", "list", "--action", "apikey.*", "--json")
+    assert code == 0, err
+    records = json.loads(out)["data"]
+    revoke, create = records[0], records[1]
+    assert (
+        revoke["action"] == "apikey.revoke" and revoke["outcome"] == "error" and revoke["target"] == "999999"
+    )
+    assert create["action"] == "apikey.create" and create["target"] == "cli-ro" and create["source"] == "cli"
+    assert create["actor"].startswith("cli:") and create["details"]["scope"] == "read"
+    code, out, err = await attune(api, "audit", "list", "--actor", create["actor"], "--outcome", "error")
+    assert code == 0 and "apikey.revoke" in out and "apikey.create" not in out, (out, err)
+    code, _, err = await attune(api, "audit", "list", role="operator")
+    assert code == 1 and "admin" in one_line_error(err)

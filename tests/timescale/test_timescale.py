@@ -40,6 +40,7 @@ HYPERTABLES = {
     "execution": (timedelta(days=1), "action_ref", "90 days"),
     "execution_history": (timedelta(days=1), "entity_id", "90 days"),
     "worker_history": (timedelta(days=7), "entity_id", "180 days"),
+    "audit_log": (timedelta(days=7), "action", "365 days"),
 }
 AGGREGATES = {
     "event_volume_hourly": ["bucket", "trigger_ref", "event_count"],
@@ -283,3 +284,19 @@ async def test_analytics_queries_on_continuous_aggregates(timescale_conn: asyncp
     assert workers == {"active": 1, "inactive": 1}
     assert (await analytics.executions_by_status(["requested", "completed"]))["completed"] >= 1
     assert (await analytics.workers_by_status())["inactive"] >= 1
+
+
+async def test_audit_log_hypertable_is_append_only(timescale_conn: asyncpg.Connection) -> None:
+    from attune_shared.repos import AuditRepository, NewAuditRecord
+
+    repo = AuditRepository(timescale_conn)
+    record = await repo.append(
+        NewAuditRecord(actor="ts", action="rule.enable", outcome="success", source="api")
+    )
+    assert [r.id for r in await repo.list(actor="ts")] == [record.id]
+    for statement in (
+        "UPDATE audit_log SET actor = 'x' WHERE id = $1",
+        "DELETE FROM audit_log WHERE id = $1",
+    ):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+            await timescale_conn.execute(statement, record.id)

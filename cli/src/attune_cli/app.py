@@ -10,6 +10,7 @@ import typer
 from attune_cli.commands import (
     action,
     apikey,
+    audit,
     bus,
     enforcement,
     event,
@@ -49,6 +50,7 @@ app.add_typer(enforcement.enforcement_app, name="enforcement")
 app.add_typer(apikey.apikey_app, name="apikey")
 app.add_typer(key.key_app, name="key")
 app.add_typer(inquiry.inquiry_app, name="inquiry")
+app.add_typer(audit.audit_app, name="audit")
 app.command(name="up")(up.up)
 
 

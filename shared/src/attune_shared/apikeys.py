@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from attune_shared.models import ApiKey, Identity
-from attune_shared.models.identity import Role
+from attune_shared.models.identity import ApiKeyScope, Role
 from attune_shared.repos import ApiKeyRepository, IdentityRepository
 from attune_shared.types import Queryable
 
@@ -20,6 +20,7 @@ KEY_PREFIX = "atn_"
 #: Characters of a key kept in clear in ``api_key.prefix``.
 SHOWN_PREFIX = 12
 ROLES: tuple[Role, ...] = ("viewer", "operator", "admin")
+SCOPES: tuple[ApiKeyScope, ...] = ("read", "write")
 
 
 def generate_key() -> str:
@@ -50,14 +51,33 @@ class CreatedKey:
     identity: Identity
 
 
-async def create_api_key(db: Queryable, *, role: Role, login: str, name: str = "") -> CreatedKey:
-    """Create an API key with ``role`` for identity ``login`` (created when missing)."""
+async def create_api_key(
+    db: Queryable,
+    *,
+    role: Role,
+    login: str,
+    name: str = "",
+    scope: ApiKeyScope = "write",
+    expires_at: datetime | None = None,
+) -> CreatedKey:
+    """Create an API key with ``role`` for identity ``login`` (created when missing); a ``read``
+    ``scope`` key may only read, a key with ``expires_at`` stops working then."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    if scope not in SCOPES:
+        raise ValueError(f"scope must be one of {', '.join(SCOPES)}")
+    if expires_at is not None and expires_at <= datetime.now(UTC):
+        raise ValueError(f"expires_at {expires_at.isoformat()} is not in the future")
     identity, _ = await IdentityRepository(db).upsert({"login": login})
     key = generate_key()
     row = await ApiKeyRepository(db).insert(
-        identity=identity.id, name=name, prefix=key[:SHOWN_PREFIX], key_hash=hash_key(key), role=role
+        identity=identity.id,
+        name=name,
+        prefix=key[:SHOWN_PREFIX],
+        key_hash=hash_key(key),
+        role=role,
+        scope=scope,
+        expires_at=expires_at,
     )
     return CreatedKey(key, row, identity)
 

@@ -22,6 +22,7 @@ def retention_days(settings: RetentionSettings) -> dict[str, int]:
         "execution": settings.execution_days,
         "execution_history": settings.execution_history_days,
         "worker_history": settings.worker_history_days,
+        "audit_log": settings.audit_days,
     }
 
 
@@ -43,12 +44,15 @@ async def purge_expired(pool: asyncpg.Pool, settings: RetentionSettings) -> dict
             for table, column, days in tables:
                 deleted[table] = 0
                 while True:
-                    status = await conn.execute(
-                        f"DELETE FROM {table} WHERE ctid = ANY(ARRAY("
-                        f"SELECT ctid FROM {table} WHERE {column} < now() - make_interval(days => $1) LIMIT $2))",
-                        days,
-                        settings.batch_size,
-                    )
+                    async with conn.transaction():
+                        # the audit log refuses deletes but retention's (migrations/0014_audit.sql)
+                        await conn.execute("SET LOCAL attune.retention = 'on'")
+                        status = await conn.execute(
+                            f"DELETE FROM {table} WHERE ctid = ANY(ARRAY("
+                            f"SELECT ctid FROM {table} WHERE {column} < now() - make_interval(days => $1) LIMIT $2))",
+                            days,
+                            settings.batch_size,
+                        )
                     count = int(status.split()[-1])
                     deleted[table] += count
                     if count < settings.batch_size:

@@ -252,6 +252,10 @@ class ApiSettings(Section):
     sse_replay_max: int = Field(default=10_000, ge=0)
     #: the API's URL as actions and workflows reach it (`ctx().st2.api_url`); default from host and port
     public_url: str = ""
+    #: failed authentications from one address within `auth_failure_window` seconds before every
+    #: further attempt from it is refused (429) until the oldest failure leaves the window
+    auth_failure_limit: int = Field(default=20, ge=1)
+    auth_failure_window: float = Field(default=300.0, gt=0)
 
     def base_url(self) -> str:
         """``public_url``, or ``http://<host>:<port>/api/v1``."""
@@ -266,6 +270,7 @@ class RetentionSettings(Section):
     execution_days: int = Field(default=90, ge=1)
     execution_history_days: int = Field(default=90, ge=1)
     worker_history_days: int = Field(default=180, ge=1)
+    audit_days: int = Field(default=365, ge=1)
     batch_size: int = Field(default=5000, ge=1)
 
 

@@ -10,9 +10,10 @@ import typer
 
 from attune_cli.client import ApiClient, parse_value
 from attune_cli.output import console, fail, print_json, print_table
+from attune_shared.audit import record_cli
 from attune_shared.db import connect
 from attune_shared.rotation import rotate_secrets
-from attune_shared.secrets import SecretBox
+from attune_shared.secrets import SecretBox, SecretDecryptError
 from attune_shared.settings import Settings, load_settings
 
 key_app = typer.Typer(help="The datastore: keys automations read (st2kv).", no_args_is_help=True)
@@ -127,7 +128,13 @@ def rotate() -> None:
 async def _rotate(settings: Settings, box: SecretBox) -> dict[str, int]:
     conn = await connect(settings.database, application_name="attune-key-rotate")
     try:
-        return await rotate_secrets(conn, box)
+        try:
+            changed = await rotate_secrets(conn, box)
+        except SecretDecryptError as exc:
+            await record_cli(conn, "secrets.rotate", None, ok=False, details={"error": str(exc)})
+            raise
+        await record_cli(conn, "secrets.rotate", None, details={"re_encrypted": changed})
+        return changed
     finally:
         await conn.close()
 

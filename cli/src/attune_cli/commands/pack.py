@@ -11,6 +11,7 @@ from nats.errors import Error as NatsError
 
 from attune_cli.client import ApiClient, short
 from attune_cli.output import print_json, print_table
+from attune_shared.audit import record_cli, without_credentials
 from attune_shared.bus import Bus, RuleChanged, bus_spec, make_broker, provision, stop_broker
 from attune_shared.db import connect, create_pool
 from attune_shared.errors import AttuneError
@@ -122,7 +123,15 @@ def register(
 async def _register(path: Path, settings: Settings, strict: bool) -> RegistrationReport:
     conn = await connect(settings.database, application_name="attune-cli")
     try:
-        return await register_pack(conn, path, strict=strict, box=SecretBox.of(settings.security))
+        try:
+            report = await register_pack(conn, path, strict=strict, box=SecretBox.of(settings.security))
+        except InvalidPackError as exc:
+            await record_cli(
+                conn, "pack.register", str(path), ok=False, details={"problems": len(exc.problems)}
+            )
+            raise
+        await record_cli(conn, "pack.register", report.pack_ref, details={"path": str(path)})
+        return report
     finally:
         await conn.close()
 
@@ -211,10 +220,19 @@ def install(
 
 async def _install(source: str, settings: Settings, force: bool) -> InstallReport:
     pool = await create_pool(settings.database, max_size=2)
+    shown = without_credentials(source)
     try:
-        return await install_pack(
-            pool, source, settings.packs, force=force, box=SecretBox.of(settings.security)
+        try:
+            report = await install_pack(
+                pool, source, settings.packs, force=force, box=SecretBox.of(settings.security)
+            )
+        except (InvalidPackError, InstallError) as exc:
+            await record_cli(pool, "pack.install", shown, ok=False, details={"error": str(exc)[:1000]})
+            raise
+        await record_cli(
+            pool, "pack.install", report.pack_ref, details={"source": shown, "version": report.version}
         )
+        return report
     finally:
         await pool.close()
 
@@ -235,7 +253,13 @@ def remove(ref: str = typer.Argument(..., help="the pack ref")) -> None:
 async def _remove(ref: str, settings: Settings) -> list[RuleChanged]:
     pool = await create_pool(settings.database, max_size=2)
     try:
-        return await remove_pack(pool, ref, settings.packs)
+        try:
+            changes = await remove_pack(pool, ref, settings.packs)
+        except InstallError as exc:
+            await record_cli(pool, "pack.delete", ref, ok=False, details={"error": str(exc)[:1000]})
+            raise
+        await record_cli(pool, "pack.delete", ref)
+        return changes
     finally:
         await pool.close()
 

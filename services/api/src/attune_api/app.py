@@ -19,12 +19,14 @@ from nats.aio.client import Client as NatsClient
 from sse_starlette.sse import AppStatus
 
 from attune_api import console, problems
+from attune_api.audit import AuditMiddleware
 from attune_api.auth import TokenSigner
 from attune_api.context import RequestIdFilter
 from attune_api.middleware import RequestMiddleware
 from attune_api.routes import api_router, auth_router, health_router
 from attune_api.services import Services
 from attune_api.sse import Hub
+from attune_api.throttle import AuthThrottle
 from attune_shared.runtime import Runtime, connect, ready
 from attune_shared.secrets import SecretBox
 from attune_shared.settings import Settings
@@ -86,6 +88,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
                 ),
                 box=box,
                 workflows=workflows,
+                throttle=AuthThrottle(settings.api.auth_failure_limit, settings.api.auth_failure_window),
             )
             yield
 
@@ -109,6 +112,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             allow_headers=["*"],
             expose_headers=["X-Request-ID", "Location"],
         )
+    app.add_middleware(AuditMiddleware)  # inside RequestMiddleware: the request id is known
     app.add_middleware(RequestMiddleware)
     app.include_router(health_router)
     app.include_router(auth_router)

@@ -7,7 +7,8 @@
   ``security.secret_key``; its ``kid`` header names that key, so tokens signed with
   ``security.previous_secret_key`` are still accepted through one rotation. It carries its key's
   role and stops working when the key is revoked.
-- Roles: ``viewer`` < ``operator`` < ``admin``.
+- Roles: ``viewer`` < ``operator`` < ``admin``. A key's scope (``write``, or ``read``: refused every
+  mutating call whatever its role) and its expiry hold for its tokens too.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from typing import Any, Final, Literal
 import jwt
 from pydantic import SecretStr
 
-from attune_shared.apikeys import authenticate_key, key_by_id, looks_like_key, role_allows
+from attune_shared.apikeys import authenticate_key, hash_key, key_by_id, looks_like_key, role_allows
 from attune_shared.models import ApiKey, Identity
-from attune_shared.models.identity import Role
+from attune_shared.models.identity import ApiKeyScope, Role
+from attune_shared.repos import ApiKeyRepository
 from attune_shared.secrets import TOKENS_PURPOSE, derive_key
 from attune_shared.types import Queryable
 
@@ -40,6 +42,8 @@ class Principal:
     identity_id: int | None = None
     api_key_id: int | None = None
     via: Literal["api_key", "token", "anonymous"] = "anonymous"
+    #: a ``read`` key's caller is refused every mutating call, whatever its role
+    scope: ApiKeyScope = "write"
 
     def allows(self, required: Role) -> bool:
         return role_allows(self.role, required)
@@ -76,8 +80,9 @@ class TokenSigner:
         token = jwt.encode(claims, self._keys[self._kid], algorithm=_ALGORITHM, headers={"kid": self._kid})
         return TOKEN_PREFIX + token, datetime.fromtimestamp(expires, UTC)
 
-    def verify(self, token: str) -> dict[str, Any] | None:
-        """The claims of a token signed with a known key and unexpired; ``None`` otherwise."""
+    def verify(self, token: str, *, expired_too: bool = False) -> dict[str, Any] | None:
+        """The claims of a token signed with a known key and unexpired (or expired, with
+        ``expired_too``); ``None`` otherwise."""
         if not token.startswith(TOKEN_PREFIX):
             return None
         token = token[len(TOKEN_PREFIX) :]
@@ -87,7 +92,10 @@ class TokenSigner:
             if key is None:
                 return None
             claims: dict[str, Any] = jwt.decode(
-                token, key, algorithms=[_ALGORITHM], options={"require": ["sub", "iat", "exp"]}
+                token,
+                key,
+                algorithms=[_ALGORITHM],
+                options={"require": ["sub", "iat", "exp"], "verify_exp": not expired_too},
             )
         except jwt.InvalidTokenError:
             return None
@@ -103,7 +111,12 @@ def _key_id(key: bytes) -> str:
 
 def principal_of(api_key: ApiKey, identity: Identity, via: Literal["api_key", "token"]) -> Principal:
     return Principal(
-        login=identity.login, role=api_key.role, identity_id=identity.id, api_key_id=api_key.id, via=via
+        login=identity.login,
+        role=api_key.role,
+        identity_id=identity.id,
+        api_key_id=api_key.id,
+        via=via,
+        scope=api_key.scope,
     )
 
 
@@ -119,3 +132,12 @@ async def authenticate(db: Queryable, signer: TokenSigner, credential: str) -> P
     if found is None or str(found[1].id) != claims["sub"]:
         return None
     return principal_of(*found, via="token")
+
+
+async def is_guess(db: Queryable, signer: TokenSigner, credential: str) -> bool:
+    """Whether a credential that failed was never ours: no key has its hash, or a token's signature
+    is not ours. An expired or revoked key, or a token of ours that expired, is no guess (a browser
+    with a stale session cookie must not lock its address out)."""
+    if looks_like_key(credential):
+        return await ApiKeyRepository(db).get_by_hash(hash_key(credential)) is None
+    return signer.verify(credential, expired_too=True) is None

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import asyncpg
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from attune_api import session
-from attune_api.auth import ANONYMOUS_ADMIN, TOKEN_PREFIX, Principal, authenticate
+from attune_api.audit import is_mutating
+from attune_api.auth import ANONYMOUS_ADMIN, TOKEN_PREFIX, Principal, authenticate, is_guess
 from attune_api.problems import ProblemError
 from attune_api.services import Services
 from attune_api.sse import Hub
@@ -21,6 +22,8 @@ from attune_shared.settings import Settings
 from attune_shared.workflows.engine import WorkflowEngine
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key (atn_…)")
+T = TypeVar("T")
+
 bearer = HTTPBearer(auto_error=False, description="an API key or a token from POST /auth/token")
 
 
@@ -87,17 +90,55 @@ def credential_of(
     return None
 
 
+def client_address(request: Request) -> str:
+    """The caller's address (the proxy's client with ``X-Forwarded-For`` from a trusted proxy)."""
+    return request.client.host if request.client else "unknown"
+
+
+async def throttled(
+    request: Request, credential: str, attempt: Callable[[], Awaitable[T | None]]
+) -> T | None:
+    """Run an authentication ``attempt`` with ``credential`` unless the caller's address guessed
+    too often (429); a failed attempt (``None``) with a credential that was never valid counts
+    against the address."""
+    services = get_services(request)
+    throttle = services.throttle
+    address = client_address(request)
+    wait = throttle.retry_after(address)
+    if wait is not None:
+        raise ProblemError(
+            429,
+            f"too many failed authentications from {address}: try again in {wait} seconds",
+            headers={"Retry-After": str(wait)},
+        )
+    result = await attempt()
+    if result is None and await is_guess(services.pool, services.signer, credential):
+        throttle.failed(address)
+    return result
+
+
 async def resolve(request: Request, credential: str | None) -> Principal:
-    """The caller, or 401. With authentication off, everyone is an anonymous admin."""
+    """The caller, or 401 (429 after too many failures from its address; 403 for a ``read`` key on
+    a mutating call). With authentication off, everyone is an anonymous admin."""
     services = get_services(request)
     if not services.settings.api.auth_enabled:
+        request.state.principal = ANONYMOUS_ADMIN
         return ANONYMOUS_ADMIN
     if not credential:
         raise unauthorized()
-    principal = await authenticate(services.pool, services.signer, credential)
+    principal = await throttled(
+        request, credential, lambda: authenticate(services.pool, services.signer, credential)
+    )
     if principal is None:
         raise unauthorized("invalid credentials: the API key or token is unknown, expired or revoked")
     request.state.principal = principal
+    if principal.scope == "read" and is_mutating(request.scope):
+        raise ProblemError(
+            403,
+            f"API key {principal.api_key_id} has scope read: it may only read, "
+            f"not {request.method} {request.url.path}",
+            slug="scope",
+        )
     return principal
 
 

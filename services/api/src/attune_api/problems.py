@@ -39,6 +39,7 @@ SLUGS = {
     413: "payload-too-large",
     415: "unsupported-media-type",
     422: "validation-error",
+    429: "too-many-requests",
     500: "internal-error",
     503: "unavailable",
 }

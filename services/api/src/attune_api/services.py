@@ -9,6 +9,7 @@ from nats.aio.client import Client as NatsClient
 
 from attune_api.auth import TokenSigner
 from attune_api.sse import Hub
+from attune_api.throttle import AuthThrottle
 from attune_shared.bus import Bus, BusSpec
 from attune_shared.secrets import SecretBox
 from attune_shared.settings import Settings
@@ -29,3 +30,5 @@ class Services:
     box: SecretBox
     #: pause, resume and cancel of workflows (cascading to their children)
     workflows: WorkflowEngine
+    #: failed authentications per remote address (brute-force throttling)
+    throttle: AuthThrottle

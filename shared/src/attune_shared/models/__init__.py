@@ -1,6 +1,7 @@
 """One pydantic model per table."""
 
 from attune_shared.models.action import Action
+from attune_shared.models.audit import AuditRecord
 from attune_shared.models.base import Row
 from attune_shared.models.enforcement import Enforcement
 from attune_shared.models.event import Event
@@ -22,6 +23,7 @@ from attune_shared.models.workflow import WorkflowDefinition, WorkflowExecution,
 __all__ = [
     "Action",
     "ApiKey",
+    "AuditRecord",
     "Enforcement",
     "Event",
     "Execution",

@@ -6,6 +6,8 @@ from typing import Any, Literal
 from attune_shared.models.base import Row
 
 Role = Literal["admin", "operator", "viewer"]
+#: What a key may do whatever its role: `read` keys are refused every mutating call.
+ApiKeyScope = Literal["read", "write"]
 
 
 class Identity(Row):
@@ -25,6 +27,7 @@ class ApiKey(Row):
     prefix: str
     key_hash: str
     role: Role
+    scope: ApiKeyScope
     expires_at: datetime | None
     last_used_at: datetime | None
     revoked_at: datetime | None

@@ -1,5 +1,6 @@
 """Explicit-column repositories, one per table."""
 
+from attune_shared.repos.audit import AuditRepository, NewAuditRecord
 from attune_shared.repos.base import CatalogRepository, Filters, Repository, TimeSeriesRepository
 from attune_shared.repos.catalog import (
     ActionRepository,
@@ -38,6 +39,7 @@ ALL_REPOSITORIES: tuple[type[Repository], ...] = (  # type: ignore[type-arg]
     KeyRepository,
     IdentityRepository,
     ApiKeyRepository,
+    AuditRepository,
     EventRepository,
     EnforcementRepository,
     ExecutionRepository,
@@ -53,6 +55,7 @@ __all__ = [
     "ALL_REPOSITORIES",
     "ActionRepository",
     "ApiKeyRepository",
+    "AuditRepository",
     "CatalogRepository",
     "EnforcementRepository",
     "EventRepository",
@@ -64,6 +67,7 @@ __all__ = [
     "StoredEvent",
     "KeyRepository",
     "NewEnforcement",
+    "NewAuditRecord",
     "NewEvent",
     "NewExecution",
     "PackRepository",

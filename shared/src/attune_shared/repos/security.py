@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Collection
+from datetime import datetime
 from typing import Any
 
 from attune_shared.models import ApiKey, Identity, Key, KeyScope
@@ -107,9 +108,27 @@ class KeyRepository(Repository[Key]):
 class ApiKeyRepository(Repository[ApiKey]):
     table = "api_key"
 
-    async def insert(self, *, identity: int, name: str, prefix: str, key_hash: str, role: str) -> ApiKey:
+    async def insert(
+        self,
+        *,
+        identity: int,
+        name: str,
+        prefix: str,
+        key_hash: str,
+        role: str,
+        scope: str = "write",
+        expires_at: datetime | None = None,
+    ) -> ApiKey:
         return await self._insert(
-            {"identity": identity, "name": name, "prefix": prefix, "key_hash": key_hash, "role": role}
+            {
+                "identity": identity,
+                "name": name,
+                "prefix": prefix,
+                "key_hash": key_hash,
+                "role": role,
+                "scope": scope,
+                "expires_at": expires_at,
+            }
         )
 
     async def get_by_hash(self, key_hash: str) -> ApiKey | None:

@@ -5,6 +5,7 @@ from fastapi import APIRouter
 from attune_api.routes import (
     actions,
     analytics,
+    audit,
     auth,
     deadletters,
     enforcements,
@@ -42,6 +43,7 @@ for module in (
     deadletters,
     analytics,
     webhooks,
+    audit,
 ):
     api_router.include_router(module.router)
 

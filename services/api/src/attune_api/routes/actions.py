@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from attune_api.audit import audited
 from attune_api.deps import Admin, PoolDep, Viewer
 from attune_api.routes import _catalog as catalog
 from attune_api.schemas import (
@@ -68,14 +69,19 @@ async def get_action(_: Viewer, pool: PoolDep, ref: RefPath) -> Action:
     return await catalog.get_or_404(ActionRepository(pool), ref, KIND)
 
 
-@router.post("", status_code=201, summary="Create an action (ad hoc)")
+@router.post(
+    "",
+    status_code=201,
+    summary="Create an action (ad hoc)",
+    openapi_extra=audited("action.create", body=("ref",)),
+)
 async def create_action(_: Admin, pool: PoolDep, body: ActionCreate) -> Action:
     catalog.check_schema("parameters_schema", body.parameters_schema)
     values = body.model_dump() | await catalog.owner(pool, body.ref) | {"is_adhoc": True}
     return await catalog.insert(ActionRepository(pool), values, KIND)
 
 
-@router.patch("/{ref}", summary="Update an action")
+@router.patch("/{ref}", summary="Update an action", openapi_extra=audited("action.update"))
 async def update_action(_: Admin, pool: PoolDep, ref: RefPath, body: ActionUpdate) -> Action:
     values = body.model_dump(exclude_unset=True)
     if values.get("parameters_schema") is not None:
@@ -83,6 +89,6 @@ async def update_action(_: Admin, pool: PoolDep, ref: RefPath, body: ActionUpdat
     return await catalog.update(ActionRepository(pool), ref, values, KIND)
 
 
-@router.delete("/{ref}", status_code=204, summary="Delete an action")
+@router.delete("/{ref}", status_code=204, summary="Delete an action", openapi_extra=audited("action.delete"))
 async def delete_action(_: Admin, pool: PoolDep, ref: RefPath) -> None:
     await catalog.delete(ActionRepository(pool), ref, KIND)

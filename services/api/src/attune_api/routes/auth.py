@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Request, Response, Security
 from fastapi.security import HTTPAuthorizationCredentials
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import AwareDatetime, BaseModel, Field, SecretStr
 
 from attune_api import session
-from attune_api.auth import Principal, authenticate
+from attune_api.audit import audited
+from attune_api.auth import Principal, authenticate, principal_of
 from attune_api.deps import (
     Admin,
     CurrentPrincipal,
@@ -19,13 +20,14 @@ from attune_api.deps import (
     api_key_header,
     bearer,
     current_principal,
+    throttled,
     unauthorized,
 )
-from attune_api.problems import ProblemError, not_found
+from attune_api.problems import ProblemError, invalid, not_found
 from attune_api.schemas import IdPath
 from attune_api.services import Services
 from attune_shared.apikeys import authenticate_key, create_api_key, key_by_id, looks_like_key
-from attune_shared.models.identity import Role
+from attune_shared.models.identity import ApiKeyScope, Role
 from attune_shared.repos import ApiKeyRepository, IdentityRepository
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -46,6 +48,7 @@ class Me(BaseModel):
     identity_id: int | None
     api_key_id: int | None
     via: str
+    scope: ApiKeyScope
 
 
 class SessionCreate(BaseModel):
@@ -66,6 +69,7 @@ class ApiKeyOut(BaseModel):
     name: str
     prefix: str
     role: Role
+    scope: ApiKeyScope
     expires_at: datetime | None
     last_used_at: datetime | None
     revoked_at: datetime | None
@@ -76,6 +80,12 @@ class ApiKeyCreate(BaseModel):
     role: Role
     login: str = Field(min_length=1, max_length=255, description="the identity; created when missing")
     name: str = Field(default="", max_length=255, description="what the key is for")
+    scope: ApiKeyScope = Field(
+        default="write", description="`read`: the key may only read (every mutating call is a 403)"
+    )
+    expires_at: AwareDatetime | None = Field(
+        default=None, description="when the key stops working (ISO 8601 with an offset); never if null"
+    )
 
 
 class ApiKeyCreated(ApiKeyOut):
@@ -84,21 +94,27 @@ class ApiKeyCreated(ApiKeyOut):
 
 @router.post(
     "/token",
-    summary="Exchange an API key for a short-lived bearer token",
-    responses={401: {"description": "no valid API key"}},
+    summary="Exchange an API key for a short-lived bearer token (it keeps the key's role and scope)",
+    responses={
+        401: {"description": "no valid API key"},
+        429: {"description": "too many failed authentications from this address"},
+    },
+    openapi_extra=audited("auth.token"),
 )
 async def token(
     services: ServicesDep,
+    request: Request,
     api_key: Annotated[str | None, Security(api_key_header)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
 ) -> TokenOut:
     key = api_key or (credentials.credentials if credentials else None)
     if not key or not looks_like_key(key):
         raise unauthorized("send an API key (X-API-Key or Authorization: Bearer atn_…) to get a token")
-    found = await authenticate_key(services.pool, key)
+    found = await throttled(request, key, lambda: authenticate_key(services.pool, key))
     if found is None:
         raise unauthorized("invalid credentials: the API key is unknown, expired or revoked")
     row, identity = found
+    request.state.principal = principal_of(row, identity, via="api_key")
     access_token, expires_at = services.signer.issue(row, identity)
     return TokenOut(
         access_token=access_token,
@@ -112,17 +128,26 @@ async def token(
 @router.post(
     "/session",
     summary="Sign in to the web console: an API key or token for a session cookie (HttpOnly, SameSite=Strict)",
-    responses={401: {"description": "the key or token is not valid"}, 403: {"description": "no CSRF header"}},
+    responses={
+        401: {"description": "the key or token is not valid"},
+        403: {"description": "no CSRF header"},
+        429: {"description": "too many failed authentications from this address"},
+    },
+    openapi_extra=audited("auth.session"),
 )
 async def create_session(
     services: ServicesDep, request: Request, response: Response, body: SessionCreate
 ) -> SessionOut:
     session.check_csrf(request)
-    principal = await authenticate(services.pool, services.signer, body.credential.get_secret_value())
+    credential = body.credential.get_secret_value()
+    principal = await throttled(
+        request, credential, lambda: authenticate(services.pool, services.signer, credential)
+    )
     key_id = None if principal is None else principal.api_key_id
     found = None if key_id is None else await key_by_id(services.pool, key_id)
     if found is None:
         raise unauthorized("invalid credentials: the API key or token is unknown, expired or revoked")
+    request.state.principal = principal
     signer = services.session_signer
     token, expires_at = signer.issue(*found)
     session.set_cookie(response, token, signer.ttl, secure=_secure(services, request))
@@ -144,7 +169,12 @@ async def get_session(
         return None
 
 
-@router.delete("/session", status_code=204, summary="Sign out of the web console (clears the cookie)")
+@router.delete(
+    "/session",
+    status_code=204,
+    summary="Sign out of the web console (clears the cookie)",
+    openapi_extra=audited("auth.signout"),
+)
 async def delete_session(services: ServicesDep, request: Request, response: Response) -> None:
     session.clear_cookie(response, secure=_secure(services, request))
 
@@ -165,6 +195,7 @@ def _me(principal: Principal) -> Me:
         identity_id=principal.identity_id,
         api_key_id=principal.api_key_id,
         via=principal.via,
+        scope=principal.scope,
     )
 
 
@@ -181,9 +212,23 @@ async def list_keys(_: Admin, pool: PoolDep) -> list[ApiKeyOut]:
     ]
 
 
-@router.post("/keys", status_code=201, summary="Create an API key (the key is in the response, once)")
+@router.post(
+    "/keys",
+    status_code=201,
+    summary="Create an API key (the key is in the response, once)",
+    openapi_extra=audited("apikey.create", body=("login", "role", "scope", "expires_at")),
+)
 async def create_key(_: Admin, pool: PoolDep, body: ApiKeyCreate) -> ApiKeyCreated:
-    created = await create_api_key(pool, role=body.role, login=body.login, name=body.name)
+    if body.expires_at is not None and body.expires_at <= datetime.now(UTC):
+        raise invalid("expires_at", f"{body.expires_at.isoformat()} is not in the future")
+    created = await create_api_key(
+        pool,
+        role=body.role,
+        login=body.login,
+        name=body.name,
+        scope=body.scope,
+        expires_at=body.expires_at,
+    )
     return ApiKeyCreated(
         **created.api_key.model_dump(exclude={"identity", "key_hash"}),
         login=created.identity.login,
@@ -196,6 +241,7 @@ async def create_key(_: Admin, pool: PoolDep, body: ApiKeyCreate) -> ApiKeyCreat
     status_code=204,
     summary="Revoke an API key (its tokens stop working too)",
     responses={404: {"description": "no such key, or already revoked"}},
+    openapi_extra=audited("apikey.revoke"),
 )
 async def revoke_key(_: Admin, pool: PoolDep, id: IdPath) -> None:
     if not await ApiKeyRepository(pool).revoke(id):

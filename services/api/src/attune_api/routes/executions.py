@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse
 
 from attune_api import streams
+from attune_api.audit import audited
 from attune_api.auth import Principal
 from attune_api.deps import BoxDep, BusDep, HubDep, Operator, PoolDep, SettingsDep, Viewer, WorkflowsDep
 from attune_api.metrics import EXECUTIONS_REQUESTED
@@ -239,6 +240,7 @@ async def list_executions(
         422: {"description": "unknown action or invalid parameters"},
         409: {"description": "action disabled"},
     },
+    openapi_extra=audited("execution.run", body=("action_ref",)),
 )
 async def create_execution(
     principal: Operator, pool: PoolDep, bus: BusDep, box: BoxDep, body: ExecutionCreate, response: Response
@@ -309,6 +311,7 @@ async def get_execution(_: Viewer, pool: PoolDep, id: IdPath) -> ExecutionDetail
     "/{id}/cancel",
     summary="Cancel: not started -> cancelled now; running -> canceling, then cancelled by its executor",
     responses={404: {"description": "no such execution"}, 409: {"description": "already finished"}},
+    openapi_extra=audited("execution.cancel"),
 )
 async def cancel_execution(_: Operator, pool: PoolDep, workflows: WorkflowsDep, id: IdPath) -> CancelOut:
     try:
@@ -361,6 +364,7 @@ async def _control(
     "/{id}/pause",
     summary="Pause a workflow: running tasks finish, no new task starts (nested workflows pause too)",
     responses={404: {"description": "no such execution"}, 409: {"description": "not a running workflow"}},
+    openapi_extra=audited("execution.pause"),
 )
 async def pause_execution(_: Operator, pool: PoolDep, workflows: WorkflowsDep, id: IdPath) -> ControlOut:
     return await _control(workflows, pool, id, "pause")
@@ -370,6 +374,7 @@ async def pause_execution(_: Operator, pool: PoolDep, workflows: WorkflowsDep, i
     "/{id}/resume",
     summary="Resume a paused workflow (and its paused nested workflows)",
     responses={404: {"description": "no such execution"}, 409: {"description": "not a paused workflow"}},
+    openapi_extra=audited("execution.resume"),
 )
 async def resume_execution(_: Operator, pool: PoolDep, workflows: WorkflowsDep, id: IdPath) -> ControlOut:
     return await _control(workflows, pool, id, "resume")
@@ -380,6 +385,7 @@ async def resume_execution(_: Operator, pool: PoolDep, workflows: WorkflowsDep, 
     status_code=201,
     summary="Run the same action again with the same parameters (optionally some changed)",
     responses={404: {"description": "no such execution"}},
+    openapi_extra=audited("execution.rerun"),
 )
 async def rerun_execution(
     principal: Operator,

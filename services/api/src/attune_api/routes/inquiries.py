@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from attune_api.audit import audited
 from attune_api.deps import BusDep, PoolDep, Viewer, WorkflowsDep
 from attune_api.problems import ProblemError, not_found
 from attune_api.schemas import API_PREFIX, BeforeId, IdPath, Limit, Page, page
@@ -89,7 +90,12 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/{id}/respond", summary="Answer an inquiry", responses=_RESPONSES)
+@router.post(
+    "/{id}/respond",
+    summary="Answer an inquiry",
+    responses=_RESPONSES,
+    openapi_extra=audited("inquiry.respond"),
+)
 async def respond(
     principal: Viewer, pool: PoolDep, bus: BusDep, workflows: WorkflowsDep, id: IdPath, body: Response
 ) -> InquiryOut:
@@ -111,7 +117,12 @@ async def respond(
     return _out(answered)
 
 
-@router.put("/{id}", summary="Answer an inquiry (StackStorm's form: {id, response})", responses=_RESPONSES)
+@router.put(
+    "/{id}",
+    summary="Answer an inquiry (StackStorm's form: {id, response})",
+    responses=_RESPONSES,
+    openapi_extra=audited("inquiry.respond"),
+)
 async def respond_stackstorm(
     principal: Viewer,
     pool: PoolDep,

@@ -4,18 +4,18 @@ a user's ``user`` scope, string or JSON values, secrets, TTLs, prefix listing wi
 Who may do what: anyone signed in reads system keys and reads and writes their own user keys;
 writing system keys and touching other users' keys needs ``admin``. A secret's value is
 ``********`` unless ``decrypt=true`` is asked — by an admin, or by a user for their own keys — and
-every decrypted read is logged with who asked.
+every decrypted read is in the audit log (``key.decrypt``, naming the secrets shown).
 """
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
+from attune_api.audit import annotate, audited
 from attune_api.auth import Principal
 from attune_api.deps import BoxDep, PoolDep, Viewer
 from attune_api.problems import ProblemError, not_found
@@ -23,8 +23,6 @@ from attune_api.schemas import API_PREFIX, KEY_REF, Limit
 from attune_shared.datastore import Datastore, KeyValue
 from attune_shared.models import KeyScope
 from attune_shared.secrets import SecretDecryptError
-
-log = logging.getLogger("attune.api.keys")
 
 router = APIRouter(prefix=f"{API_PREFIX}/keys", tags=["keys"])
 
@@ -96,6 +94,11 @@ def _check_decrypt(principal: Principal, scope: KeyScope, decrypt: bool) -> None
         raise ProblemError(403, f"role {principal.role} may not decrypt system keys: that needs admin")
 
 
+def _shown_name(key: KeyValue) -> str:
+    """A key as the audit log names it: ``system:name`` or ``user:<owner>:name``."""
+    return f"{key.scope}:{key.user}:{key.name}" if key.user else f"{key.scope}:{key.name}"
+
+
 def _datastore(pool: PoolDep, box: BoxDep) -> Datastore:
     return Datastore(pool, box)
 
@@ -103,19 +106,15 @@ def _datastore(pool: PoolDep, box: BoxDep) -> Datastore:
 DatastoreDep = Annotated[Datastore, Depends(_datastore)]
 
 
-def _log_decrypt(principal: Principal, keys: list[KeyValue]) -> None:
-    for key in keys:
-        if key.secret:
-            log.info(
-                "key.decrypted",
-                extra={"key": key.name, "scope": str(key.scope), "owner": key.user, "by": principal.login},
-            )
-
-
-@router.get("", summary="List keys by name (optionally with a prefix), a page at a time")
+@router.get(
+    "",
+    summary="List keys by name (optionally with a prefix), a page at a time",
+    openapi_extra=audited("key.decrypt", when="decrypt"),
+)
 async def list_keys(
     principal: Viewer,
     store: DatastoreDep,
+    request: Request,
     prefix: Annotated[str | None, Query(description="only keys whose name starts with this")] = None,
     scope: KeyScope | None = None,
     user: UserQuery = None,
@@ -141,14 +140,20 @@ async def list_keys(
         keys = [k for k in keys if k.scope is KeyScope.SYSTEM or k.user == principal.login]
     page, more = keys[:limit], len(keys) > limit
     if decrypt:
-        _log_decrypt(principal, page)
+        annotate(request, decrypted=[_shown_name(k) for k in page if k.secret])
     return KeyPage(data=[_out(k) for k in page], next=page[-1].name if more and page else None)
 
 
-@router.get("/{name}", summary="Get a key", responses={404: {"description": "no such key (or it expired)"}})
+@router.get(
+    "/{name}",
+    summary="Get a key",
+    responses={404: {"description": "no such key (or it expired)"}},
+    openapi_extra=audited("key.decrypt", when="decrypt"),
+)
 async def get_key(
     principal: Viewer,
     store: DatastoreDep,
+    request: Request,
     name: KeyName,
     scope: KeyScope = KeyScope.SYSTEM,
     user: UserQuery = None,
@@ -163,11 +168,15 @@ async def get_key(
     if key is None:
         raise not_found(f"{scope} key {name}")
     if decrypt:
-        _log_decrypt(principal, [key])
+        annotate(request, decrypted=[_shown_name(key)] if key.secret else [])
     return _out(key)
 
 
-@router.put("/{name}", summary="Set a key (create or replace; without ttl it never expires)")
+@router.put(
+    "/{name}",
+    summary="Set a key (create or replace; without ttl it never expires)",
+    openapi_extra=audited("key.set", body=("scope", "user", "secret")),
+)
 async def put_key(principal: Viewer, store: DatastoreDep, name: KeyName, body: KeyPut) -> KeyOut:
     owner = _owner(principal, body.scope, body.user, write=True)
     key = await store.set(
@@ -183,7 +192,11 @@ async def put_key(principal: Viewer, store: DatastoreDep, name: KeyName, body: K
 
 
 @router.delete(
-    "/{name}", status_code=204, summary="Delete a key", responses={404: {"description": "no such key"}}
+    "/{name}",
+    status_code=204,
+    summary="Delete a key",
+    responses={404: {"description": "no such key"}},
+    openapi_extra=audited("key.delete"),
 )
 async def delete_key(
     principal: Viewer,

@@ -8,8 +8,9 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from attune_api.audit import audited
 from attune_api.deps import Admin, BoxDep, BusDep, PoolDep, SettingsDep, Viewer
-from attune_api.problems import ProblemError, not_found
+from attune_api.problems import ProblemError, invalid, not_found
 from attune_api.routes import _catalog as catalog
 from attune_api.schemas import API_PREFIX, PACK_REF, SEMVER, BeforeId, Limit, Page, RefFilter, RefPath, page
 from attune_shared.bus import RuleChanged
@@ -49,10 +50,15 @@ class PackUpdate(BaseModel):
     config: dict[str, Any] | None = None
 
 
+#: Sources and paths are handed to the file system and git: no control characters (NUL included).
+_NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
+
+
 class PackInstall(BaseModel):
     source: str = Field(
         min_length=1,
         max_length=4096,
+        pattern=_NO_CONTROL,
         description="a git URL (`URL@ref` for a branch, tag or commit), or a directory or .tar.gz on the API server",
     )
     force: bool = Field(
@@ -65,7 +71,9 @@ def _shown(pack: Pack) -> Pack:
 
 
 class PackRegister(BaseModel):
-    path: str = Field(min_length=1, max_length=4096, description="a pack directory on the API server")
+    path: str = Field(
+        min_length=1, max_length=4096, pattern=_NO_CONTROL, description="a pack directory on the API server"
+    )
 
 
 @router.get("", summary="List packs")
@@ -81,7 +89,12 @@ async def get_pack(_: Viewer, pool: PoolDep, ref: RefPath) -> Pack:
     return _shown(await catalog.get_or_404(PackRepository(pool), ref, KIND))
 
 
-@router.post("", status_code=201, summary="Create an empty pack (to hold components created through the API)")
+@router.post(
+    "",
+    status_code=201,
+    summary="Create an empty pack (to hold components created through the API)",
+    openapi_extra=audited("pack.create", body=("ref",)),
+)
 async def create_pack(_: Admin, pool: PoolDep, box: BoxDep, body: PackCreate) -> Pack:
     catalog.check_schema("config_schema", body.config_schema)
     values = body.model_dump()
@@ -91,9 +104,16 @@ async def create_pack(_: Admin, pool: PoolDep, box: BoxDep, body: PackCreate) ->
     return _shown(await catalog.insert(PackRepository(pool), values, KIND))
 
 
-@router.patch("/{ref}", summary="Update a pack's label, description, version or config")
+@router.patch(
+    "/{ref}",
+    summary="Update a pack's label, description, version or config",
+    openapi_extra=audited("pack.update"),
+)
 async def update_pack(_: Admin, pool: PoolDep, box: BoxDep, ref: RefPath, body: PackUpdate) -> Pack:
     values = body.model_dump(exclude_unset=True)
+    for field in ("config", "config_schema"):
+        if field in values and values[field] is None:
+            raise invalid(field, "null is not an object (send {} to empty it)")
     if "config_schema" in values:
         catalog.check_schema("config_schema", values["config_schema"])
     if "config" in values or "config_schema" in values:  # the secrets of the config to be, sealed
@@ -111,6 +131,7 @@ async def update_pack(_: Admin, pool: PoolDep, box: BoxDep, ref: RefPath, body: 
     "/{ref}",
     status_code=204,
     summary="Delete a pack and every component in it (and its files, when it was installed)",
+    openapi_extra=audited("pack.delete"),
 )
 async def delete_pack(_: Admin, pool: PoolDep, bus: BusDep, settings: SettingsDep, ref: RefPath) -> None:
     if await PackRepository(pool).get_by_ref(ref) is None:
@@ -129,6 +150,7 @@ async def delete_pack(_: Admin, pool: PoolDep, bus: BusDep, settings: SettingsDe
         422: {"description": "the pack is invalid; `errors` lists every problem as file:field"},
         409: {"description": "it cannot be fetched or built, or its requirements are not met"},
     },
+    openapi_extra=audited("pack.install", body=("source", "force")),
 )
 async def install(
     _: Admin, pool: PoolDep, bus: BusDep, box: BoxDep, settings: SettingsDep, body: PackInstall
@@ -147,6 +169,7 @@ async def install(
     "/register",
     summary="Register a pack directory on the server (create, update and remove its components)",
     responses={422: {"description": "the pack is invalid; `errors` lists every problem as file:field"}},
+    openapi_extra=audited("pack.register", body=("path",)),
 )
 async def register(
     _: Admin, pool: PoolDep, bus: BusDep, box: BoxDep, body: PackRegister

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from attune_api.audit import audited
 from attune_api.deps import Admin, PoolDep, Viewer
 from attune_api.routes import _catalog as catalog
 from attune_api.schemas import (
@@ -62,7 +63,10 @@ async def get_policy(_: Viewer, pool: PoolDep, ref: RefPath) -> Policy:
 
 
 @router.post(
-    "", status_code=201, summary="Create a policy (ad hoc); it needs a concurrency limit or a rate limit"
+    "",
+    status_code=201,
+    summary="Create a policy (ad hoc); it needs a concurrency limit or a rate limit",
+    openapi_extra=audited("policy.create", body=("ref",)),
 )
 async def create_policy(_: Admin, pool: PoolDep, body: PolicyCreate) -> Policy:
     action = await ActionRepository(pool).get_by_ref(body.action_ref)
@@ -72,11 +76,11 @@ async def create_policy(_: Admin, pool: PoolDep, body: PolicyCreate) -> Policy:
     return await catalog.insert(PolicyRepository(pool), values, KIND)
 
 
-@router.patch("/{ref}", summary="Update a policy")
+@router.patch("/{ref}", summary="Update a policy", openapi_extra=audited("policy.update"))
 async def update_policy(_: Admin, pool: PoolDep, ref: RefPath, body: PolicyUpdate) -> Policy:
     return await catalog.update(PolicyRepository(pool), ref, body.model_dump(exclude_unset=True), KIND)
 
 
-@router.delete("/{ref}", status_code=204, summary="Delete a policy")
+@router.delete("/{ref}", status_code=204, summary="Delete a policy", openapi_extra=audited("policy.delete"))
 async def delete_policy(_: Admin, pool: PoolDep, ref: RefPath) -> None:
     await catalog.delete(PolicyRepository(pool), ref, KIND)

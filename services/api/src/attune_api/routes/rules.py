@@ -7,6 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from attune_api.audit import SIDE_EFFECT_FREE, audited
 from attune_api.deps import Admin, BoxDep, BusDep, Operator, PoolDep, Viewer
 from attune_api.problems import ProblemError
 from attune_api.routes import _catalog as catalog
@@ -141,6 +142,7 @@ async def get_rule(_: Viewer, pool: PoolDep, ref: RefPath) -> RuleView:
     "",
     status_code=201,
     summary="Create a rule (ad hoc); criteria and templates are checked, trigger and action must exist",
+    openapi_extra=audited("rule.create", body=("ref",)),
 )
 async def create_rule(_: Admin, pool: PoolDep, bus: BusDep, body: RuleCreate) -> Rule:
     fields = body.model_dump()
@@ -152,7 +154,7 @@ async def create_rule(_: Admin, pool: PoolDep, bus: BusDep, body: RuleCreate) ->
     return rule
 
 
-@router.patch("/{ref}", summary="Update a rule")
+@router.patch("/{ref}", summary="Update a rule", openapi_extra=audited("rule.update"))
 async def update_rule(_: Admin, pool: PoolDep, bus: BusDep, ref: RefPath, body: RuleUpdate) -> Rule:
     repo = RuleRepository(pool)
     current = await catalog.get_or_404(repo, ref, KIND)
@@ -180,7 +182,7 @@ async def update_rule(_: Admin, pool: PoolDep, bus: BusDep, ref: RefPath, body: 
     return rule
 
 
-@router.delete("/{ref}", status_code=204, summary="Delete a rule")
+@router.delete("/{ref}", status_code=204, summary="Delete a rule", openapi_extra=audited("rule.delete"))
 async def delete_rule(_: Admin, pool: PoolDep, bus: BusDep, ref: RefPath) -> None:
     repo = RuleRepository(pool)
     rule = await catalog.get_or_404(repo, ref, KIND)
@@ -198,12 +200,12 @@ async def _set_enabled(pool: Queryable, bus: BusDep, ref: str, enabled: bool) ->
     return rule
 
 
-@router.post("/{ref}/enable", summary="Enable a rule (operator)")
+@router.post("/{ref}/enable", summary="Enable a rule (operator)", openapi_extra=audited("rule.enable"))
 async def enable_rule(_: Operator, pool: PoolDep, bus: BusDep, ref: RefPath) -> Rule:
     return await _set_enabled(pool, bus, ref, True)
 
 
-@router.post("/{ref}/disable", summary="Disable a rule (operator)")
+@router.post("/{ref}/disable", summary="Disable a rule (operator)", openapi_extra=audited("rule.disable"))
 async def disable_rule(_: Operator, pool: PoolDep, bus: BusDep, ref: RefPath) -> Rule:
     return await _set_enabled(pool, bus, ref, False)
 
@@ -212,6 +214,7 @@ async def disable_rule(_: Operator, pool: PoolDep, bus: BusDep, ref: RefPath) ->
     "/{ref}/test",
     summary="Try a rule on a payload: each criterion, the verdict, the rendered parameters (nothing is stored)",
     responses={404: {"description": "no such rule"}},
+    openapi_extra=SIDE_EFFECT_FREE,
 )
 async def try_rule_on_payload(
     _: Viewer, pool: PoolDep, box: BoxDep, ref: RefPath, body: RuleTry

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from attune_api.audit import audited
 from attune_api.deps import Admin, Operator, PoolDep, Viewer
 from attune_api.routes import _catalog as catalog
 from attune_api.schemas import (
@@ -79,13 +80,19 @@ async def get_sensor(_: Viewer, pool: PoolDep, ref: RefPath) -> SensorView:
 
 
 @router.post(
-    "/{ref}/enable", summary="Enable a sensor: a replica starts it within the reconcile interval (operator)"
+    "/{ref}/enable",
+    summary="Enable a sensor: a replica starts it within the reconcile interval (operator)",
+    openapi_extra=audited("sensor.enable"),
 )
 async def enable_sensor(_: Operator, pool: PoolDep, ref: RefPath) -> SensorView:
     return await _set_enabled(pool, ref, True)
 
 
-@router.post("/{ref}/disable", summary="Disable a sensor: its process is stopped (operator)")
+@router.post(
+    "/{ref}/disable",
+    summary="Disable a sensor: its process is stopped (operator)",
+    openapi_extra=audited("sensor.disable"),
+)
 async def disable_sensor(_: Operator, pool: PoolDep, ref: RefPath) -> SensorView:
     return await _set_enabled(pool, ref, False)
 
@@ -100,17 +107,22 @@ async def _set_enabled(pool: Queryable, ref: str, enabled: bool) -> SensorView:
     return view
 
 
-@router.post("", status_code=201, summary="Create a sensor (ad hoc)")
+@router.post(
+    "",
+    status_code=201,
+    summary="Create a sensor (ad hoc)",
+    openapi_extra=audited("sensor.create", body=("ref",)),
+)
 async def create_sensor(_: Admin, pool: PoolDep, body: SensorCreate) -> Sensor:
     values = body.model_dump() | await catalog.owner(pool, body.ref) | {"is_adhoc": True}
     return await catalog.insert(SensorRepository(pool), values, KIND)
 
 
-@router.patch("/{ref}", summary="Update a sensor")
+@router.patch("/{ref}", summary="Update a sensor", openapi_extra=audited("sensor.update"))
 async def update_sensor(_: Admin, pool: PoolDep, ref: RefPath, body: SensorUpdate) -> Sensor:
     return await catalog.update(SensorRepository(pool), ref, body.model_dump(exclude_unset=True), KIND)
 
 
-@router.delete("/{ref}", status_code=204, summary="Delete a sensor")
+@router.delete("/{ref}", status_code=204, summary="Delete a sensor", openapi_extra=audited("sensor.delete"))
 async def delete_sensor(_: Admin, pool: PoolDep, ref: RefPath) -> None:
     await catalog.delete(SensorRepository(pool), ref, KIND)

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from attune_api.audit import audited
 from attune_api.deps import Admin, BoxDep, PoolDep, Viewer
 from attune_api.routes import _catalog as catalog
 from attune_api.schemas import (
@@ -110,7 +111,12 @@ async def get_trigger(_: Viewer, pool: PoolDep, ref: RefPath) -> TriggerOut:
     return TriggerOut.of(await catalog.get_or_404(TriggerRepository(pool), ref, KIND))
 
 
-@router.post("", status_code=201, summary="Create a trigger (ad hoc: pack registration never removes it)")
+@router.post(
+    "",
+    status_code=201,
+    summary="Create a trigger (ad hoc: pack registration never removes it)",
+    openapi_extra=audited("trigger.create", body=("ref",)),
+)
 async def create_trigger(_: Admin, pool: PoolDep, box: BoxDep, body: TriggerCreate) -> TriggerOut:
     values = (
         _values(body, box, exclude_unset=False) | await catalog.owner(pool, body.ref) | {"is_adhoc": True}
@@ -118,7 +124,9 @@ async def create_trigger(_: Admin, pool: PoolDep, box: BoxDep, body: TriggerCrea
     return TriggerOut.of(await catalog.insert(TriggerRepository(pool), values, KIND))
 
 
-@router.patch("/{ref}", summary="Update a trigger (also its webhook settings)")
+@router.patch(
+    "/{ref}", summary="Update a trigger (also its webhook settings)", openapi_extra=audited("trigger.update")
+)
 async def update_trigger(
     _: Admin, pool: PoolDep, box: BoxDep, ref: RefPath, body: TriggerUpdate
 ) -> TriggerOut:
@@ -126,7 +134,7 @@ async def update_trigger(
     return TriggerOut.of(await catalog.update(TriggerRepository(pool), ref, values, KIND))
 
 
-@router.delete("/{ref}", status_code=204, summary="Delete a trigger")
+@router.delete("/{ref}", status_code=204, summary="Delete a trigger", openapi_extra=audited("trigger.delete"))
 async def delete_trigger(_: Admin, pool: PoolDep, ref: RefPath) -> None:
     await catalog.delete(TriggerRepository(pool), ref, KIND)
 
@@ -134,6 +142,7 @@ async def delete_trigger(_: Admin, pool: PoolDep, ref: RefPath) -> None:
 @router.post(
     "/{ref}/webhook/secret",
     summary="Generate a new webhook secret (returned once) and enable the trigger's webhook",
+    openapi_extra=audited("trigger.webhook_secret.rotate"),
 )
 async def rotate_webhook_secret(_: Admin, pool: PoolDep, box: BoxDep, ref: RefPath) -> WebhookSecret:
     secret = secrets.token_hex(32)
