@@ -140,11 +140,20 @@ class PacksSettings(Section):
     #: packs under ``<home>/packs/<ref>``, virtual environments under ``<home>/virtualenvs/<ref>``,
     #: StackStorm configs under ``<home>/configs/<ref>.yaml``
     home: Path = Path("~/.attune")
+    #: directories a local install source (a directory, a ``.tar.gz``, a git repository by path or
+    #: ``file://``) must be inside; unset: anywhere this process can read. Set it on an API that
+    #: others reach (docs/security.md).
+    local_sources: list[Path] | None = None
 
     @field_validator("home")
     @classmethod
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @field_validator("local_sources")
+    @classmethod
+    def _expand_all(cls, value: list[Path] | None) -> list[Path] | None:
+        return None if value is None else [path.expanduser().resolve() for path in value]
 
     @property
     def packs_dir(self) -> Path:
