@@ -238,6 +238,8 @@ class ApiSettings(Section):
     auth_enabled: bool = True
     #: request body limit for webhooks, in bytes
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    #: seconds a webhook body may take to arrive (a slow sender is cut off with 408)
+    webhook_body_timeout: float = Field(default=10.0, gt=0)
     #: lifetime of bearer tokens issued in exchange for an API key, in seconds
     token_ttl: int = Field(default=3600, ge=60)
     #: lifetime of a web console session (its cookie and the token inside), in seconds
