@@ -117,6 +117,7 @@ def test_ordinary_templates_still_render() -> None:
         "HELLO 0.1.2."
     )
     assert _render_rule("{{ ('x' * 1000) | length }}") == 1000
+    assert _render_rule("{{ trigger.nothing | default(86400000) }}") == 86400000  # a big number is data
     assert _evaluate("<% range(0, 3).select($ * 2) %>") == [0, 2, 4]
     assert _evaluate("<% sequence(5).take(2) %>") == [5, 6]
     assert _evaluate("{{ ctx().body ~ '!' }}") == "hello!"

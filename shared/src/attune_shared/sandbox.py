@@ -53,6 +53,23 @@ MAX_ITEMS: Final = 100_000
 MAX_POWER_BITS: Final = 64 * 1024
 
 _REMOVED_GLOBALS: Final = ("lipsum", "cycler", "joiner")
+# string methods and Jinja filters whose integer arguments are sizes of what they build
+# (elsewhere an integer is data: `default(86400000)`)
+_SIZING: Final = frozenset(
+    {
+        "center",
+        "ljust",
+        "rjust",
+        "zfill",
+        "expandtabs",
+        "indent",
+        "wordwrap",
+        "truncate",
+        "batch",
+        "slice",
+        "tojson",
+    }
+)
 # a width or precision in a printf-style or str.format spec: `%999999d`, `{:>999999}`
 _WIDTH: Final = re.compile(r"\d{7,}")
 
@@ -131,9 +148,10 @@ def _precheck(function: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> N
     operands = _operands(function, args)
     if operands is None:
         return
-    _check_widths(operands[1:])
-    _check_widths(kwargs.values())
     name = getattr(function, "__name__", "").removeprefix("do_")
+    if name in _SIZING:
+        _check_widths(operands[1:])
+        _check_widths(kwargs.values())
     value, rest = (operands[0], operands[1:]) if operands else (None, ())
     if name == "join":
         if isinstance(getattr(function, "__self__", None), str):
