@@ -172,6 +172,7 @@ YAML_BOMBS = {
         "".join("  " * i + f"k{i}:\n" for i in range(400)) + "  " * 400 + "v\n",
         f"nested too deeply (at most {MAX_DEPTH} levels)",
     ),
+    "lone surrogate": ('ref: "x\\ud800"\n', "a string holds a lone surrogate"),
     "huge": ("x: " + "a" * (MAX_FILE_BYTES + 1) + "\n", f"YAML files may have at most {MAX_FILE_BYTES}"),
 }
 

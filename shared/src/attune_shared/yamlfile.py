@@ -123,6 +123,7 @@ def load_yaml(path: str | Path) -> Any:
 
 _QUOTED: Final = re.compile(r"'[^'\n]*'" + r'|"(?:[^"\\\n]|\\.)*"')
 _BRACKET: Final = re.compile(r"[][{}]")
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
 
 def _flow_depth(text: str) -> int:
@@ -182,6 +183,8 @@ class _JsonConstructor(SafeConstructor):
 
     def construct_yaml_str(self, node: Any) -> str:
         value: str = super().construct_yaml_str(node)
+        if _SURROGATE.search(value):  # a "\ud800" escape: no UTF-8 (nor PostgreSQL) can hold it
+            raise _NotJson(None, None, "a string holds a lone surrogate (\\ud800-\\udfff)", node.start_mark)
         if node.style is None and value in YAML11_BOOLEANS:
             return Yaml11Bool(value)
         return value
