@@ -102,7 +102,8 @@ async def test_matching_rules_run_their_actions(
     echo_enforcement = next(e for e in enforcements if e.rule_ref == "demo.echo_critical")
     assert x.enforcement == echo_enforcement.id and x.created == echo_enforcement.created
     assert echo_enforcement.config["message"] == "web-1 is critical"
-    assert echo_enforcement.config["cmd"] == 'echo "web-1 is critical"'  # the immutable default, rendered
+    # the immutable default, rendered: the message shell-quoted (docs/security.md)
+    assert echo_enforcement.config["cmd"] == "echo 'web-1 is critical'"
     history = await ExecutionHistoryRepository(db_pool).for_entity(x.id)
     statuses = [h.new_values["status"] for h in reversed(history) if "status" in h.changed_fields]
     assert statuses == ["requested", "scheduling", "scheduled", "running", "completed"]

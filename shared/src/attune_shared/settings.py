@@ -140,11 +140,20 @@ class PacksSettings(Section):
     #: packs under ``<home>/packs/<ref>``, virtual environments under ``<home>/virtualenvs/<ref>``,
     #: StackStorm configs under ``<home>/configs/<ref>.yaml``
     home: Path = Path("~/.attune")
+    #: directories a local install source (a directory, a ``.tar.gz``, a git repository by path or
+    #: ``file://``) must be inside; unset: anywhere this process can read. Set it on an API that
+    #: others reach (docs/security.md).
+    local_sources: list[Path] | None = None
 
     @field_validator("home")
     @classmethod
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @field_validator("local_sources")
+    @classmethod
+    def _expand_all(cls, value: list[Path] | None) -> list[Path] | None:
+        return None if value is None else [path.expanduser().resolve() for path in value]
 
     @property
     def packs_dir(self) -> Path:
@@ -229,6 +238,8 @@ class ApiSettings(Section):
     auth_enabled: bool = True
     #: request body limit for webhooks, in bytes
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    #: seconds a webhook body may take to arrive (a slow sender is cut off with 408)
+    webhook_body_timeout: float = Field(default=10.0, gt=0)
     #: lifetime of bearer tokens issued in exchange for an API key, in seconds
     token_ttl: int = Field(default=3600, ge=60)
     #: lifetime of a web console session (its cookie and the token inside), in seconds

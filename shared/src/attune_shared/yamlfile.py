@@ -6,6 +6,10 @@ boolean, an octal and a sexagesimal number. What it returns is JSON data: duplic
 are not strings, binary data, sets, ordered maps, NaN and infinities are refused, and dates stay the
 strings they were written as. Every error names the line and column.
 
+Hostile files are refused, not loaded: a file over :data:`MAX_FILE_BYTES`, nesting deeper than
+:data:`MAX_DEPTH`, or more than :data:`MAX_NODES` values once aliases are expanded (the "billion
+laughs", a few lines of anchors that expand to 10⁹ strings).
+
 StackStorm reads pack files with PyYAML, so a StackStorm pack may write ``enabled: yes``. A plain
 (unquoted) ``yes``/``no``/``on``/``off`` is therefore a :class:`Yaml11Bool`: the string YAML 1.2
 reads, remembering the boolean YAML 1.1 read. Where a boolean is meant (a field typed
@@ -16,6 +20,7 @@ see :mod:`attune_shared.packs.schemas`) it counts as that boolean; everywhere el
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Annotated, Any, Final
 
@@ -32,6 +37,14 @@ YAML11_BOOLEANS: Final = {
     for word, meaning in {"yes": True, "on": True, "no": False, "off": False}.items()
     for spelling in (word, word.capitalize(), word.upper())
 }
+
+
+#: Bytes of a YAML file: pack files are small, and a larger one is refused before it is parsed.
+MAX_FILE_BYTES: Final = 4 * 1024 * 1024
+#: Levels of nested mappings and sequences.
+MAX_DEPTH: Final = 100
+#: Values (scalars, mappings, sequences) in a file, each alias counted as what it stands for.
+MAX_NODES: Final = 1_000_000
 
 
 class Yaml11Bool(str):
@@ -80,21 +93,64 @@ def load_yaml(path: str | Path) -> Any:
     """
     name = str(path)
     try:
+        size = Path(path).stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise YamlError(name, f"the file is {size} bytes; YAML files may have at most {MAX_FILE_BYTES}")
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise YamlError(name, f"cannot read the file: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise YamlError(name, "not UTF-8 text") from None
+    if _flow_depth(text) > MAX_DEPTH:  # the parser would take seconds to hit its recursion limit
+        raise YamlError(name, f"nested too deeply (at most {MAX_DEPTH} levels)")
     yaml = YAML(typ="safe", pure=True)
     yaml.Constructor = _JsonConstructor
     try:
-        return yaml.load(text)
+        data = yaml.load(text)
+    except RecursionError:
+        raise YamlError(name, f"nested too deeply (at most {MAX_DEPTH} levels)") from None
     except _NotJson as exc:
         raise YamlError(name, exc.problem, *_position(exc)) from None
     except MarkedYAMLError as exc:
         raise YamlError(name, f"invalid YAML: {_problem(exc)}", *_position(exc)) from None
     except YAMLError as exc:
         raise YamlError(name, f"invalid YAML: {exc}") from None
+    problem = _shape_problem(data)
+    if problem:
+        raise YamlError(name, problem)
+    return data
+
+
+_QUOTED: Final = re.compile(r"'[^'\n]*'" + r'|"(?:[^"\\\n]|\\.)*"')
+_BRACKET: Final = re.compile(r"[][{}]")
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+
+def _flow_depth(text: str) -> int:
+    """The deepest nesting of ``[ ]`` and ``{ }`` outside quoted scalars (an upper bound)."""
+    depth = deepest = 0
+    for bracket in _BRACKET.finditer(_QUOTED.sub("", text)):
+        depth = depth + 1 if bracket.group() in "[{" else max(depth - 1, 0)
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _shape_problem(data: Any) -> str | None:
+    """Why ``data`` is too deep or too large (aliases expanded), else ``None``."""
+    pending: list[tuple[Any, int]] = [(data, 0)]
+    nodes = 0
+    while pending:
+        value, depth = pending.pop()
+        nodes += 1
+        if nodes > MAX_NODES:
+            return f"more than {MAX_NODES} values once aliases are expanded (an alias bomb?)"
+        if depth > MAX_DEPTH:
+            return f"nested too deeply (at most {MAX_DEPTH} levels)"
+        if isinstance(value, dict):
+            pending.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list):
+            pending.extend((item, depth + 1) for item in value)
+    return None
 
 
 def _problem(exc: MarkedYAMLError) -> str:
@@ -127,6 +183,8 @@ class _JsonConstructor(SafeConstructor):
 
     def construct_yaml_str(self, node: Any) -> str:
         value: str = super().construct_yaml_str(node)
+        if _SURROGATE.search(value):  # a "\ud800" escape: no UTF-8 (nor PostgreSQL) can hold it
+            raise _NotJson(None, None, "a string holds a lone surrogate (\\ud800-\\udfff)", node.start_mark)
         if node.style is None and value in YAML11_BOOLEANS:
             return Yaml11Bool(value)
         return value

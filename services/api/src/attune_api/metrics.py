@@ -28,7 +28,8 @@ HTTP_LATENCY = Histogram(
 )
 WEBHOOKS = Counter(
     "attune_api_webhooks_total",
-    "Webhook calls, by outcome (accepted, unauthorized, not_found, too_large, invalid, disabled, unavailable)",
+    "Webhook calls, by outcome (accepted, unauthorized, forbidden_address, rate_limited, not_found, too_slow, "
+    "too_large, invalid, disabled, unavailable)",
     ["outcome"],
 )
 EXECUTIONS_REQUESTED = Counter(

@@ -35,6 +35,7 @@ SLUGS = {
     403: "forbidden",
     404: "not-found",
     405: "method-not-allowed",
+    408: "request-timeout",
     409: "conflict",
     413: "payload-too-large",
     415: "unsupported-media-type",

@@ -18,6 +18,11 @@ class Trigger(Row):
     payload_schema: dict[str, Any]
     webhook_enabled: bool
     webhook_secret: str | None
+    #: deliveries accepted per ``webhook_rate_window`` seconds (None: no limit)
+    webhook_rate_limit: int | None = None
+    webhook_rate_window: int = 60
+    #: addresses or CIDR networks webhook deliveries may come from (None: any)
+    webhook_allowed_ips: list[str] | None = None
     is_adhoc: bool
     created: datetime
     updated: datetime

@@ -9,6 +9,11 @@ not import, or a sensor class that is not there, refuses the pack), then it is m
 ``<home>/packs/<ref>`` (its environment to ``<home>/virtualenvs/<ref>``) and registered. A failure
 at any step leaves the previous version installed and registered; installing the same content
 again changes nothing.
+
+Nothing is written outside the staging directory and the pack's own: archives are extracted with
+:mod:`tarfile`'s ``data`` filter (no absolute paths, no ``..``, no links leaving the archive, no
+devices), a directory's symbolic links must stay inside it, and a local source (a path, a
+``file://`` URL) must be inside ``packs.local_sources`` when that is set.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 import asyncpg
 import semver
@@ -221,9 +227,9 @@ async def _fetch(source: str, packs: PacksSettings) -> _Staged:
     where = _staging(packs) / uuid.uuid4().hex
     await asyncio.to_thread(where.mkdir)
     try:
-        local = await asyncio.to_thread(_stage_local, source, where)
+        local = await asyncio.to_thread(_stage_local, source, where, packs)
         if not local:
-            await _clone(source, where / "fetched")
+            await _clone(source, where / "fetched", packs)
         root = await asyncio.to_thread(_pack_root, where / "fetched")
         return _Staged(where, root, source, await asyncio.to_thread(_digest, root))
     except BaseException:
@@ -231,7 +237,7 @@ async def _fetch(source: str, packs: PacksSettings) -> _Staged:
         raise
 
 
-def _stage_local(source: str, where: Path) -> bool:
+def _stage_local(source: str, where: Path, packs: PacksSettings) -> bool:
     """Copy a directory or extract an archive into ``<where>/fetched``; False for anything else (git)."""
     path = Path(source).expanduser()
     try:
@@ -240,6 +246,8 @@ def _stage_local(source: str, where: Path) -> bool:
         raise InstallError(
             f"{source[:200]}: not a directory, an archive or a git URL ({exc.strerror})"
         ) from None
+    if path.exists():
+        _check_local(path, source, packs)
     if path.is_dir():
         _copy_tree(path.resolve(), where / "fetched")
         return True
@@ -252,17 +260,47 @@ def _stage_local(source: str, where: Path) -> bool:
     return False
 
 
-async def _clone(source: str, into: Path) -> None:
+async def _clone(source: str, into: Path, packs: PacksSettings) -> None:
     url, _, ref = source.rpartition("@") if _has_ref(source) else (source, "", "")
     if url.startswith("-"):
         raise InstallError(f"{source}: not a git URL")
+    local = _local_path(url)
+    if local is not None:
+        _check_local(local, source, packs)
+    # a repository by path or file:// is the one checked above; git reaches no other local one
+    file_protocol = "always" if local is not None or packs.local_sources is None else "never"
     await _run(
-        ["git", "-c", "protocol.ext.allow=never", "clone", "--quiet", "--", url, str(into)],
+        ["git", "-c", "protocol.ext.allow=never", "-c", f"protocol.file.allow={file_protocol}"]
+        + ["clone", "--quiet", "--", url, str(into)],
         f"git clone {url}",
     )
     if ref:
         await _run(["git", "-C", str(into), "checkout", "--quiet", ref, "--"], f"git checkout {ref}")
     shutil.rmtree(into / ".git", ignore_errors=True)
+    await asyncio.to_thread(_check_links, into)
+
+
+def _local_path(url: str) -> Path | None:
+    """The directory a git URL names on this machine (a path, ``file://``), else ``None``."""
+    if url.startswith("file://"):
+        return Path(urlparse(url).path)
+    if "://" in url or re.match(r"^[^/]+:", url):  # a URL, or scp-like host:path
+        return None
+    return Path(url).expanduser()
+
+
+def _check_local(path: Path, source: str, packs: PacksSettings) -> None:
+    """Refuse a local source outside ``packs.local_sources`` (when set); links are followed first."""
+    roots = packs.local_sources
+    if roots is None:
+        return
+    real = path.resolve()
+    if not any(real.is_relative_to(root) for root in roots):
+        allowed = ", ".join(map(str, roots)) or "none"
+        raise InstallError(
+            f"{source}: a local source outside packs.local_sources ({allowed}); "
+            "add its directory there to allow it"
+        )
 
 
 def _has_ref(source: str) -> bool:
@@ -275,19 +313,32 @@ def _extract(archive: Path, into: Path) -> None:
     """Extract refusing absolute paths, ``..``, links leaving the archive and special files."""
     try:
         with tarfile.open(archive, "r:gz") as tar:
-            tar.extractall(into, filter="data")
+            tar.extractall(into, filter=_member)
     except (tarfile.TarError, OSError) as exc:
         raise InstallError(f"{archive}: cannot be extracted safely: {exc}") from None
 
 
+def _member(member: tarfile.TarInfo, into: str) -> tarfile.TarInfo | None:
+    """tarfile's ``data`` filter, which also refuses an absolute name (it would strip the ``/``)."""
+    if member.name.startswith(("/", "\\")):
+        raise tarfile.AbsolutePathError(member)
+    return tarfile.data_filter(member, into)
+
+
 def _copy_tree(source: Path, into: Path) -> None:
     """Copy a pack directory, refusing symbolic links that point outside it."""
-    for path in source.rglob("*"):
+    _check_links(source)
+    shutil.copytree(source, into, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+
+
+def _check_links(root: Path) -> None:
+    """Refuse symbolic links under ``root`` that point outside it (a directory, a git checkout)."""
+    root = root.resolve()
+    for path in root.rglob("*"):
         if path.is_symlink():
             target = path.resolve()
-            if not target.is_relative_to(source):
-                raise InstallError(f"{path}: a symbolic link to {target}, outside the pack")
-    shutil.copytree(source, into, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+            if not target.is_relative_to(root):
+                raise InstallError(f"{path.relative_to(root)}: a symbolic link to {target}, outside the pack")
 
 
 def _pack_root(path: Path) -> Path:

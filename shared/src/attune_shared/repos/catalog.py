@@ -31,6 +31,23 @@ class PackComponentRepository(CatalogRepository[RowT]):
 class TriggerRepository(PackComponentRepository[Trigger]):
     table = "trigger"
 
+    async def count_webhook_delivery(self, trigger: Trigger) -> int:
+        """Count one webhook delivery in the trigger's current rate window (one row per trigger,
+        shared by every API replica); the deliveries counted in that window, this one included."""
+        count: int = await self.db.fetchval(
+            """
+            INSERT INTO webhook_rate AS r (trigger, window_start, deliveries)
+            VALUES ($1, to_timestamp(floor(extract(epoch FROM now()) / $2) * $2), 1)
+            ON CONFLICT (trigger) DO UPDATE SET
+                deliveries = CASE WHEN r.window_start = EXCLUDED.window_start THEN r.deliveries + 1 ELSE 1 END,
+                window_start = EXCLUDED.window_start
+            RETURNING deliveries
+            """,
+            trigger.id,
+            trigger.webhook_rate_window,
+        )
+        return count
+
 
 class SensorRepository(PackComponentRepository[Sensor]):
     table = "sensor"

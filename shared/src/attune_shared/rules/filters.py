@@ -1,10 +1,11 @@
 """The Jinja filters of rule templates: StackStorm's expression functions
 (:mod:`attune_shared.expression_functions`), plus ``to_complex`` for criteria patterns and
-``decrypt_kv`` for datastore secrets (``docs/source/reference/jinja.rst``)."""
+``decrypt_kv`` for datastore secrets (``docs/source/reference/jinja.rst``), and ``shell_quote``."""
 
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -35,9 +36,16 @@ def decrypt_kv(value: Any) -> Any:
     return value.decrypt()
 
 
+def shell_quote(value: Any) -> str:
+    """``value`` as one shell word (``shlex.quote``): ``cmd: echo {{ message | shell_quote }}``
+    passes the message as data, never as shell syntax (docs/security.md)."""
+    return shlex.quote(value if isinstance(value, str) else json.dumps(value))
+
+
 FILTERS: Final[dict[str, Callable[..., Any]]] = {
     **FUNCTIONS,
     "to_complex": to_complex,
     "use_none": use_none,
     "decrypt_kv": decrypt_kv,
+    "shell_quote": shell_quote,
 }

@@ -11,8 +11,8 @@
 - ``st2kv.system.<name>`` / ``st2kv.user.<name>`` read the datastore when the context holds it
   (:meth:`attune_shared.datastore.Datastore.template_context`); ``| decrypt_kv`` reveals a secret.
 
-The environment is an immutable sandbox: templates cannot reach Python internals or mutate
-the payload they read.
+The environment is :class:`attune_shared.sandbox.Sandbox`: templates cannot reach Python
+internals or mutate the payload they read, and each rendering is bounded in time and memory.
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ from typing import Any, Final
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, Undefined
 from jinja2.environment import TemplateExpression
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from attune_shared.datastore import KeyLookup, resolve_lookups
 from attune_shared.errors import TemplateRenderError
 from attune_shared.rules.filters import FILTERS
+from attune_shared.sandbox import Sandbox
 
 _WHOLE: Final = re.compile(r"\{\{-?(.*?)-?\}\}", re.DOTALL)
 _EXPRESSION: Final = re.compile(r"\{\{(-?)(.*?)(-?)\}\}", re.DOTALL)
@@ -44,7 +44,7 @@ def _as_text(value: Any) -> Any:
     return json.dumps(value, default=str)
 
 
-class _Environment(ImmutableSandboxedEnvironment):
+class _Environment(Sandbox):
     def getattr(self, obj: Any, attribute: str) -> Any:
         # JSON keys win over dict methods: `trigger.items` is the payload's "items", not dict.items
         if isinstance(obj, Mapping) and attribute in obj:
@@ -56,7 +56,7 @@ def _environment() -> _Environment:
     env = _Environment(
         undefined=StrictUndefined, keep_trailing_newline=True, finalize=_as_text, autoescape=False
     )
-    env.filters.update(FILTERS)
+    env.add_filters(FILTERS)
     return env
 
 
@@ -80,7 +80,7 @@ def _whole_expression(source: str) -> TemplateExpression | None:
         return None
     try:
         return _ENV.compile_expression(match.group(1), undefined_to_none=False)
-    except TemplateSyntaxError:
+    except (TemplateSyntaxError, RecursionError):
         return None
 
 
@@ -168,6 +168,8 @@ def template_errors(value: Any, *, field: str) -> list[tuple[str, str]]:
         _template(value)
     except TemplateSyntaxError as exc:
         return [(field, f"template syntax error: {_describe(exc)}")]
+    except RecursionError:
+        return [(field, "template syntax error: nested too deeply")]
     return []
 
 

@@ -4,24 +4,28 @@ As Orquesta: dicts (keys too) and lists are evaluated recursively; a string that
 expression gives the expression's value with its type, otherwise each expression is replaced
 by its text; string results are evaluated again (data holding ``<% %>`` runs); a Jinja ``{% %}``
 block renders the whole string, so its result is always a string. YAQL is the ``yaql`` library
-and Jinja a sandboxed environment; the functions are in :mod:`.functions`.
+and Jinja :class:`attune_shared.sandbox.Sandbox` (bounded in time and memory); the functions are in :mod:`.functions`.
 """
 
 from __future__ import annotations
 
 import collections.abc  # noqa: F401 - yaql reads collections.abc without importing it
+import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
 
 import jinja2
 import yaql
 from jinja2.parser import Parser
-from jinja2.sandbox import SandboxedEnvironment
+from yaql.language import contexts as yaql_contexts
 from yaql.language import exceptions as yaql_exceptions
 from yaql.language import factory as yaql_factory
+from yaql.language import specs as yaql_specs
 from yaql.language import utils as yaql_utils
+from yaql.language import yaqltypes
 
+from attune_shared.sandbox import MAX_ITEMS, MAX_SIZE, Sandbox, TemplateLimitError, bounded, spend
 from attune_shared.workflows.errors import (
     ExpressionEvaluationException,
     JinjaEvaluationException,
@@ -51,8 +55,76 @@ _CTX_NAMES = (
 )
 
 
+def _limited(items: Iterable[Any]) -> Iterator[Any]:
+    for count, item in enumerate(items):
+        if count >= MAX_ITEMS:
+            raise TemplateLimitError(f"a collection of more than {MAX_ITEMS} items")
+        spend()
+        yield item
+
+
+def _yaql_function(*decorators: Any) -> Callable[[Callable[..., Any]], Any]:
+    """YAQL's decorators (``specs.parameter``, ``specs.name``…) applied as one typed decorator."""
+
+    def apply(function: Callable[..., Any]) -> Any:
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+
+    return apply
+
+
+# YAQL's own generators, bounded: each item is a step, and at most MAX_ITEMS (``sequence()`` and
+# ``repeat()`` are endless, and ``range(0, 10**9).len()`` counts without calling any function).
+@_yaql_function(yaql_specs.parameter("stop", int), yaql_specs.name("range"))
+def _range(stop: int) -> Iterator[int]:
+    return _limited(range(stop))
+
+
+@_yaql_function(
+    yaql_specs.parameter("start", int),
+    yaql_specs.parameter("stop", int),
+    yaql_specs.parameter("step", int),
+    yaql_specs.name("range"),
+)
+def _range_from(start: int, stop: int, step: int = 1) -> Iterator[int]:
+    return _limited(range(start, stop, step))
+
+
+@_yaql_function(
+    yaql_specs.parameter("start", int), yaql_specs.parameter("step", int), yaql_specs.name("sequence")
+)
+def _sequence(start: int = 0, step: int = 1) -> Iterator[int]:
+    return _limited(itertools.count(start, step))
+
+
+@_yaql_function(
+    yaql_specs.method,
+    yaql_specs.parameter("value", nullable=True),
+    yaql_specs.parameter("times", int),
+    yaql_specs.name("repeat"),
+)
+def _repeat(value: Any, times: int = -1) -> Iterator[Any]:
+    return _limited(itertools.repeat(value) if times < 0 else itertools.repeat(value, times))
+
+
+@_yaql_function(
+    yaql_specs.method, yaql_specs.parameter("collection", yaqltypes.Iterable()), yaql_specs.name("cycle")
+)
+def _cycle(collection: Iterable[Any]) -> Iterator[Any]:
+    return _limited(itertools.cycle(collection))
+
+
+_GENERATORS: Final = (_range, _range_from, _sequence, _repeat, _cycle)
+
+
 def _yaql_root() -> Any:
     root = yaql.create_context()
+    for name in ("range", "sequence", "repeat", "cycle"):
+        for spec in list(root.get_functions(name)[0]):
+            root.delete_function(spec)
+    for generator in _GENERATORS:
+        root.register_function(generator)
     for name, function in PLAIN_FUNCTIONS.items():
         root.register_function(_yaql_plain(function), name=name, exclusive=True)
     for name, function in CONTEXT_FUNCTIONS.items():
@@ -76,12 +148,24 @@ def _yaql_scoped(function: Any) -> Any:
     return call
 
 
-_YAQL_ENGINE: Final = yaql_factory.YaqlFactory().create()
+class _BoundedContext(yaql_contexts.Context):  # type: ignore[misc]
+    """A YAQL context whose every function call (operators too) is a step of the sandbox's budget."""
+
+    def collect_functions(self, *args: Any, **kwargs: Any) -> Any:
+        spend()
+        return super().collect_functions(*args, **kwargs)
+
+    def create_child_context(self) -> Any:
+        return _BoundedContext(self)
+
+
+#: The sandbox's limits for YAQL: collections of at most MAX_ITEMS items, and
+#: no value over MAX_SIZE characters (UCS-4: 4 bytes each) built by a function.
+_YAQL_LIMITS: Final = {"yaql.limitIterators": MAX_ITEMS, "yaql.memoryQuota": 4 * MAX_SIZE}
+_YAQL_ENGINE: Final = yaql_factory.YaqlFactory().create(options=_YAQL_LIMITS)
 _YAQL_ROOT: Final = _yaql_root()
-_JINJA_ENV: Final = SandboxedEnvironment(
-    undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
-)
-_JINJA_ENV.filters.update(PLAIN_FUNCTIONS)
+_JINJA_ENV: Final = Sandbox(undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+_JINJA_ENV.add_filters(PLAIN_FUNCTIONS)
 
 
 def has_yaql(text: str) -> bool:
@@ -127,9 +211,8 @@ def _evaluate_yaql(text: str, scope: Scope) -> Any:
     expression = text
     try:
         for expression in expressions:
-            result = _YAQL_ENGINE(_strip(expression, "<%>")).evaluate(context=_yaql_context(scope))
-            if isinstance(result, Iterator):
-                result = list(result)
+            parsed = _YAQL_ENGINE(_strip(expression, "<%>"))
+            result = bounded(_run_yaql, parsed, scope)
             if isinstance(result, str):
                 result = _evaluate_yaql(result, scope) if has_yaql(result) else result
             if len(expressions) > 1 or len(output) > len(expression):
@@ -152,8 +235,13 @@ def _evaluate_yaql(text: str, scope: Scope) -> Any:
     return output
 
 
+def _run_yaql(parsed: Any, scope: Scope) -> Any:
+    result = parsed.evaluate(context=_yaql_context(scope))
+    return list(result) if isinstance(result, Iterator) else result
+
+
 def _yaql_context(scope: Scope) -> Any:
-    context = _YAQL_ROOT.create_child_context()
+    context = _BoundedContext(_YAQL_ROOT)
     context["__scope"] = scope
     return context
 
@@ -257,6 +345,8 @@ def _validate_jinja(text: str) -> list[dict[str, Any]]:
         _JINJA_ENV.parse(text)
     except jinja2.TemplateError as exc:
         errors.append(_error(JINJA, text, str(exc)))
+    except RecursionError:
+        return [_error(JINJA, text, "nested too deeply")]
     for expression in _JINJA.findall(text):
         if any(error["expression"] == expression for error in errors):
             continue

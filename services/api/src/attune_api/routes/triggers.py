@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from attune_api.audit import audited
 from attune_api.deps import Admin, BoxDep, PoolDep, Viewer
@@ -42,6 +43,9 @@ class TriggerOut(BaseModel):
     payload_schema: dict[str, Any]
     webhook_enabled: bool
     webhook_secret_set: bool
+    webhook_rate_limit: int | None
+    webhook_rate_window: int
+    webhook_allowed_ips: list[str] | None
     is_adhoc: bool
     created: datetime
     updated: datetime
@@ -67,6 +71,18 @@ class TriggerCreate(BaseModel):
         max_length=1024,
         description="HMAC-SHA256 secret for webhooks (write-only)",
     )
+    webhook_rate_limit: int | None = Field(
+        default=None, ge=1, le=1_000_000, description="deliveries accepted per window; null: no limit"
+    )
+    webhook_rate_window: int = Field(default=60, ge=1, le=86_400, description="the rate window, in seconds")
+    webhook_allowed_ips: list[str] | None = Field(
+        default=None, max_length=256, description="addresses or CIDR networks allowed to deliver; null: any"
+    )
+
+    @field_validator("webhook_allowed_ips")
+    @classmethod
+    def _networks(cls, value: list[str] | None) -> list[str] | None:
+        return allowed_networks(value)
 
 
 class TriggerUpdate(BaseModel):
@@ -79,6 +95,33 @@ class TriggerUpdate(BaseModel):
     webhook_secret: str | None = Field(
         default=None, min_length=8, max_length=1024, description="set a new secret; null removes it"
     )
+    webhook_rate_limit: int | None = Field(
+        default=None, ge=1, le=1_000_000, description="deliveries accepted per window; null: no limit"
+    )
+    webhook_rate_window: int | None = Field(
+        default=None, ge=1, le=86_400, description="the rate window, in seconds"
+    )
+    webhook_allowed_ips: list[str] | None = Field(
+        default=None, max_length=256, description="addresses or CIDR networks allowed to deliver; null: any"
+    )
+
+    @field_validator("webhook_allowed_ips")
+    @classmethod
+    def _networks(cls, value: list[str] | None) -> list[str] | None:
+        return allowed_networks(value)
+
+
+def allowed_networks(value: list[str] | None) -> list[str] | None:
+    """The allow-list written the way PostgreSQL and :mod:`ipaddress` agree on (``10.0.0.0/8``)."""
+    if value is None:
+        return None
+    networks = []
+    for entry in value:
+        try:
+            networks.append(str(ipaddress.ip_network(entry.strip(), strict=False)))
+        except ValueError:
+            raise ValueError(f"{entry!r} is not an IP address or CIDR network") from None
+    return networks
 
 
 class WebhookSecret(BaseModel):
@@ -88,6 +131,8 @@ class WebhookSecret(BaseModel):
 
 def _values(body: BaseModel, box: SecretBox, *, exclude_unset: bool) -> dict[str, Any]:
     values = body.model_dump(exclude_unset=exclude_unset)
+    if "webhook_rate_window" in values and values["webhook_rate_window"] is None:
+        del values["webhook_rate_window"]  # the window always has a length
     for field in ("parameters_schema", "payload_schema"):
         if values.get(field) is not None:
             catalog.check_schema(field, values[field])

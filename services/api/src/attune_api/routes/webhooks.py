@@ -9,10 +9,15 @@ Authentication, per trigger:
   (``X-API-Key`` / ``Authorization: Bearer``) or, for senders that can only configure a URL, the
   ``api_key`` query parameter (StackStorm's ``?st2-api-key=`` habit).
 
-The trigger must exist with ``webhook_enabled`` (404 otherwise) and be enabled (409); the body must
-be at most ``api.max_body_bytes`` (413) and a JSON object valid against the trigger's
-``payload_schema`` (422). The reply is 202 with the message id: the ``Idempotency-Key`` (or
-``X-GitHub-Delivery``) header makes retries of one delivery a single event (JetStream dedup).
+The trigger must exist with ``webhook_enabled`` (404 otherwise) and be enabled (409). Before the
+body is read, the client's address must be in the trigger's ``webhook_allowed_ips`` when it has
+one (403), and the delivery must fit its ``webhook_rate_limit`` per ``webhook_rate_window`` seconds
+(429 with ``Retry-After``; every attempt counts, signed or not, so the limit also slows guessing).
+The body must arrive within ``api.webhook_body_timeout`` seconds (408), be at most
+``api.max_body_bytes`` (413) and be a JSON object (no NaN, nesting Python can parse) valid
+against the trigger's ``payload_schema`` (422). The reply is 202 with the message id: the
+``Idempotency-Key`` (or ``X-GitHub-Delivery``) header makes retries of one delivery a single event
+(JetStream dedup, within the stream's duplicate window).
 
 StackStorm's webhooks: ``POST /api/v1/webhooks/<url>`` fires the rules whose trigger is
 ``core.st2.webhook`` with that ``url`` (leading and trailing ``/`` ignored), and the generic
@@ -26,8 +31,10 @@ event's ``rule_ref``), as timers do. The reply is 202 echoing the body.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import ipaddress
 import json
 import re
 import uuid
@@ -77,23 +84,79 @@ def signature(secret: str, body: bytes) -> str:
     return SIGNATURE_SCHEME + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+def signature_matches(sent: str, secret: str, body: bytes) -> bool:
+    """Whether ``sent`` is the signature of ``body``, compared in constant time (a byte-by-byte
+    compare would let a sender find the signature one byte at a time by timing the replies)."""
+    return hmac.compare_digest(sent.strip().lower().encode(), signature(secret, body).encode())
+
+
+async def _read_body(request: Request, limit: int, timeout: float) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _refuse(413, "too_large", f"the body is {declared} bytes; webhooks accept at most {limit}")
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise _refuse(413, "too_large", f"the body exceeds {limit} bytes")
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    raise _refuse(413, "too_large", f"the body exceeds {limit} bytes")
+    except TimeoutError:
+        raise _refuse(408, "too_slow", f"the body took more than {timeout:g} s to arrive") from None
     return bytes(body)
+
+
+def _constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _json(text: str | bytes) -> Any:
+    """The JSON document in ``text``; ValueError naming the problem (NaN, nesting, syntax)."""
+    try:
+        return json.loads(text, parse_constant=_constant)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    except UnicodeDecodeError:
+        raise ValueError("not UTF-8 text") from None
+
+
+def _allowed_address(request: Request, trigger: Trigger) -> None:
+    """403 unless the client's address is in the trigger's allow-list (when it has one)."""
+    if trigger.webhook_allowed_ips is None:
+        return
+    host = request.client.host if request.client else ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    if address is None or not any(address in ipaddress.ip_network(n) for n in trigger.webhook_allowed_ips):
+        raise _refuse(
+            403, "forbidden_address", f"webhooks of {trigger.ref} are not accepted from {host or 'here'}"
+        )
+
+
+async def _within_rate(pool: Queryable, trigger: Trigger) -> None:
+    """429 once the trigger's deliveries in the current window exceed its rate limit."""
+    if trigger.webhook_rate_limit is None:
+        return
+    count = await TriggerRepository(pool).count_webhook_delivery(trigger)
+    if count > trigger.webhook_rate_limit:
+        raise _refuse(
+            429,
+            "rate_limited",
+            f"trigger {trigger.ref} accepts {trigger.webhook_rate_limit} webhooks per "
+            f"{trigger.webhook_rate_window} s",
+            headers={"Retry-After": str(trigger.webhook_rate_window)},
+        )
 
 
 def _payload(body: bytes, trigger: Trigger) -> dict[str, Any]:
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise _refuse(422, "invalid", "the body is not JSON", errors=[("body", "not valid JSON")]) from None
+        payload = _json(body)
+    except ValueError as exc:
+        raise _refuse(
+            422, "invalid", f"the body is not JSON: {exc}", errors=[("body", f"not valid JSON: {exc}")]
+        ) from None
     if not isinstance(payload, dict):
         raise _refuse(
             422,
@@ -139,9 +202,12 @@ def _message_id(trigger_ref: str, delivery: str | None) -> str:
     },
     responses={
         401: {"description": "missing or wrong signature, or no valid API key"},
+        403: {"description": "the client's address is not in the trigger's allow-list"},
         404: {"description": "no such trigger, or its webhook is not enabled"},
+        408: {"description": "the body took too long to arrive"},
         409: {"description": "the trigger is disabled"},
         413: {"description": "body too large"},
+        429: {"description": "over the trigger's webhook rate limit"},
         422: {"description": "body is not a JSON object, or violates the payload schema"},
     },
 )
@@ -159,11 +225,15 @@ async def deliver(
     x_github_delivery: Annotated[str | None, Header(max_length=200, include_in_schema=False)] = None,
 ) -> WebhookAccepted | JSONResponse:
     trigger = await TriggerRepository(pool).get_by_ref(trigger_ref)
-    body = await _read_body(request, services.settings.api.max_body_bytes)
-    if trigger is None or not trigger.webhook_enabled:
-        if trigger is None:  # a StackStorm webhook url (core.st2.webhook rules), or the generic `st2`
-            return await _deliver_stackstorm(request, pool, bus, trigger_ref, body)
+    api = services.settings.api
+    if trigger is None:  # a StackStorm webhook url (core.st2.webhook rules), or the generic `st2`
+        body = await _read_body(request, api.max_body_bytes, api.webhook_body_timeout)
+        return await _deliver_stackstorm(request, pool, bus, trigger_ref, body)
+    if not trigger.webhook_enabled:
         raise _refuse(404, "not_found", f"no webhook for trigger {trigger_ref}: its webhook is not enabled")
+    _allowed_address(request, trigger)
+    await _within_rate(pool, trigger)
+    body = await _read_body(request, api.max_body_bytes, api.webhook_body_timeout)
     if trigger.webhook_secret is not None:
         try:
             secret = box.decrypt(trigger.webhook_secret)
@@ -174,7 +244,7 @@ async def deliver(
             raise _refuse(
                 401, "unauthorized", f"missing {SIGNATURE_HEADER}: sign the body with the trigger's secret"
             )
-        if not hmac.compare_digest(sent.strip().lower(), signature(secret, body)):
+        if not signature_matches(sent, secret, body):
             raise _refuse(
                 401, "unauthorized", f"wrong {SIGNATURE_HEADER}: the signature does not match the body"
             )
@@ -214,7 +284,8 @@ async def deliver(
 async def deliver_stackstorm(
     request: Request, services: ServicesDep, pool: PoolDep, bus: BusDep, url: str
 ) -> JSONResponse:
-    body = await _read_body(request, services.settings.api.max_body_bytes)
+    api = services.settings.api
+    body = await _read_body(request, api.max_body_bytes, api.webhook_body_timeout)
     return await _deliver_stackstorm(request, pool, bus, url, body)
 
 
@@ -239,6 +310,8 @@ GENERIC_URL = "st2"
 #: Headers never put in a payload (credentials); compared lower-cased.
 HIDDEN_HEADERS = frozenset({"st2-api-key", "x-auth-token", "cookie", "x-api-key", "authorization"})
 TRACE_TAG_HEADER = "St2-Trace-Tag"
+#: Fields a form-encoded webhook body may have.
+MAX_FORM_FIELDS = 1000
 
 
 async def _deliver_stackstorm(
@@ -312,11 +385,14 @@ def _body(content_type: str, body: bytes) -> Any:
         raise _refuse(400, "invalid", "the body is not UTF-8 text") from None
     if kind in ("", "application/json"):
         try:
-            return json.loads(text) if text.strip() else {}
-        except ValueError:
-            raise _refuse(400, "invalid", "the body is not JSON") from None
+            return _json(text) if text.strip() else {}
+        except ValueError as exc:
+            raise _refuse(400, "invalid", f"the body is not JSON: {exc}") from None
     if kind in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        return parse_qs(text, keep_blank_values=True)
+        try:
+            return parse_qs(text, keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
+        except ValueError:
+            raise _refuse(400, "invalid", f"the form has more than {MAX_FORM_FIELDS} fields") from None
     if kind == "text/plain":
         return text
     raise _refuse(400, "invalid", f"Unsupported Content-Type: {kind}")

@@ -99,9 +99,9 @@ def script_command(path: Path, params: SplitParameters, schema: dict[str, Any], 
             continue
         if isinstance(value, bool):
             if value:
-                named.append(f"{kwarg_op}{name}")
+                named.append(shlex.quote(f"{kwarg_op}{name}"))
             continue
-        named.append(f"{kwarg_op}{name}={shlex.quote(str(value))}")
+        named.append(shlex.quote(f"{kwarg_op}{name}={value}"))
     words = [*(shlex.quote(w) for w in _interpreter(path)), shlex.quote(str(path)), *named]
     words += [
         shlex.quote(_positional(properties[name].get("type"), params.action.get(name)))
