@@ -24,15 +24,35 @@ async def test_a_days_chunks_compress_at_least_five_times(timescale_conn: asyncp
     # a past day no other test writes to (chunks are aligned to UTC midnight)
     day = (datetime.now(UTC) - timedelta(days=20)).replace(hour=0, minute=0, second=0, microsecond=0)
     await load_day(db, day, EVENTS_A_DAY)
+    try:
+        await _check_ratios_and_reads(db, day)
+    finally:
+        # the tier shares one database: the day's chunks go, so later tests see the rows they wrote
+        for table in TABLES:
+            chunk = await _chunk_of(db, table, day)
+            await db.execute(
+                "SELECT drop_chunks($1::regclass, older_than => $2::timestamptz, newer_than => $3::timestamptz)",
+                table,
+                chunk["range_end"],
+                chunk["range_start"],
+            )
 
+
+async def _chunk_of(db: asyncpg.Connection, table: str, day: datetime) -> asyncpg.Record:
+    [chunk] = await db.fetch(
+        "SELECT format('%I.%I', chunk_schema, chunk_name) AS name, range_start, range_end "
+        "FROM timescaledb_information.chunks "
+        "WHERE hypertable_schema = 'attune' AND hypertable_name = $1 AND range_start <= $2 AND range_end > $2",
+        table,
+        day,
+    )
+    return chunk
+
+
+async def _check_ratios_and_reads(db: asyncpg.Connection, day: datetime) -> None:
     ratios: dict[str, float] = {}
     for table in TABLES:
-        [chunk] = await db.fetch(
-            "SELECT format('%I.%I', chunk_schema, chunk_name) AS name FROM timescaledb_information.chunks "
-            "WHERE hypertable_schema = 'attune' AND hypertable_name = $1 AND range_start <= $2 AND range_end > $2",
-            table,
-            day,
-        )
+        chunk = await _chunk_of(db, table, day)
         await db.execute("SELECT compress_chunk($1::regclass)", chunk["name"])
         stats = await db.fetchrow(
             "SELECT before_compression_total_bytes AS before, after_compression_total_bytes AS after "
