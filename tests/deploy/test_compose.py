@@ -25,6 +25,9 @@ from tests.deploy.manifests import (
 
 HEALTHY = {"condition": "service_healthy"}
 COMPLETED = {"condition": "service_completed_successfully"}
+CLUSTER = ("nats-1", "nats-2", "nats-3")
+#: the nats-cluster profile's servers, waited for only when the profile is on
+CLUSTER_HEALTHY = {name: {"condition": "service_healthy", "required": False} for name in CLUSTER}
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +81,7 @@ def test_migrate_runs_once_after_infrastructure(services: dict) -> None:
     migrate = services["migrate"]
     assert script_lines(migrate["command"]) == MIGRATE_SCRIPT
     assert migrate["restart"] == "no"
-    assert migrate["depends_on"] == {"timescaledb": HEALTHY, "nats": HEALTHY}
+    assert migrate["depends_on"] == {"timescaledb": HEALTHY, "nats": HEALTHY, **CLUSTER_HEALTHY}
 
 
 @pytest.mark.parametrize("name", ["api", "sensor", "executor"])
@@ -86,8 +89,29 @@ def test_services_wait_for_migrate(services: dict, name: str) -> None:
     assert services[name]["depends_on"] == {
         "timescaledb": HEALTHY,
         "nats": HEALTHY,
+        **CLUSTER_HEALTHY,
         "migrate": COMPLETED,
     }
+
+
+def test_nats_cluster_profile(compose: dict, services: dict) -> None:
+    routes = ",".join(f"nats://{name}:6222" for name in CLUSTER)
+    names = set()
+    for name in CLUSTER:
+        node = services[name]
+        assert node["profiles"] == ["nats-cluster"]
+        assert node["image"] == services["nats"]["image"]
+        assert node["healthcheck"]["test"] == services["nats"]["healthcheck"]["test"]
+        args = node["command"]
+        assert "-js" in args and args[args.index("-m") + 1] == "8222"
+        assert args[args.index("--cluster_name") + 1] == "attune"
+        assert args[args.index("--cluster") + 1] == "nats://0.0.0.0:6222"
+        assert args[args.index("--routes") + 1] == routes
+        names.add(args[args.index("--name") + 1])
+        volume, _, target = node["volumes"][0].partition(":")
+        assert target == args[args.index("-sd") + 1] and volume in compose["volumes"]
+        assert "ports" not in node, "the cluster is reached inside the compose network only"
+    assert len(names) == len(CLUSTER), "JetStream needs a distinct server name per member"
 
 
 @pytest.mark.parametrize(
@@ -146,7 +170,8 @@ def test_production_environment(services: dict, name: str) -> None:
     assert env["ATTUNE__TIMESCALE__REQUIRED"] == "true"
     assert env["ATTUNE__ENVIRONMENT"] == "production"
     assert env["ATTUNE__LOG__FORMAT"] == "json"
-    assert env["ATTUNE__NATS__URL"] == "nats://nats:4222"
+    assert interpolate(env["ATTUNE__NATS__URL"], {}) == "nats://nats:4222"
+    assert interpolate(env["ATTUNE__NATS__REPLICAS"], {}) == "1"
     assert "@timescaledb:5432/" in env["ATTUNE__DATABASE__URL"]
     assert required_names(env["ATTUNE__SECURITY__SECRET_KEY"]) == {"ATTUNE__SECURITY__SECRET_KEY"}
 
@@ -200,3 +225,24 @@ def test_environment_builds_valid_settings(
     assert settings.security.secret_key.get_secret_value() == "key-for-test"
     assert settings.security.previous_secret_key is None  # empty in .env.example
     assert settings.nats.replicas == 1
+
+
+@pytest.mark.parametrize("name", ATTUNE_SERVICES)
+def test_nats_cluster_settings_reach_the_services(
+    services: dict, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What .env.example says to set for the nats-cluster profile gives valid R3 settings."""
+    urls = ",".join(f"nats://{node}:4222" for node in CLUSTER)
+    values = env_example() | {
+        "POSTGRES_PASSWORD": "pw",
+        "ATTUNE__SECURITY__SECRET_KEY": "key",
+        "ATTUNE__NATS__URL": urls,
+        "ATTUNE__NATS__REPLICAS": "3",
+    }
+    for key in list(os.environ):
+        if key.startswith("ATTUNE__") or key == "ATTUNE_CONFIG":
+            monkeypatch.delenv(key)
+    for key, value in services[name]["environment"].items():
+        monkeypatch.setenv(key, interpolate(str(value), values))
+    settings = load_settings()
+    assert (settings.nats.url, settings.nats.replicas) == (urls, 3)

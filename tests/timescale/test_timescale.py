@@ -34,13 +34,14 @@ from ..shared.factories import make_action, make_event, make_rule, make_trigger,
 pytestmark = pytest.mark.timescale
 
 HYPERTABLES = {
-    # table: (chunk interval, segmentby, retention)
-    "event": (timedelta(days=1), "trigger_ref", "90 days"),
-    "enforcement": (timedelta(days=1), "rule_ref", "90 days"),
-    "execution": (timedelta(days=1), "action_ref", "90 days"),
-    "execution_history": (timedelta(days=1), "entity_id", "90 days"),
-    "worker_history": (timedelta(days=7), "entity_id", "180 days"),
-    "audit_log": (timedelta(days=7), "action", "365 days"),
+    # table: (chunk interval, segmentby, orderby, retention)
+    "event": (timedelta(days=1), "trigger_ref", "created DESC,id DESC", "90 days"),
+    "enforcement": (timedelta(days=1), "rule_ref", "created DESC,id DESC", "90 days"),
+    "execution": (timedelta(days=1), "action_ref", "created DESC,id DESC", "90 days"),
+    # one segment ordered by entity (0016): an entity has a handful of history rows
+    "execution_history": (timedelta(days=1), "", "entity_id,created DESC,id DESC", "90 days"),
+    "worker_history": (timedelta(days=7), "", "entity_id,created DESC,id DESC", "180 days"),
+    "audit_log": (timedelta(days=7), "action", "created DESC,id DESC", "365 days"),
 }
 AGGREGATES = {
     "event_volume_hourly": ["bucket", "trigger_ref", "event_count"],
@@ -77,14 +78,13 @@ async def test_hypertables_dimensions_and_chunk_intervals(timescale_conn: asyncp
     }
 
 
-async def test_columnstore_segmentby(timescale_conn: asyncpg.Connection) -> None:
+async def test_columnstore_settings(timescale_conn: asyncpg.Connection) -> None:
     rows = await timescale_conn.fetch(
         "SELECT hypertable::text AS t, segmentby, orderby FROM timescaledb_information.hypertable_columnstore_settings"
     )
-    settings = {r["t"].removeprefix("attune."): r for r in rows}
-    for table, (_, segmentby, _) in HYPERTABLES.items():
-        assert settings[table]["segmentby"] == segmentby, table
-        assert settings[table]["orderby"].startswith("created DESC"), table
+    settings = {r["t"].removeprefix("attune."): (r["segmentby"] or "", r["orderby"]) for r in rows}
+    for table, (_, segmentby, orderby, _) in HYPERTABLES.items():
+        assert settings[table] == (segmentby, orderby), table
 
 
 async def test_policies_exist_as_jobs(timescale_conn: asyncpg.Connection) -> None:
@@ -95,7 +95,7 @@ async def test_policies_exist_as_jobs(timescale_conn: asyncpg.Connection) -> Non
     by_table: dict[str, dict[str, dict]] = {}
     for job in jobs:
         by_table.setdefault(job["hypertable_name"], {})[job["proc_name"]] = _json(job["config"])
-    for table, (_, _, retention) in HYPERTABLES.items():
+    for table, (*_, retention) in HYPERTABLES.items():
         assert by_table[table]["policy_compression"]["compress_after"] == "7 days", table
         assert by_table[table]["policy_retention"]["drop_after"] == retention, table
     refresh = [j for j in jobs if j["proc_name"] == "policy_refresh_continuous_aggregate"]

@@ -24,7 +24,7 @@ def nats_prefix() -> str:
 @pytest_asyncio.fixture
 async def nats_client(nats_url: str, nats_prefix: str) -> AsyncIterator[NatsClient]:
     """A NATS connection; at teardown every stream and KV bucket of this test's prefix is deleted."""
-    nc = await nats.connect(nats_url, connect_timeout=5, max_reconnect_attempts=3)
+    nc = await nats.connect(nats_url.split(","), connect_timeout=5, max_reconnect_attempts=3)
     try:
         yield nc
     finally:

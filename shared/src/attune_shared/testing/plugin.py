@@ -7,7 +7,8 @@ NATS subject prefix (so its own streams).
 
 Fixtures: ``postgres_server_url``, ``database_url``, ``db_pool``, ``nats_url``, ``nats_prefix``,
 ``nats_client``, ``bus``, ``settings``, ``service_env``, ``spawn_service``, ``timescale_url``, ``timescale_conn``,
-plus ``owned_nats`` / ``owned_postgres`` (private servers a fault test may stop, kill and restart)
+plus ``owned_nats`` / ``owned_postgres`` (private servers a fault test may stop, kill and restart),
+``owned_nats_cluster`` (a private three-node JetStream cluster)
 and ``owned_database`` (migrated, on ``owned_postgres``). They live in the modules named below,
 one concern each.
 """

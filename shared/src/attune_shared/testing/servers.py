@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from attune_shared.embedded import NatsServer, PostgresServer, ServerProcess
+from attune_shared.nats_cluster import NatsCluster
 from attune_shared.testing.timescale import TimescaleWasmServer
 
 TEST_DATABASE_URL_ENV = "ATTUNE_TEST_DATABASE_URL"
@@ -68,6 +69,19 @@ def owned_nats() -> Iterator[NatsServer]:
         yield server
     finally:
         server.kill()
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def owned_nats_cluster() -> Iterator[NatsCluster]:
+    """A private three-node JetStream cluster for a test to run on, and kill members of."""
+    path = Path(tempfile.mkdtemp(prefix="attune-test-nats-cluster-"))
+    cluster = NatsCluster(path)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.kill()
         shutil.rmtree(path, ignore_errors=True)
 
 

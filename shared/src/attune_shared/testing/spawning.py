@@ -23,6 +23,7 @@ def env_for(settings: Settings) -> dict[str, str]:
             "ATTUNE__DATABASE__URL": settings.database.url,
             "ATTUNE__NATS__URL": settings.nats.url,
             "ATTUNE__NATS__PREFIX": settings.nats.prefix,
+            "ATTUNE__NATS__REPLICAS": str(settings.nats.replicas),
             "ATTUNE__SECURITY__SECRET_KEY": settings.security.secret_key.get_secret_value(),
             "ATTUNE__LOG__FORMAT": "json",
             "ATTUNE__LOG__LEVEL": "INFO",
