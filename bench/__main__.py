@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import shutil
 import sys
@@ -18,10 +19,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+
 from attune_shared.db import create_pool
 from attune_shared.settings import DatabaseSettings
 
-from . import chaos, completion, pipeline, raw, workflows
+from . import chaos, completion, cpu, pipeline, raw, tail, workflows
 from .report import render
 from .servers import fresh_database, servers
 
@@ -42,7 +45,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="per-executor concurrency in the throughput and latency runs (default 16, the product default)",
     )
     parser.add_argument(
-        "--rate", type=float, default=200.0, help="offered rate for the latency run (events/s)"
+        "--rate", type=float, default=100.0, help="offered rate for the latency runs (events/s, default 100)"
+    )
+    parser.add_argument(
+        "--repetitions", type=int, default=3, help="latency runs at --rate, 10 s each (default 3)"
+    )
+    parser.add_argument(
+        "--fast",
+        action="store_true",
+        help="NOT DURABLE: embedded PostgreSQL with fsync and synchronous_commit off (a crash loses "
+        "committed work); the default is durable servers, as production runs",
     )
     parser.add_argument("--scaling", default="1,2,4", help="executor counts for the scaling runs")
     parser.add_argument("--smoke", action="store_true", help="small sizes for CI: correctness, not speed")
@@ -75,18 +87,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     n = args.events
     results: dict[str, Any] = {
-        "machine": {"cpus": _cpus(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": {
+            "cpus": _cpus(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "loadavg_at_start": os.getloadavg(),
+        },
         "params": {
             "events": n,
             "executors": args.executors,
             "pipeline_concurrency": args.pipeline_concurrency,
             "scaling_concurrency": args.concurrency,
             "rate": args.rate,
+            "repetitions": args.repetitions,
         },
         "rss_mb": {},
     }
-    async with servers() as srv:
+    async with servers(durable=not args.fast) as srv:
         results["machine"]["embedded_servers"] = srv.embedded
+        results["machine"]["durable"] = srv.durable
         publish_rate, consume_rate = await raw.js_publish_and_consume(srv.nats_url, max(n, 1000))
         async with fresh_database(srv.database_server_url) as db_url:
             executemany_rate, copy_rate = await raw.pg_rows(db_url, max(n, 1000))
@@ -104,21 +123,35 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 async with pipeline.stack(
                     db_url, srv.nats_url, args.executors, args.pipeline_concurrency
                 ) as st:
+                    # the API runs beside the pipeline, as in production, with no client at first
+                    api_url = await st.start_api()
+                    pids = {**st.pids(), **srv.pids}
                     results["ingest"] = await _throughput(pool, st, "ingest", n, executions=False)
-                    results["pipeline_noop"] = await _throughput(pool, st, "noop", n, executions=True)
+                    results["pipeline_noop"] = await _throughput(
+                        pool, st, "noop", n, executions=True, pids=pids
+                    )
+                    follower = asyncio.create_task(pipeline.follow_executions(api_url))
+                    try:
+                        results["pipeline_noop_sse"] = await _throughput(
+                            pool, st, "noop", n, executions=True, pids=pids, start=SSE_START
+                        )
+                    finally:
+                        follower.cancel()
+                        await asyncio.gather(follower, return_exceptions=True)
                     shell_n = max(n // 5, 50)
                     results["pipeline_shell"] = await _throughput(pool, st, "shell", shell_n, executions=True)
                     latency_n = max(min(int(args.rate * 10), n), 50)
-                    results["latency_fixed"] = await _latency(pool, st, latency_n, args.rate, start=10**7)
+                    results["tail"] = await tail.repetitions(
+                        pool, st, "bench.noop", args.repetitions, latency_n, args.rate, start=TAIL_START
+                    )
                     results["shell_low_load"] = await _shell_run_time(pool, st, start=2 * 10**7)
                     results["workflows"] = await workflows.measure(
                         pool, st, low_runs=5 if args.smoke else 20, saturation=10 if args.smoke else 50
                     )
-                    await _api_footprint(pool, st, latency_n, args.rate, start=3 * 10**7)
                     # over every run on this stack, the fixed-rate and low-load ones included
                     published = {
                         ("bench.ingest", False): n,
-                        ("bench.noop", True): n + 2 * latency_n,
+                        ("bench.noop", True): 2 * n + args.repetitions * latency_n,
                         ("bench.shell", True): shell_n + results["shell_low_load"]["count"],
                     }
                     results["correctness"] = {
@@ -145,27 +178,29 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return _summarize(results)
 
 
-COMPLETED = "SELECT count(*) FROM execution WHERE trigger_ref = $1 AND status = 'completed'"
-
-
-async def _run_to_completion(  # type: ignore[no-untyped-def]
-    pool, st: pipeline.Stack, trigger: str, count: int, *, rate: float | None = None, start: int = 0
-) -> float:
-    """Publish ``count`` events on ``trigger`` (at ``rate``/s, or at once); the time the last one completed."""
-    before = await pipeline.count(pool, COMPLETED, trigger)
-    await pipeline.publish(st.nats_url, f"{st.prefix}.trigger.{trigger}", count, rate=rate, start=start)
-    return await pipeline.wait_count(pool, COMPLETED, before + count, 600, trigger)
+#: payload numbers of the runs on the main stack, apart so that each run's events can be told apart
+SSE_START = 4 * 10**7
+TAIL_START = 10**7
 
 
 async def _throughput(
-    pool, st: pipeline.Stack, scenario: str, count: int, *, executions: bool
-) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    pool: asyncpg.Pool,
+    st: pipeline.Stack,
+    scenario: str,
+    count: int,
+    *,
+    executions: bool,
+    pids: dict[str, int] | None = None,
+    start: int = 0,
+) -> dict[str, Any]:
+    """A burst of ``count`` events at once; with ``pids``, the CPU seconds each process spent on it."""
     trigger = f"bench.{scenario}"
+    before = cpu.snapshot(pids) if pids else None
     started = time.time()
     if executions:
-        done = await _run_to_completion(pool, st, trigger, count)
+        done = await pipeline.run_to_completion(pool, st, trigger, count, start=start)
     else:
-        await pipeline.publish(st.nats_url, f"{st.prefix}.trigger.{trigger}", count)
+        await pipeline.publish(st.nats_url, f"{st.prefix}.trigger.{trigger}", count, start=start)
         done = await pipeline.wait_count(
             pool, "SELECT count(*) FROM event WHERE trigger_ref = $1", count, 600, trigger
         )
@@ -175,44 +210,44 @@ async def _throughput(
         "seconds": round(elapsed, 3),
         "per_s": round(count / elapsed, 1),
     }
+    if before is not None and pids:
+        result["cpu_s"] = cpu.spent(before, cpu.snapshot(pids))
+        result["cpu_s_per_1000"] = _per_1000(result["cpu_s"], count, pids)
     if executions:
         # extra information only: once rule matching has caught up, executions alone run faster
         result["late_steady_per_s"] = round(await pipeline.steady_rate(pool, trigger), 1)
-    result["correctness"] = await pipeline.correctness(pool, trigger, count, executions)
+    if start == 0:  # a scenario's first run; later ones are counted in the overall correctness
+        result["correctness"] = await pipeline.correctness(pool, trigger, count, executions)
     if executions:
-        lat = await pipeline.latencies(pool, pipeline.SCENARIOS[scenario][0], 0)  # type: ignore[index]
+        lat = await pipeline.latencies(pool, pipeline.SCENARIOS[scenario][0], start)  # type: ignore[index]
         result["latency_ms"] = {k: pipeline.percentiles(v) for k, v in lat.items() if k != "run"}
         result["run_ms"] = pipeline.percentiles(lat["run"])
     return result
 
 
-async def _latency(pool, st: pipeline.Stack, count: int, rate: float, start: int) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    trigger = "bench.noop"
-    await _run_to_completion(pool, st, trigger, count, rate=rate, start=start)
-    lat = await pipeline.latencies(pool, "core.noop", start)
-    return {"count": count, "rate": rate, "latency_ms": {k: pipeline.percentiles(v) for k, v in lat.items()}}
+def _per_1000(spent: dict[str, float], count: int, pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds per 1,000 events of each process, of all services, of the servers, and what the
+    rest of the machine (other tenants) used meanwhile."""
+    services = sum(v for k, v in spent.items() if k.startswith("attune-"))
+    servers = sum(v for k, v in spent.items() if k in ("postgres", "nats"))
+    scale = 1000 / count
+    per = {k: round(v * scale, 3) for k, v in spent.items() if k in pids}
+    per["services"] = round(services * scale, 3)
+    per["servers"] = round(servers * scale, 3)
+    per["bench"] = round(spent["bench"] * scale, 3)
+    per["others_on_host"] = round((spent["host"] - services - servers - spent["bench"]) * scale, 3)
+    return per
 
 
 async def _shell_run_time(
-    pool, st: pipeline.Stack, start: int, count: int = 100, rate: float = 20.0
-) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    pool: asyncpg.Pool, st: pipeline.Stack, start: int, count: int = 100, rate: float = 20.0
+) -> dict[str, Any]:
     """running -> completed of `core.local true` at a low rate: what Attune adds to a process, without
     queueing for the CPU behind other actions."""
     trigger = "bench.shell"
-    await _run_to_completion(pool, st, trigger, count, rate=rate, start=start)
+    await pipeline.run_to_completion(pool, st, trigger, count, rate=rate, start=start)
     lat = await pipeline.latencies(pool, "core.local", start)
     return {"count": count, "rate": rate, "run_ms": pipeline.percentiles(lat["run"])}
-
-
-async def _api_footprint(pool, st: pipeline.Stack, count: int, rate: float, start: int) -> None:  # type: ignore[no-untyped-def]
-    """The API's share, last so that it takes no CPU from the figures above (it is not on the event
-    path): its peak RSS while one SSE client follows every execution of a fixed-rate run."""
-    follower = asyncio.create_task(pipeline.follow_executions(await st.start_api()))
-    try:
-        await _run_to_completion(pool, st, "bench.noop", count, rate=rate, start=start)
-    finally:
-        follower.cancel()
-        await asyncio.gather(follower, return_exceptions=True)
 
 
 async def _scaling(pool, st: pipeline.Stack, executors: int, concurrency: int, smoke: bool) -> dict[str, Any]:  # type: ignore[no-untyped-def]
@@ -238,7 +273,14 @@ def _summarize(results: dict[str, Any]) -> dict[str, Any]:
     results["ingest"]["events_per_s"] = results["ingest"]["per_s"]
     noop, shell = results["pipeline_noop"], results["pipeline_shell"]
     results["pipeline"] = {"noop_per_s": noop["per_s"], "shell_per_s": shell["per_s"]}
-    results["latency_ms"] = results["latency_fixed"]["latency_ms"]
+    results["latency_ms"] = results["tail"]["latency_ms"]
+    per = results["pipeline_noop"]["cpu_s_per_1000"]
+    results["cpu_s_per_1000_noop"] = {
+        "services": per["services"],
+        "servers": per["servers"],
+        "api_no_client": _api_share(per),
+        "api_one_client": _api_share(results["pipeline_noop_sse"]["cpu_s_per_1000"]),
+    }
     # what Attune adds to a shell action: running -> completed of `true` at low load, minus `true` itself
     low = results["shell_low_load"]["run_ms"]["p50"]
     results["shell_overhead_ms"] = round(low - results["raw"]["shell_spawn_ms"], 2)
@@ -251,9 +293,11 @@ def _summarize(results: dict[str, Any]) -> dict[str, Any]:
     return results
 
 
-def _cpus() -> int:
-    import os
+def _api_share(per: dict[str, float]) -> float:
+    return sum(v for k, v in per.items() if k.startswith("attune-api"))
 
+
+def _cpus() -> int:
     return len(os.sched_getaffinity(0))
 
 

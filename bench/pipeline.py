@@ -93,6 +93,10 @@ class Stack:
         await proc.wait_ready(60)
         return f"http://127.0.0.1:{port}"
 
+    def pids(self) -> dict[str, int]:
+        """Process id of each running service, by the name its figures carry (``attune-executor-1``)."""
+        return {f"{p.name}-{i}": p.pid for i, p in enumerate(self.processes) if p.running}
+
     async def stop_all(self) -> None:
         """Record each process's peak RSS, then SIGTERM them all (together: each drains on its own)."""
         self.peaks = {f"{p.name}-{i}": peak_rss_mb(p.pid) for i, p in enumerate(self.processes) if p.running}
@@ -242,6 +246,18 @@ async def publish(
     finally:
         await nc.close()
     return started
+
+
+COMPLETED = "SELECT count(*) FROM execution WHERE trigger_ref = $1 AND status = 'completed'"
+
+
+async def run_to_completion(
+    pool: asyncpg.Pool, st: Stack, trigger: str, n: int, *, rate: float | None = None, start: int = 0
+) -> float:
+    """Publish ``n`` events on ``trigger`` (at ``rate``/s, or at once); the time the last one completed."""
+    before = await count(pool, COMPLETED, trigger)
+    await publish(st.nats_url, f"{st.prefix}.trigger.{trigger}", n, rate=rate, start=start)
+    return await wait_count(pool, COMPLETED, before + n, 600, trigger)
 
 
 async def count(pool: asyncpg.Pool, sql: str, *args: Any) -> int:

@@ -21,9 +21,16 @@ def render(r: dict[str, Any]) -> str:
     raw = r["raw"]
     pub, con, copy = raw["js_publish_per_s"], raw["js_consume_per_s"], raw["pg_copy_rows_per_s"]
     ingest, noop, shell = r["ingest"]["per_s"], r["pipeline"]["noop_per_s"], r["pipeline"]["shell_per_s"]
-    servers = "embedded" if r["machine"]["embedded_servers"] else "configured"
+    m = r["machine"]
+    if not m["embedded_servers"]:
+        servers = "configured servers (their own durability settings)"
+    elif m["durable"]:
+        servers = "embedded servers, durable (fsync and synchronous_commit on, NATS file storage)"
+    else:
+        servers = "embedded servers, FAST AND NOT DURABLE (PostgreSQL fsync and synchronous_commit off)"
     lines = [
-        f"machine: {r['machine']['cpus']} CPUs, Python {r['machine']['python']}, {servers} servers",
+        f"machine: {m['cpus']} CPUs, Python {m['python']}, load average at start {' '.join(f'{v:.2f}' for v in m['loadavg_at_start'])}",
+        servers,
         "",
         _row("figure", "value", "vs raw ceiling"),
         _row("raw: JetStream publish (msgs/s)", f"{pub:,}"),
@@ -52,11 +59,8 @@ def render(r: dict[str, Any]) -> str:
             f"minus `sh -c true` alone {raw['shell_spawn_ms']} ms (at saturation: {r['pipeline_shell']['run_ms']['p50']} ms)",
         ),
     ]
-    fixed = r["latency_fixed"]
-    for stage in ("running", "completed"):
-        lines.append(
-            _row(f"latency -> {stage} @ {fixed['rate']:.0f}/s (ms)", "", _pcts(fixed["latency_ms"][stage]))
-        )
+    lines += _cpu_rows(r)
+    lines += _tail_rows(r["tail"])
     for stage in ("running", "completed"):
         lines.append(
             _row(f"latency -> {stage} @ saturation (ms)", "", _pcts(r["latency_ms_saturation"][stage]))
@@ -94,3 +98,69 @@ def render(r: dict[str, Any]) -> str:
         lines.append(_row(f"peak RSS {name} (MB)", f"{mb:.1f}"))
     lines.append(_row("duplicates / lost", f"{r['duplicates']} / {r['lost']}"))
     return "\n".join(lines)
+
+
+def _cpu_rows(r: dict[str, Any]) -> list[str]:
+    per = r["pipeline_noop"]["cpu_s_per_1000"]
+    sse = r["pipeline_noop_sse"]
+    lines = [
+        _row("CPU s per 1,000 noop executions: services", f"{per['services']}", _by_process(per)),
+        _row("CPU s per 1,000 noop executions: servers", f"{per['servers']}", "PostgreSQL + NATS"),
+        _row(
+            "CPU s per 1,000 noop executions: rest of the host",
+            f"{per['others_on_host']}",
+            f"other tenants meanwhile; the load generator itself {per['bench']}",
+        ),
+        _row(
+            "API CPU s per 1,000 noop executions, no SSE client",
+            f"{r['cpu_s_per_1000_noop']['api_no_client']}",
+        ),
+        _row(
+            "API CPU s per 1,000 noop executions, one SSE client",
+            f"{r['cpu_s_per_1000_noop']['api_one_client']}",
+            f"noop burst with the client: {sse['per_s']:,}/s",
+        ),
+    ]
+    return lines
+
+
+def _by_process(per: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(per.items()) if k.startswith("attune-"))
+
+
+def _tail_rows(t: dict[str, Any]) -> list[str]:
+    lines = []
+    for i, run in enumerate(t["runs"], 1):
+        host = run["host"]
+        lines.append(
+            _row(
+                f"latency -> running @ {t['rate']:.0f}/s, run {i} (ms)",
+                "",
+                f"{_pcts(run['running_ms'])}  max {run['max_ms']}; stalls >100 ms: {run['stalls']} "
+                f"(pipeline's own {run['own_stalls']}, own max {run['max_own_ms']}); "
+                f"host probe p99 {host.get('p99_ms')} max {host.get('max_ms')}",
+            )
+        )
+        slow = {hop: n for hop, n in run["slow_hops"].items() if n}
+        if slow:
+            lines.append(
+                _row(
+                    "  longest hop of the stalled executions",
+                    "",
+                    ", ".join(f"{h}: {n}" for h, n in slow.items()),
+                )
+            )
+    lines.append(
+        _row(
+            f"latency -> running @ {t['rate']:.0f}/s, {t['repetitions']} runs pooled (ms)",
+            "",
+            f"{_pcts(t['latency_ms']['running'])}; worst run's p99 {t['worst_p99_ms']}; "
+            f"stalls >100 ms {t['stalls']} (own {t['own_stalls']}), own max {t['max_own_ms']}",
+        )
+    )
+    lines.append(
+        _row(
+            f"latency -> completed @ {t['rate']:.0f}/s, pooled (ms)", "", _pcts(t["latency_ms"]["completed"])
+        )
+    )
+    return lines

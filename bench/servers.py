@@ -25,10 +25,17 @@ class Servers:
     database_server_url: str
     nats_url: str
     embedded: bool
+    #: fsync and synchronous_commit on (what production runs); False only for the fast setting
+    durable: bool
+    #: the embedded servers' process ids, by name, for their CPU time
+    pids: dict[str, int]
 
 
 @asynccontextmanager
-async def servers() -> AsyncIterator[Servers]:
+async def servers(durable: bool = True) -> AsyncIterator[Servers]:
+    """The configured servers, or embedded ones: PostgreSQL durable unless ``durable=False`` (the
+    fast setting: fsync, synchronous_commit and full-page writes off, which loses committed
+    transactions in a crash), NATS with file storage either way (the streams' own setting)."""
     db_url = os.environ.get("ATTUNE__DATABASE__URL")
     nats_url = os.environ.get("ATTUNE__NATS__URL")
     started: list[NatsServer | PostgresServer] = []
@@ -40,11 +47,12 @@ async def servers() -> AsyncIterator[Servers]:
             started.append(nats)
             nats_url = nats.url
         if not db_url:
-            pg = PostgresServer(root / "pg", durable=False)
+            pg = PostgresServer(root / "pg", durable=durable)
             pg.start()
             started.append(pg)
             db_url = pg.url
-        yield Servers(db_url, nats_url, embedded=bool(started))
+        pids = {server.name: server.process.pid for server in started if server.process is not None}
+        yield Servers(db_url, nats_url, embedded=bool(started), durable=durable, pids=pids)
     finally:
         for server in reversed(started):
             server.stop()

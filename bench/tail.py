@@ -1,0 +1,212 @@
+"""The latency tail at a fixed rate, over repetitions: percentiles, stalls over 100 ms, where each
+slow execution spent its time, and the host's own stalls measured beside it.
+
+Per execution, the hops from the trigger message to ``running``:
+
+- ``trigger -> event``: the trigger message's stream time (the event's and execution's ``created``)
+  to the sensor's ``event.created`` announcement, as this process received it (the row committed);
+- ``event -> enforcement``: to the ``enforcement.created`` announcement (rule matched, row committed);
+- ``enforcement -> requested``: to the execution's INSERT history row (the transaction that created
+  it, and resolved the enforcement);
+- ``requested -> running``: to the ``running`` history row.
+
+The two announcements are observed by a plain NATS subscription of the benchmark (the API's way
+of following them), so they carry this process's delivery delay too; the rows' times are the
+database's. An execution slower than :data:`STALL_MS` is a stall; the host-stall probe
+(``probe.py``) runs meanwhile, and the time the whole machine stood still during an execution is
+subtracted to give the pipeline's own latency (what the targets count).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import nats
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+
+from attune_shared.bus import BusSpec
+
+from .pipeline import Stack, percentiles, run_to_completion
+
+STALL_MS = 100.0
+HOPS = ("trigger -> event", "event -> enforcement", "enforcement -> requested", "requested -> running")
+#: the slowest executions of a run kept with their hops in the results
+KEEP_SLOW = 20
+
+_ROWS = """SELECT x.id, x.enforcement, e.id AS event_id,
+       extract(epoch FROM x.created) AS t0,
+       extract(epoch FROM q.created) AS requested,
+       extract(epoch FROM r.created) AS running,
+       extract(epoch FROM c.created) AS completed
+FROM execution x
+JOIN event e ON e.created = x.created AND e.trigger_ref = x.trigger_ref
+LEFT JOIN LATERAL (SELECT h.created FROM execution_history h WHERE h.entity_id = x.id
+                   AND h.operation = 'INSERT' LIMIT 1) q ON true
+LEFT JOIN LATERAL (SELECT h.created FROM execution_history h WHERE h.entity_id = x.id
+                   AND h.new_values->>'status' = 'running' LIMIT 1) r ON true
+LEFT JOIN LATERAL (SELECT h.created FROM execution_history h WHERE h.entity_id = x.id
+                   AND h.new_values->>'status' = 'completed' LIMIT 1) c ON true
+WHERE x.trigger_ref = $1 AND (e.payload->>'n')::int >= $2 AND (e.payload->>'n')::int < $3"""
+
+
+class Announcements:
+    """When this process received each ``event.created`` and ``enforcement.created`` (by id)."""
+
+    def __init__(self, st: Stack) -> None:
+        self.st = st
+        self.events: dict[int, float] = {}
+        self.enforcements: dict[int, float] = {}
+        self._nc: NatsClient | None = None
+
+    async def __aenter__(self) -> Announcements:
+        subjects = BusSpec(self.st.prefix).subjects
+        self._nc = await nats.connect(self.st.nats_url)
+
+        async def on_event(msg: Msg) -> None:
+            self.events[json.loads(msg.data)["event_id"]] = time.time()
+
+        async def on_enforcement(msg: Msg) -> None:
+            self.enforcements[json.loads(msg.data)["enforcement_id"]] = time.time()
+
+        await self._nc.subscribe(subjects.event_created, cb=on_event)
+        await self._nc.subscribe(subjects.enforcement_created, cb=on_enforcement)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._nc is not None:
+            await self._nc.close()
+
+
+class Probe:
+    """The host-stall probe as a child process, for the duration of a ``with`` block."""
+
+    def __init__(self) -> None:
+        self.result: dict[str, Any] = {}
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Probe:
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.probe"],
+            stdout=subprocess.PIPE,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGINT)
+        out, _ = self._proc.communicate(timeout=30)
+        self.result = json.loads(out or b"{}")
+
+
+def _overlap_ms(start: float, end: float, stalls: list[tuple[float, float]]) -> float:
+    """Milliseconds of host stalls (probe overshoots) inside ``[start, end]`` (wall clock, s)."""
+    total = 0.0
+    for wall, late_ms in stalls:
+        s0 = wall + 0.001
+        s1 = s0 + late_ms / 1000
+        total += max(0.0, min(end, s1) - max(start, s0)) * 1000
+    return total
+
+
+def _ms(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else round((b - a) * 1000, 2)
+
+
+async def one_run(
+    pool: asyncpg.Pool, st: Stack, trigger: str, count: int, rate: float, start: int
+) -> dict[str, Any]:
+    """``count`` events at ``rate``/s on ``trigger`` (a rule to ``core.noop``) with the probe beside."""
+    async with Announcements(st) as seen:
+        with Probe() as probe:
+            await run_to_completion(pool, st, trigger, count, rate=rate, start=start)
+        await asyncio.sleep(0.2)  # the last announcements in flight to this process
+    stalls = [(float(w), float(ms)) for w, ms in probe.result.get("stalls", [])]
+    rows = await pool.fetch(_ROWS, trigger, start, start + count)
+    to_running, to_completed, slow = [], [], []
+    for r in rows:
+        t0, running = float(r["t0"]), r["running"] and float(r["running"])
+        if r["completed"] is not None:
+            to_completed.append((float(r["completed"]) - t0) * 1000)
+        if not running:
+            continue
+        latency = (running - t0) * 1000
+        to_running.append(latency)
+        if latency <= STALL_MS:
+            continue
+        points = [
+            t0,
+            seen.events.get(r["event_id"]),
+            seen.enforcements.get(r["enforcement"]),
+            r["requested"] and float(r["requested"]),
+            running,
+        ]
+        host = _overlap_ms(t0, running, stalls)
+        slow.append(
+            {
+                "execution": r["id"],
+                "at": round(t0, 3),
+                "ms": round(latency, 2),
+                "host_stalled_ms": round(host, 2),
+                "own_ms": round(latency - host, 2),
+                "hops_ms": {hop: _ms(a, b) for hop, a, b in zip(HOPS, points[:-1], points[1:], strict=True)},
+            }
+        )
+    slow.sort(key=lambda s: -s["ms"])
+    own = [s for s in slow if s["own_ms"] > STALL_MS]
+    return {
+        "count": count,
+        "measured": len(to_running),
+        "running_ms": percentiles(to_running),
+        "completed_ms": percentiles(to_completed),
+        "max_ms": round(max(to_running, default=0.0), 2),
+        "stalls": len(slow),
+        "own_stalls": len(own),
+        "max_own_ms": round(max((s["own_ms"] for s in slow), default=max(to_running, default=0.0)), 2),
+        "slow_hops": _dominant_hops(slow),
+        "host": {k: v for k, v in probe.result.items() if k != "stalls"}
+        | {"stalls_over_50ms": sum(1 for _, ms in stalls if ms > 50)},
+        "slowest": slow[:KEEP_SLOW],
+        "_values": (to_running, to_completed),
+    }
+
+
+def _dominant_hops(slow: list[dict[str, Any]]) -> dict[str, int]:
+    """For how many slow executions each hop was the longest."""
+    counts = dict.fromkeys(HOPS, 0)
+    for s in slow:
+        known = {h: ms for h, ms in s["hops_ms"].items() if ms is not None}
+        if known:
+            counts[max(known, key=lambda h: known[h])] += 1
+    return counts
+
+
+async def repetitions(
+    pool: asyncpg.Pool, st: Stack, trigger: str, reps: int, count: int, rate: float, start: int
+) -> dict[str, Any]:
+    """:func:`one_run` ``reps`` times (payload numbers ``start + i * 10**6 …``), and the worst of them."""
+    runs = [await one_run(pool, st, trigger, count, rate, start + i * 10**6) for i in range(reps)]
+    values = [r.pop("_values") for r in runs]
+    return {
+        "rate": rate,
+        "count": count,
+        "repetitions": reps,
+        "runs": runs,
+        "worst_p99_ms": max(r["running_ms"]["p99"] for r in runs),
+        "stalls": sum(r["stalls"] for r in runs),
+        "own_stalls": sum(r["own_stalls"] for r in runs),
+        "max_own_ms": max(r["max_own_ms"] for r in runs),
+        "latency_ms": {
+            "running": percentiles([v for running, _ in values for v in running]),
+            "completed": percentiles([v for _, completed in values for v in completed]),
+        },
+    }
