@@ -15,7 +15,7 @@ import nats
 import pytest_asyncio
 from httpx_sse import ServerSentEvent, aconnect_sse
 
-from attune_api.sse import DROPPED, EXECUTIONS, Hub, Item
+from attune_api.sse import DROPPED, EVENTS, EXECUTIONS, Hub, Item
 from attune_shared.bus import (
     Bus,
     EnforcementCreated,
@@ -296,8 +296,8 @@ async def test_slow_client_is_dropped_with_bounded_memory(api: Api, module_bus: 
     await hub.start()
     try:
         action = f"slow.{uuid.uuid4().hex[:6]}"
-        reader = hub.register(EXECUTIONS, lambda data: data["action_ref"] == action)
-        sleeper = hub.register(EXECUTIONS, lambda data: data["action_ref"] == action)
+        reader = await hub.register(EXECUTIONS, lambda data: data["action_ref"] == action)
+        sleeper = await hub.register(EXECUTIONS, lambda data: data["action_ref"] == action)
         for n in range(5):
             await module_bus.execution_status(status(n, action, None, "requested"))
             if n < 3:  # the reader keeps up
@@ -310,6 +310,57 @@ async def test_slow_client_is_dropped_with_bounded_memory(api: Api, module_bus: 
         assert hub.clients(EXECUTIONS) == 1  # the reader is still there
         for n in (3, 4):
             assert (await asyncio.wait_for(reader.queue.get(), 10)).data["execution_id"] == n
+    finally:
+        await hub.close()
+        await nc.close()
+
+
+async def test_nats_is_followed_only_while_a_client_is_connected(api: Api, module_bus: Bus) -> None:
+    """With no client the hub has no status consumer and no subscription (the API costs the event
+    path nothing); the first client's registration subscribes, the last one's departure unsubscribes."""
+    spec = bus_spec(api.settings.nats)
+    prefix = f"_INBOX_hub{uuid.uuid4().hex[:6]}"
+    nc = await nats.connect(api.settings.nats.url, inbox_prefix=prefix)
+    jsm = nc.jsm()
+
+    async def status_consumers() -> int:
+        consumers = await jsm.consumers_info(spec.updates_stream)
+        return sum(1 for c in consumers if (c.config.deliver_subject or "").startswith(prefix))
+
+    async def events_delivered() -> int:
+        """How many event.created this connection gets back of one it publishes (0 or 1): its own
+        messages are delivered to it before the reply to its next ping."""
+        before = int(nc.stats["in_msgs"])
+        body = EventCreated(event_id=1, created=datetime.now(UTC), trigger_ref="hub.test")
+        await nc.publish(spec.subjects.event_created, body.model_dump_json().encode())
+        await nc.flush()
+        return int(nc.stats["in_msgs"]) - before
+
+    async def released() -> bool:
+        return await status_consumers() == 0 and await events_delivered() == 0
+
+    hub = Hub(nc, spec, queue_size=10)
+    await hub.start()
+    try:
+        assert await status_consumers() == 0
+        assert await events_delivered() == 0
+        action = f"hub.{uuid.uuid4().hex[:6]}"
+        client = await hub.register(EXECUTIONS, lambda data: data["action_ref"] == action)
+        events = await hub.register(EVENTS, lambda data: True)
+        assert await status_consumers() == 1
+        await module_bus.execution_status(status(7, action, None, "requested"))
+        assert (await asyncio.wait_for(client.queue.get(), 10)).data["execution_id"] == 7
+        await events_delivered()
+        assert (await asyncio.wait_for(events.queue.get(), 10)).data["trigger_ref"] == "hub.test"
+        hub.unregister(client)
+        hub.unregister(events)
+        async with asyncio.timeout(10):
+            while not await released():  # noqa: ASYNC110 (polling the server: no event to wait on)
+                await asyncio.sleep(0.02)
+        again = await hub.register(EXECUTIONS, lambda data: data["action_ref"] == action)
+        assert await status_consumers() == 1
+        await module_bus.execution_status(status(8, action, None, "requested"))
+        assert (await asyncio.wait_for(again.queue.get(), 10)).data["execution_id"] == 8  # not 7 again
     finally:
         await hub.close()
         await nc.close()

@@ -8,6 +8,10 @@
 - ``event.created`` and ``enforcement.created`` are on the work-queue stream, where no second
   consumer may overlap, so they come from plain core-NATS subscriptions (JetStream delivers to
   those too); their SSE ``id`` is the row id and a resume replays newer rows from the database.
+- A channel is followed only while a client is connected to it: the first client's registration
+  subscribes (and returns once the subscription is in place, so nothing published after it is
+  missed), the last client's departure unsubscribes. With no client, the API costs the event path
+  nothing (a status consumer would be fed every execution's every change).
 - Every client has a queue of ``api.sse_queue_size`` messages. A client that falls that far
   behind is dropped: its queue is emptied and it receives one ``dropped`` event, then the
   stream ends (it may reconnect with ``Last-Event-ID``). Memory per client is bounded.
@@ -89,21 +93,32 @@ class Hub:
         self.queue_size = queue_size
         self.watch_interval = watch_interval
         self._clients: dict[str, set[Client]] = {EXECUTIONS: set(), EVENTS: set(), ENFORCEMENTS: set()}
-        self._subscriptions: list[Subscription] = []
-        self._statuses: Subscription | None = None
+        #: the NATS subscription of each channel that has clients
+        self._followed: dict[str, Subscription] = {}
         #: stream sequence of the last status change received, to resume after a reconnect
         self._last_seq: int | None = None
         self._reconnects = 0
         self._watcher: asyncio.Task[None] | None = None
+        #: (un)subscribing, one at a time: a registration never races the last client's departure
+        self._lock = asyncio.Lock()
+        self._releases: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        subjects = self.spec.subjects
-        await self._subscribe_statuses()
-        self._subscriptions = [
-            await self.nc.subscribe(subjects.event_created, cb=self._on_event),
-            await self.nc.subscribe(subjects.enforcement_created, cb=self._on_enforcement),
-        ]
+        """Watch for reconnects; NATS itself is followed only while clients are connected."""
+        self._reconnects = self.nc.stats["reconnects"]
         self._watcher = asyncio.create_task(self._watch())
+
+    async def _follow(self, channel: str) -> None:
+        subjects = self.spec.subjects
+        if channel == EXECUTIONS:
+            await self._subscribe_statuses()
+            return
+        if channel == EVENTS:
+            self._followed[EVENTS] = await self.nc.subscribe(subjects.event_created, cb=self._on_event)
+        else:
+            self._followed[ENFORCEMENTS] = await self.nc.subscribe(
+                subjects.enforcement_created, cb=self._on_enforcement
+            )
 
     async def _subscribe_statuses(self) -> None:
         """The ordered consumer of status changes after the last one seen (at first: after the stream's
@@ -111,7 +126,7 @@ class Hub:
         self._reconnects = self.nc.stats["reconnects"]
         if self._last_seq is None:
             self._last_seq = (await self.nc.jsm().stream_info(self.spec.updates_stream)).state.last_seq
-        self._statuses = await self.nc.jetstream().subscribe(
+        self._followed[EXECUTIONS] = await self.nc.jetstream().subscribe(
             self.spec.subjects.execution_statuses,
             stream=self.spec.updates_stream,
             ordered_consumer=True,
@@ -121,6 +136,16 @@ class Hub:
             cb=self._on_status,
         )
 
+    async def _release(self, channel: str) -> None:
+        """Unsubscribe a channel whose last client left (unless one came back meanwhile)."""
+        async with self._lock:
+            if self._clients[channel] or channel not in self._followed:
+                return
+            sub = self._followed.pop(channel)
+            if channel == EXECUTIONS:
+                self._last_seq = None  # the next first client starts from the stream's end
+            await _unsubscribe(sub)
+
     async def _watch(self) -> None:
         """Core subscriptions survive reconnects; an ordered JetStream consumer may not (the server it
         lived on restarted), so after every reconnect it is recreated from the last sequence seen."""
@@ -128,45 +153,54 @@ class Hub:
             await asyncio.sleep(self.watch_interval)
             if not self.nc.is_connected or self.nc.stats["reconnects"] == self._reconnects:
                 continue
-            old, self._statuses = self._statuses, None
-            if old is not None:
-                with contextlib.suppress(Exception):
-                    await old.unsubscribe()
-            try:
-                await self._subscribe_statuses()
-                log.info("sse.resubscribed", extra={"after_seq": self._last_seq})
-            except Exception as exc:  # NATS is back but not ready yet: try again next round
-                log.warning("sse.resubscribe_failed", extra={"error": f"{type(exc).__name__}: {exc}"})
+            async with self._lock:
+                if not self._clients[EXECUTIONS]:  # nobody follows the statuses: nothing to recreate
+                    self._reconnects = self.nc.stats["reconnects"]
+                    continue
+                old = self._followed.pop(EXECUTIONS, None)
+                if old is not None:
+                    await _unsubscribe(old)
+                try:
+                    await self._subscribe_statuses()
+                    log.info("sse.resubscribed", extra={"after_seq": self._last_seq})
+                except Exception as exc:  # NATS is back but not ready yet: try again next round
+                    self._reconnects = -1
+                    log.warning("sse.resubscribe_failed", extra={"error": f"{type(exc).__name__}: {exc}"})
 
     async def close(self) -> None:
         """Unsubscribe and end every client's stream."""
-        if self._watcher is not None:
-            self._watcher.cancel()
+        for task in [*self._releases, *([self._watcher] if self._watcher else [])]:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
-            self._watcher = None
-        for sub in [*self._subscriptions, *([self._statuses] if self._statuses else [])]:
-            try:
-                await sub.unsubscribe()
-            except Exception as exc:  # closing: a dead connection is fine
-                log.debug("sse.unsubscribe_failed", extra={"error": str(exc)})
-        self._subscriptions = []
-        self._statuses = None
+                await task
+        self._watcher = None
+        for sub in self._followed.values():
+            await _unsubscribe(sub)
+        self._followed = {}
         for clients in self._clients.values():
             for client in list(clients):
                 self._end(client, CLOSED)
 
     # -- clients --------------------------------------------------------------------------------
-    def register(self, channel: str, accepts: Callable[[dict[str, Any]], bool]) -> Client:
+    async def register(self, channel: str, accepts: Callable[[dict[str, Any]], bool]) -> Client:
+        """A new client of ``channel``; live messages published after this returns reach it."""
         client = Client(channel, accepts, asyncio.Queue(self.queue_size))
-        self._clients[channel].add(client)
+        async with self._lock:
+            if channel not in self._followed:
+                await self._follow(channel)
+            self._clients[channel].add(client)
         SSE_CLIENTS.labels(channel).inc()
         return client
 
     def unregister(self, client: Client) -> None:
-        if client in self._clients[client.channel]:
-            self._clients[client.channel].discard(client)
+        clients = self._clients[client.channel]
+        if client in clients:
+            clients.discard(client)
             SSE_CLIENTS.labels(client.channel).dec()
+            if not clients:
+                task = asyncio.get_running_loop().create_task(self._release(client.channel))
+                self._releases.add(task)
+                task.add_done_callback(self._releases.discard)
 
     def clients(self, channel: str) -> int:
         return len(self._clients[channel])
@@ -241,6 +275,13 @@ class Hub:
             yield Item("execution", raw.seq, _status_data(body))
             sent += 1
             seq = raw.seq + 1
+
+
+async def _unsubscribe(sub: Subscription) -> None:
+    try:
+        await sub.unsubscribe()
+    except Exception as exc:  # a dead connection or a consumer already gone is fine
+        log.debug("sse.unsubscribe_failed", extra={"error": str(exc)})
 
 
 def _status_data(body: ExecutionStatusChanged) -> dict[str, Any]:

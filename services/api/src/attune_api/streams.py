@@ -47,7 +47,7 @@ def replayed(rows: Sequence[RowT], item: Callable[[RowT], Item], what: str) -> I
         yield dropped(f"more than {REPLAY_PAGE} {what} to replay")
 
 
-def response(
+async def response(
     settings: Settings,
     hub: Hub,
     channel: str,
@@ -55,9 +55,8 @@ def response(
     prelude: Callable[[], AsyncIterator[Item]],
     skip_through: int | None = None,
 ) -> EventSourceResponse:
-    client = hub.register(
-        channel, accepts
-    )  # before the response starts: nothing published after this is lost
+    # before the response starts: nothing published after this is lost
+    client = await hub.register(channel, accepts)
     return EventSourceResponse(
         follow(hub, client, prelude, skip_through),
         ping=settings.api.sse_ping_seconds,

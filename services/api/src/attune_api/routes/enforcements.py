@@ -105,7 +105,7 @@ async def stream_enforcements(
         for item in streams.replayed(rows, _enforcement_item, "enforcements"):
             yield item
 
-    return streams.response(settings, hub, ENFORCEMENTS, accepts, prelude)
+    return await streams.response(settings, hub, ENFORCEMENTS, accepts, prelude)
 
 
 def _enforcement_item(row: Enforcement) -> Item:

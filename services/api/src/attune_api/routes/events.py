@@ -76,7 +76,7 @@ async def stream_events(
         for item in streams.replayed(rows, _event_item, "events"):
             yield item
 
-    return streams.response(settings, hub, EVENTS, accepts, prelude)
+    return await streams.response(settings, hub, EVENTS, accepts, prelude)
 
 
 def _event_item(row: Event) -> Item:

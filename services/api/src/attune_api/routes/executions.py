@@ -295,7 +295,7 @@ async def stream_executions(
                 if item.final or accepts(item.data):
                     yield item
 
-    return streams.response(settings, hub, EXECUTIONS, accepts, prelude, skip_through=after)
+    return await streams.response(settings, hub, EXECUTIONS, accepts, prelude, skip_through=after)
 
 
 @router.get(
