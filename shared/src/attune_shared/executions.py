@@ -113,15 +113,23 @@ async def request(db: Queryable, bus: Bus, new: NewExecution) -> Execution:
 async def publish_requested(bus: Bus, execution: Execution) -> None:
     """Announce a committed ``requested`` execution: its status, then the schedulers' wake-up
     (in that order: a scheduler woken by the request announces ``scheduling`` after it)."""
-    await announce(bus, execution, (None, ExecutionStatus.REQUESTED))
-    try:
-        await bus.execution_requested(
-            ExecutionRequested(
-                execution_id=execution.id, created=execution.created, action_ref=execution.action_ref
+    await publish_requested_many(bus, [execution])
+
+
+async def publish_requested_many(bus: Bus, requested: Sequence[Execution]) -> None:
+    """:func:`publish_requested` for many executions: their statuses, then their wake-ups published
+    together (their PubAcks awaited at once). A wake-up not published is logged: the reconciler
+    republishes a ``requested`` execution left untouched."""
+    for execution in requested:
+        await announce(bus, execution, (None, ExecutionStatus.REQUESTED))
+    outcomes = await bus.execution_requested_many(
+        [ExecutionRequested(execution_id=x.id, created=x.created, action_ref=x.action_ref) for x in requested]
+    )
+    for execution, error in zip(requested, outcomes, strict=True):
+        if error is not None:
+            log.warning(
+                "execution.request_not_published", extra={"execution": execution.id, "error": str(error)}
             )
-        )
-    except RetryableError as exc:
-        log.warning("execution.request_not_published", extra={"execution": execution.id, "error": str(exc)})
 
 
 def cancelled_result(reason: str = "cancelled by user") -> dict[str, Any]:

@@ -17,7 +17,7 @@ from attune_shared.bus import Delivery, EnforcementCreated, gather_bounded
 from attune_shared.errors import PermanentError
 from attune_shared.inquiries import is_inquiry
 from attune_shared.metrics import ENFORCEMENTS
-from attune_shared.models import Enforcement, Execution
+from attune_shared.models import Enforcement
 from attune_shared.repos import EnforcementRepository, ExecutionRepository, NewExecution
 from attune_shared.statuses import EnforcementStatus, ExecutionStatus
 from attune_shared.workflows.children import is_workflow
@@ -97,12 +97,6 @@ class EnforcementProcessor:
             log.info(
                 "enforcement.disabled", extra={"enforcement": e.id, "rule": e.rule_ref, "reason": reason}
             )
-        await gather_bounded(
-            self._announce(x, new) for x, new in rows if x.status is ExecutionStatus.REQUESTED
-        )
-
-    async def _announce(self, execution: Execution, created_now: bool) -> None:
-        if created_now:
-            await executions.publish_requested(self.bus, execution)
-        else:
-            await wake(self.bus, execution)
+        requested = [(x, new) for x, new in rows if x.status is ExecutionStatus.REQUESTED]
+        await executions.publish_requested_many(self.bus, [x for x, new in requested if new])
+        await gather_bounded(wake(self.bus, x) for x, new in requested if not new)

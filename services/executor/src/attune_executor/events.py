@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from attune_executor.context import ExecutorContext
-from attune_shared.bus import Delivery, EnforcementCreated, EventCreated, gather_bounded
+from attune_shared.bus import Delivery, EnforcementCreated, EventCreated
 from attune_shared.constants import SYSTEM_USER
 from attune_shared.errors import DefinitionError, ParameterError, PermanentError, TemplateRenderError
 from attune_shared.logs import Throttle
@@ -92,13 +92,15 @@ class EventProcessor:
         if not matches:
             return
         rows = await self._store(matches)
-        await gather_bounded(
-            self.bus.enforcement_created(
+        outcomes = await self.bus.enforcement_created_many(
+            [
                 EnforcementCreated(enforcement_id=e.id, created=e.created, rule_ref=e.rule_ref)
-            )
-            for e in rows
-            if e.status is EnforcementStatus.CREATED
+                for e in rows
+                if e.status is EnforcementStatus.CREATED
+            ]
         )
+        if failed := next((error for error in outcomes if error is not None), None):
+            raise failed  # the batch is handled again: the rows exist, their messages are sent again
 
     async def _rules(self, events: list[Event]) -> dict[int, list[Rule]]:
         by_trigger = await self.catalog.rules_for_triggers({e.trigger_ref for e in events if not e.rule_ref})

@@ -220,6 +220,30 @@ class Bus:
             {MSG_ID_HEADER: f"enforcement.{msg.enforcement_id}"},
         )
 
+    async def enforcement_created_many(
+        self, msgs: Sequence[EnforcementCreated]
+    ) -> list[RetryableError | None]:
+        """Publish many ``enforcement.created`` at once, as :meth:`event_created_many`."""
+        return await self._publish_many(
+            self.subjects.enforcement_created,
+            self.spec.work_stream,
+            [
+                (m.model_dump_json().encode(), {MSG_ID_HEADER: f"enforcement.{m.enforcement_id}"})
+                for m in msgs
+            ],
+        )
+
+    async def execution_requested_many(
+        self, msgs: Sequence[ExecutionRequested]
+    ) -> list[RetryableError | None]:
+        """Publish many ``execution.requested`` at once, as :meth:`event_created_many` (no message
+        id, as :meth:`execution_requested`)."""
+        return await self._publish_many(
+            self.subjects.execution_requested,
+            self.spec.work_stream,
+            [(m.model_dump_json().encode(), {}) for m in msgs],
+        )
+
     async def execution_requested(self, msg: ExecutionRequested) -> None:
         # No message id: a queued execution is legitimately requested again within the dedup window.
         await self._publish(msg, self.subjects.execution_requested, self.spec.work_stream)

@@ -34,7 +34,7 @@ import asyncpg
 import pydantic_core
 
 from attune_shared import executions
-from attune_shared.bus import Bus, gather_bounded
+from attune_shared.bus import Bus
 from attune_shared.constants import SYSTEM_USER
 from attune_shared.datastore import Datastore
 from attune_shared.executions import CancelResult, Change, cancelled_result
@@ -594,7 +594,7 @@ class WorkflowEngine:
         """After the commit: publish the children, announce the status, end a finished workflow,
         tell the parent workflow, cascade."""
         x = effects.execution
-        await gather_bounded(executions.publish_requested(self.bus, c) for c in effects.children)
+        await executions.publish_requested_many(self.bus, effects.children)
         if effects.changes:
             await executions.announce(self.bus, x, *effects.changes)
             if effects.changes[-1][1] in (S.PAUSED, S.PENDING, S.RUNNING):
