@@ -138,7 +138,8 @@ def _tail_rows(t: dict[str, Any]) -> list[str]:
                 "",
                 f"{_pcts(run['running_ms'])}  max {run['max_ms']}; stalls >100 ms: {run['stalls']} "
                 f"(pipeline's own {run['own_stalls']}, own max {run['max_own_ms']}); "
-                f"host probe p99 {host.get('p99_ms')} max {host.get('max_ms')}",
+                f"host probe p99 {host.get('p99_ms')} max {host.get('max_ms')}; "
+                f"checkpoints {run['checkpoints']['count']:.0f} (sync {run['checkpoints']['sync_ms']:.0f} ms)",
             )
         )
         slow = {hop: n for hop, n in run["slow_hops"].items() if n}

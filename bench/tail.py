@@ -58,6 +58,26 @@ LEFT JOIN LATERAL (SELECT h.created FROM execution_history h WHERE h.entity_id =
 WHERE x.trigger_ref = $1 AND (e.payload->>'n')::int >= $2 AND (e.payload->>'n')::int < $3"""
 
 
+async def checkpoints(pool: asyncpg.Pool) -> dict[str, float]:
+    """The server's checkpoints so far and the ms they spent writing and syncing (PostgreSQL 17+
+    has them in ``pg_stat_checkpointer``, older ones in ``pg_stat_bgwriter``)."""
+    try:
+        row = await pool.fetchrow(
+            "SELECT num_timed + num_requested AS n, write_time, sync_time FROM pg_stat_checkpointer"
+        )
+    except asyncpg.UndefinedTableError:
+        row = await pool.fetchrow(
+            "SELECT checkpoints_timed + checkpoints_req AS n, checkpoint_write_time AS write_time, "
+            "checkpoint_sync_time AS sync_time FROM pg_stat_bgwriter"
+        )
+    assert row is not None
+    return {
+        "count": float(row["n"]),
+        "write_ms": float(row["write_time"]),
+        "sync_ms": float(row["sync_time"]),
+    }
+
+
 class Announcements:
     """When this process received each ``event.created`` and ``enforcement.created`` (by id)."""
 
@@ -126,10 +146,12 @@ async def one_run(
     pool: asyncpg.Pool, st: Stack, trigger: str, count: int, rate: float, start: int
 ) -> dict[str, Any]:
     """``count`` events at ``rate``/s on ``trigger`` (a rule to ``core.noop``) with the probe beside."""
+    before = await checkpoints(pool)
     async with Announcements(st) as seen:
         with Probe() as probe:
             await run_to_completion(pool, st, trigger, count, rate=rate, start=start)
         await asyncio.sleep(0.2)  # the last announcements in flight to this process
+    after = await checkpoints(pool)
     stalls = [(float(w), float(ms)) for w, ms in probe.result.get("stalls", [])]
     rows = await pool.fetch(_ROWS, trigger, start, start + count)
     to_running, to_completed, slow = [], [], []
@@ -173,6 +195,7 @@ async def one_run(
         "own_stalls": len(own),
         "max_own_ms": round(max((s["own_ms"] for s in slow), default=max(to_running, default=0.0)), 2),
         "slow_hops": _dominant_hops(slow),
+        "checkpoints": {k: round(after[k] - before[k], 1) for k in after},
         "host": {k: v for k, v in probe.result.items() if k != "stalls"}
         | {"stalls_over_50ms": sum(1 for _, ms in stalls if ms > 50)},
         "slowest": slow[:KEEP_SLOW],
