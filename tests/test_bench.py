@@ -36,7 +36,21 @@ def test_smoke_benchmark_writes_every_key_with_nothing_lost(tmp_path: Path) -> N
     assert 0 < r["completion_unlistened_us"] < 1000  # a cached lookup, no query, nothing published
     # correctness counts every run, the fixed-rate and low-load ones too
     noop = r["correctness"]["bench.noop"]
-    assert noop["completed"] == r["params"]["events"] + 2 * r["latency_fixed"]["count"] == noop["events"]
+    tail = r["tail"]
+    assert noop["completed"] == 2 * r["params"]["events"] + 3 * tail["count"] == noop["events"]
+    # the tail: three repetitions, each with its stalls, their hops and the host probe beside it
+    assert r["machine"]["durable"] and "durable (fsync and synchronous_commit on" in result.stdout
+    assert len(tail["runs"]) == tail["repetitions"] == 3
+    for run in tail["runs"]:
+        assert run["measured"] == run["count"] == tail["count"]
+        assert set(run["running_ms"]) == {"p50", "p95", "p99"}
+        assert 0 <= run["own_stalls"] <= run["stalls"] <= run["count"]
+        assert run["host"]["ticks"] > 0 and run["checkpoints"]["count"] >= 0
+        assert all(set(s["hops_ms"]) == set(run["slow_hops"]) for s in run["slowest"])
+    # CPU per 1,000 noop executions, per service and for the servers, the API with and without a client
+    per = r["pipeline_noop"]["cpu_s_per_1000"]
+    assert per["services"] > 0 and per["servers"] > 0
+    assert set(r["cpu_s_per_1000_noop"]) == {"services", "servers", "api_no_client", "api_one_client"}
     assert {name.rsplit("-", 1)[0] for name in r["rss_mb"]} == {
         "attune-sensor",
         "attune-executor",
