@@ -32,6 +32,7 @@ from typing import Any
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from nats.errors import Error as NatsError
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from pydantic import BaseModel, ValidationError
@@ -39,6 +40,7 @@ from sse_starlette import ServerSentEvent
 
 from attune_api.metrics import SSE_CLIENTS, SSE_DROPPED
 from attune_shared.bus import BusSpec, EnforcementCreated, EventCreated, ExecutionStatusChanged
+from attune_shared.errors import RetryableError
 
 log = logging.getLogger("attune.api.sse")
 
@@ -187,7 +189,10 @@ class Hub:
         client = Client(channel, accepts, asyncio.Queue(self.queue_size))
         async with self._lock:
             if channel not in self._followed:
-                await self._follow(channel)
+                try:
+                    await self._follow(channel)
+                except (NatsError, TimeoutError, OSError) as exc:  # the client gets a 503
+                    raise RetryableError(f"following {channel}: {type(exc).__name__}: {exc}") from exc
             self._clients[channel].add(client)
         SSE_CLIENTS.labels(channel).inc()
         return client
