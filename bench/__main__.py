@@ -24,7 +24,7 @@ import asyncpg
 from attune_shared.db import create_pool
 from attune_shared.settings import DatabaseSettings
 
-from . import chaos, completion, cpu, pipeline, raw, tail, workflows
+from . import chaos, completion, cpu, pipeline, raw, replicas, tail, workflows
 from .report import render
 from .servers import fresh_database, servers
 
@@ -164,6 +164,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             finally:
                 await pool.close()
 
+        if not args.smoke:  # the cost of three stream replicas: the same burst on R1 and on a cluster at R3
+            results["replicas"] = await replicas.compare(
+                srv.database_server_url, srv.nats_url, n, args.pipeline_concurrency
+            )
         results["scaling"] = []
         for executors in [int(k) for k in args.scaling.split(",") if k]:
             async with fresh_database(srv.database_server_url) as db_url:
@@ -268,6 +272,8 @@ async def _scaling(pool, st: pipeline.Stack, executors: int, concurrency: int, s
 
 def _summarize(results: dict[str, Any]) -> dict[str, Any]:
     checks = [*results["correctness"].values(), *(r["correctness"] for r in results["scaling"])]
+    if "replicas" in results:
+        checks += [results["replicas"]["r1"]["correctness"], results["replicas"]["r3"]["correctness"]]
     results["duplicates"] = sum(c["duplicates"] for c in checks)
     results["lost"] = sum(c["lost"] for c in checks)
     results["ingest"]["events_per_s"] = results["ingest"]["per_s"]

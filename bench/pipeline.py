@@ -54,6 +54,8 @@ class Stack:
     nats_url: str
     prefix: str
     workdir: Path
+    #: the streams' replicas (3 on a NATS cluster)
+    replicas: int = 1
     processes: list[ServiceProcess] = field(default_factory=list)
     #: peak RSS (MB) per process, filled when the stack stops
     peaks: dict[str, float] = field(default_factory=dict)
@@ -65,6 +67,7 @@ class Stack:
             ATTUNE__DATABASE__URL=self.database_url,
             ATTUNE__NATS__URL=self.nats_url,
             ATTUNE__NATS__PREFIX=self.prefix,
+            ATTUNE__NATS__REPLICAS=str(self.replicas),
             ATTUNE__SECURITY__SECRET_KEY=secrets.token_hex(16),
             ATTUNE__LOG__LEVEL="WARNING",
             PYTHONUNBUFFERED="1",
@@ -161,12 +164,16 @@ async def seed_catalog(database_url: str) -> None:
 
 @asynccontextmanager
 async def stack(
-    database_url: str, nats_url: str, executors: int, concurrency: int = 16
+    database_url: str, nats_url: str, executors: int, concurrency: int = 16, *, replicas: int = 1
 ) -> AsyncIterator[Stack]:
+    """Sensor and executors on a fresh prefix; ``nats_url`` may list a cluster's servers
+    (comma-separated), with ``replicas`` 3."""
     prefix = f"b{uuid.uuid4().hex[:8]}"
-    nc = await nats.connect(nats_url)
-    await provision(nc, BusSpec(prefix))
-    s = Stack(database_url, nats_url, prefix, Path(tempfile.mkdtemp(prefix="attune-bench-logs-")))
+    nc = await connect_nats(nats_url)
+    await provision(nc, BusSpec(prefix, replicas=replicas))
+    s = Stack(
+        database_url, nats_url, prefix, Path(tempfile.mkdtemp(prefix="attune-bench-logs-")), replicas=replicas
+    )
     try:
         await seed_catalog(database_url)
         await s.start("attune-sensor")
@@ -187,6 +194,11 @@ async def stack(
             ).startswith(f"KV_{prefix}_"):
                 await jsm.delete_stream(info.config.name)
         await nc.close()
+
+
+async def connect_nats(url: str) -> nats.NATS:
+    """A client of one server or of a cluster (``url`` comma-separated)."""
+    return await nats.connect([server.strip() for server in url.split(",")])
 
 
 async def follow_executions(api_url: str) -> None:
@@ -221,7 +233,7 @@ async def publish(
 ) -> float:
     """Publish ``count`` payloads (``n`` = start…); at saturation (bounded in-flight) or at ``rate``/s.
     Returns the wall time the first message was sent."""
-    nc = await nats.connect(nats_url)
+    nc = await connect_nats(nats_url)
     js = nc.jetstream()
     semaphore = asyncio.Semaphore(512)
     started = time.time()

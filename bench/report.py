@@ -90,6 +90,20 @@ def render(r: dict[str, Any]) -> str:
             "the executor's check per ended execution (cached)",
         )
     )
+    if "replicas" in r:
+        rep = r["replicas"]
+        for key, label in (("r1", "one NATS server, R1"), ("r3", "three-node NATS cluster, R3")):
+            run = rep[key]
+            lines.append(
+                _row(
+                    f"pipeline core.noop, {label} (executions/s)",
+                    f"{run['per_s']:,}",
+                    _pcts(run["running_ms"]),
+                )
+            )
+        lines.append(
+            _row("R3 as a share of R1 (noop burst)", f"{rep['r3_of_r1']:.0%}", "same burst, same run")
+        )
     for s in r["scaling"]:
         label = f"scaling: {s['executors']} executor(s), core.sleep 0.1"
         note = f"{_ratio(s['per_s'], s['ideal_per_s'])} of ideal {s['ideal_per_s']:.0f}/s (wall clock {s['wall_per_s']}/s)"

@@ -29,13 +29,12 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import nats
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
 from attune_shared.bus import BusSpec
 
-from .pipeline import Stack, percentiles, run_to_completion
+from .pipeline import Stack, connect_nats, percentiles, run_to_completion
 
 STALL_MS = 100.0
 HOPS = ("trigger -> event", "event -> enforcement", "enforcement -> requested", "requested -> running")
@@ -89,7 +88,7 @@ class Announcements:
 
     async def __aenter__(self) -> Announcements:
         subjects = BusSpec(self.st.prefix).subjects
-        self._nc = await nats.connect(self.st.nats_url)
+        self._nc = await connect_nats(self.st.nats_url)
 
         async def on_event(msg: Msg) -> None:
             self.events[json.loads(msg.data)["event_id"]] = time.time()

@@ -17,14 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import nats
 
 from attune_shared.bus import BusSpec, ExecutionRequested
 from attune_shared.models import Execution
 from attune_shared.packs import register_pack
 from attune_shared.repos import ActionRepository, ExecutionRepository, NewExecution
 
-from .pipeline import Stack, percentiles
+from .pipeline import Stack, connect_nats, percentiles
 
 PACK_DIR = Path(__file__).parent / "pack"
 WORKFLOW = "benchwf.noop20"
@@ -44,7 +43,7 @@ async def request(pool: asyncpg.Pool, st: Stack, action_ref: str, count: int) ->
         [NewExecution(action_ref=action.ref, action=action.id) for _ in range(count)]
     )
     spec = BusSpec(st.prefix)
-    nc = await nats.connect(st.nats_url)
+    nc = await connect_nats(st.nats_url)
     try:
         js = nc.jetstream()
         semaphore = asyncio.Semaphore(256)

@@ -25,7 +25,7 @@ def action_schema(pack: Path, ref: str) -> dict:
 def test_core_echo_renders_its_immutable_command() -> None:
     schema = action_schema(CORE, "core.echo")
     params = validate_parameters({"message": "hi there"}, schema)
-    assert params["cmd"] == 'echo "hi there"' and params["sudo"] is False and params["timeout"] == 60
+    assert params["cmd"] == "echo 'hi there'" and params["sudo"] is False and params["timeout"] == 60
     with pytest.raises(ParameterError) as info:
         validate_parameters({"message": "x", "cmd": "rm -rf /"}, schema)
     assert info.value.errors == [("cmd", "Override of immutable parameter(s) ['cmd'] is unsupported.")]
@@ -80,4 +80,5 @@ def test_script_arguments_as_stackstorm_passes_them() -> None:
     command = script_command(
         ST2DEMO / "actions" / "scripts" / "args.sh", params, schema, "local-shell-script"
     )
-    assert command.endswith("""args.sh -force -tags='{'"'"'a'"'"': 1}' 'it'"'"'s' '' '' 0 ''"""), command
+    # each named argument one whole shell word (the same argv as StackStorm's -tags='{...}')
+    assert command.endswith("""args.sh -force '-tags={'"'"'a'"'"': 1}' 'it'"'"'s' '' '' 0 ''"""), command
