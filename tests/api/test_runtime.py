@@ -212,7 +212,7 @@ async def test_run_validate_cancel_rerun(api: Api) -> None:
         assert created.status_code == 201, created.text
         execution = created.json()
         assert execution["status"] == "requested" and execution["config"]["message"] == "hi"
-        assert execution["config"]["cmd"] == "echo hi"  # core.echo's immutable command, the message shell-quoted
+        assert execution["config"]["cmd"] == "echo hi"  # core.echo: its message shell-quoted
         assert execution["timeout_seconds"] == 30 and execution["executor"] is not None
 
         rerun = await http.post(
