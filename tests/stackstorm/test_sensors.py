@@ -96,6 +96,15 @@ async def test_pack_sensors_dispatch_events_that_fire_rules_and_stop_with_the_se
 
     await wait_for(all_on_other, 20, "the other replica to run both sensors")
     assert len(set(_sensor_processes()) - before) == 2
+    # the watcher taken over is past its setup (a stop while it still imports has nothing to clean up)
+    (inbox / "greet-bo").write_text("Bo")
+
+    async def second_file_seen() -> list | None:
+        return [
+            e for e in await _events(db_pool, "st2demo.file_seen") if e["trace_tag"] == "greet-bo"
+        ] or None
+
+    await wait_for(second_file_seen, 30, "the taken-over watcher's event")
     assert await other.terminate() == 0
     assert set(_sensor_processes()) - before == set()  # SIGTERM left no sensor process behind
     assert (inbox / ".cleaned-up").exists()
