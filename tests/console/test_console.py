@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, Route, expect
 
 from ..executor.helpers import wait_for
 from .conftest import Browsing, Stack, axe_violations
@@ -366,10 +366,15 @@ async def test_an_inquiry_form_shows_the_apis_refusals(
     await expect(replicas).to_have_attribute("aria-invalid", "true")
     await expect(form.locator("#param-replicas-error")).to_contain_text("minimum")
 
-    # someone else answers first: the form says so and the page shows the answer
-    async with stack.api.client("admin") as http:
-        answered = await http.post(f"/api/v1/inquiries/{asked}/respond", json={"response": {"replicas": 3}})
-        assert answered.status_code == 200, answered.text
+    # someone else answers first: the form says so and the page shows the answer. The admin answers
+    # while the browser's request is held, so the page's live update cannot remove the form first.
+    async def answered_first(route: Route) -> None:
+        async with stack.api.client("admin") as http:
+            answered = await http.post(f"/api/v1/inquiries/{asked}/respond", json={"response": {"replicas": 3}})
+            assert answered.status_code == 200, answered.text
+        await route.continue_()
+
+    await page.route(f"**/api/v1/inquiries/{asked}/respond", answered_first)
     await replicas.fill("2")
     await form.get_by_role("button", name="Send response").click()
     await expect(page.get_by_role("alert").first).to_contain_text("already been responded to")
