@@ -156,6 +156,14 @@ def _tail_rows(t: dict[str, Any]) -> list[str]:
                 f"checkpoints {run['checkpoints']['count']:.0f} (sync {run['checkpoints']['sync_ms']:.0f} ms)",
             )
         )
+        if run.get("hops_ms"):
+            lines.append(
+                _row(
+                    "  per hop, every execution (p50 / p99 ms)",
+                    "",
+                    ", ".join(f"{h} {v['p50']} / {v['p99']}" for h, v in run["hops_ms"].items()),
+                )
+            )
         slow = {hop: n for hop, n in run["slow_hops"].items() if n}
         if slow:
             lines.append(

@@ -154,6 +154,7 @@ async def one_run(
     stalls = [(float(w), float(ms)) for w, ms in probe.result.get("stalls", [])]
     rows = await pool.fetch(_ROWS, trigger, start, start + count)
     to_running, to_completed, slow = [], [], []
+    every_hop: dict[str, list[float]] = {hop: [] for hop in HOPS}
     for r in rows:
         t0, running = float(r["t0"]), r["running"] and float(r["running"])
         if r["completed"] is not None:
@@ -162,8 +163,6 @@ async def one_run(
             continue
         latency = (running - t0) * 1000
         to_running.append(latency)
-        if latency <= STALL_MS:
-            continue
         points = [
             t0,
             seen.events.get(r["event_id"]),
@@ -171,6 +170,12 @@ async def one_run(
             r["requested"] and float(r["requested"]),
             running,
         ]
+        hops = {hop: _ms(a, b) for hop, a, b in zip(HOPS, points[:-1], points[1:], strict=True)}
+        for hop, ms in hops.items():
+            if ms is not None:
+                every_hop[hop].append(ms)
+        if latency <= STALL_MS:
+            continue
         host = _overlap_ms(t0, running, stalls)
         slow.append(
             {
@@ -179,7 +184,7 @@ async def one_run(
                 "ms": round(latency, 2),
                 "host_stalled_ms": round(host, 2),
                 "own_ms": round(latency - host, 2),
-                "hops_ms": {hop: _ms(a, b) for hop, a, b in zip(HOPS, points[:-1], points[1:], strict=True)},
+                "hops_ms": hops,
             }
         )
     slow.sort(key=lambda s: -s["ms"])
@@ -194,6 +199,7 @@ async def one_run(
         "own_stalls": len(own),
         "max_own_ms": round(max((s["own_ms"] for s in slow), default=max(to_running, default=0.0)), 2),
         "slow_hops": _dominant_hops(slow),
+        "hops_ms": {hop: percentiles(ms) for hop, ms in every_hop.items() if ms},
         "checkpoints": {k: round(after[k] - before[k], 1) for k in after},
         "host": {k: v for k, v in probe.result.items() if k != "stalls"}
         | {"stalls_over_50ms": sum(1 for _, ms in stalls if ms > 50)},

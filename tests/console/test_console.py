@@ -370,7 +370,9 @@ async def test_an_inquiry_form_shows_the_apis_refusals(
     # while the browser's request is held, so the page's live update cannot remove the form first.
     async def answered_first(route: Route) -> None:
         async with stack.api.client("admin") as http:
-            answered = await http.post(f"/api/v1/inquiries/{asked}/respond", json={"response": {"replicas": 3}})
+            answered = await http.post(
+                f"/api/v1/inquiries/{asked}/respond", json={"response": {"replicas": 3}}
+            )
             assert answered.status_code == 200, answered.text
         await route.continue_()
 
