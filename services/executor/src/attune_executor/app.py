@@ -85,8 +85,8 @@ class Executor:
         worker = await self.presence.register()
         await self._recover_own(worker.id)
         scheduler = Scheduler(self.context, self.runs, worker.id)
-        events = EventProcessor(self.context)
         enforcements = EnforcementProcessor(self.context)
+        events = EventProcessor(self.context, enforcements)
         consumers: list[BatchConsumer[Any]] = [
             self._consumer(EXECUTOR_EVENTS, EventCreated, events.handle, Credits(PIPELINE_CREDITS)),
             self._consumer(

@@ -1,14 +1,21 @@
-"""``enforcement.created`` -> the enforcement's execution (``requested``), or ``disabled``.
+"""An enforcement -> its execution (``requested``), or ``disabled``.
 
-Two statements per batch: the enforcements, then their executions created and the enforcements
-resolved together. Rules come from the cache that every ``rule.changed`` clears, actions from the
-``cache_ttl`` cache, so a rule disabled (or an action deleted) since the event matched disables the
-enforcement. Redelivery is harmless: an enforcement resolves once, and has one top-level execution.
+The replica that matched an event processes the enforcements it created at once
+(:meth:`EnforcementProcessor.process`, called by the event stage before it publishes
+``enforcement.created``), which saves a hop per execution; the ``enforcement.created`` consumer
+handles the rest: enforcements another replica could not process (an outage between the two
+steps), and the maintenance loop's re-publishes. It skips, without a query, the enforcements this
+replica processed lately. Two statements per batch: the enforcements, then their executions created
+and the enforcements resolved together. Rules come from the cache that every ``rule.changed``
+clears, actions from the ``cache_ttl`` cache, so a rule disabled (or an action deleted) since the
+event matched disables the enforcement. Redelivery is harmless: an enforcement resolves once, and
+has one top-level execution.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 
 from attune_executor.context import ExecutorContext
 from attune_executor.wakeups import wake
@@ -24,6 +31,10 @@ from attune_shared.workflows.children import is_workflow
 
 log = logging.getLogger("attune.executor.enforcements")
 
+#: Enforcements remembered as processed here, so their ``enforcement.created`` is acked without a
+#: query (a few seconds of the highest rates; older ones are looked up as any other).
+RECENT = 8192
+
 
 class EnforcementProcessor:
     def __init__(self, context: ExecutorContext) -> None:
@@ -31,8 +42,12 @@ class EnforcementProcessor:
         self.bus = context.bus
         self.catalog = context.catalog
         self.settings = context.settings
+        self._processed: OrderedDict[int, None] = OrderedDict()
 
     async def handle(self, deliveries: list[Delivery[EnforcementCreated]]) -> None:
+        deliveries = [d for d in deliveries if d.body.enforcement_id not in self._processed]
+        if not deliveries:
+            return
         keys = [(d.body.enforcement_id, d.body.created) for d in deliveries]
         found = await EnforcementRepository(self.pool).get_keys(keys)
         for d in deliveries:
@@ -46,6 +61,7 @@ class EnforcementProcessor:
             await self.process(pending)
 
     async def process(self, pending: list[Enforcement]) -> None:
+        """Resolve ``pending`` (enforcements read ``created``): executions created and announced."""
         rules = await self.catalog.rules({e.rule_ref for e in pending})
         actions = await self.catalog.actions({r.action_ref for r in rules.values() if r is not None})
         disabled: list[tuple[Enforcement, str]] = []
@@ -91,6 +107,10 @@ class EnforcementProcessor:
             resolve=[(e.id, e.created, EnforcementStatus.PROCESSED, None) for e, _ in accepted]
             + [(e.id, e.created, EnforcementStatus.DISABLED, reason) for e, reason in disabled],
         )
+        for e in pending:
+            self._processed[e.id] = None
+        while len(self._processed) > RECENT:
+            self._processed.popitem(last=False)
         ENFORCEMENTS.labels("processed").inc(len(accepted))
         ENFORCEMENTS.labels("disabled").inc(len(disabled))
         for e, reason in disabled:

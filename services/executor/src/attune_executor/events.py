@@ -1,4 +1,5 @@
-"""``event.created`` -> rule matching -> enforcements (one ``create_many`` per fetched batch).
+"""``event.created`` -> rule matching -> enforcements (one ``create_many`` per fetched batch),
+processed into executions at once (:mod:`attune_executor.enforcements`), then announced.
 
 For each event: the enabled rules of its trigger (or only its ``rule_ref``), criteria evaluated,
 ``action_params`` rendered and validated against the action's parameter schema. A rule whose
@@ -16,12 +17,14 @@ from datetime import datetime
 from typing import Any
 
 from attune_executor.context import ExecutorContext
+from attune_executor.enforcements import EnforcementProcessor
 from attune_shared.bus import Delivery, EnforcementCreated, EventCreated
 from attune_shared.constants import SYSTEM_USER
 from attune_shared.errors import DefinitionError, ParameterError, PermanentError, TemplateRenderError
 from attune_shared.logs import Throttle
 from attune_shared.metrics import CRITERIA_ERRORS, ENFORCEMENTS
 from attune_shared.models import Action, Enforcement, Event, Pack, Rule
+from attune_shared.outage import is_unavailable
 from attune_shared.parameters import revealing_parameters, seal, secret_parameters, validate_parameters
 from attune_shared.repos import EnforcementRepository, EventRepository, NewEnforcement
 from attune_shared.rules import evaluate_criteria, event_context, render_params, validate_criteria
@@ -41,8 +44,9 @@ class Match:
 
 
 class EventProcessor:
-    def __init__(self, context: ExecutorContext) -> None:
+    def __init__(self, context: ExecutorContext, enforcements: EnforcementProcessor) -> None:
         self.pool = context.pool
+        self.enforcements = enforcements
         self.bus = context.bus
         self.catalog = context.catalog
         self.box = context.box
@@ -91,13 +95,19 @@ class EventProcessor:
                     matches.append(match)
         if not matches:
             return
-        rows = await self._store(matches)
+        created = [e for e in (await self._store(matches)) if e.status is EnforcementStatus.CREATED]
+        try:
+            if created:
+                await self.enforcements.process(created)
+        except Exception as exc:
+            # committed, not processed: the consumer of their `enforcement.created` processes them
+            log.warning(
+                "enforcement.process_deferred",
+                extra={"enforcements": len(created), "error": f"{type(exc).__name__}: {exc}"},
+                exc_info=not is_unavailable(exc),
+            )
         outcomes = await self.bus.enforcement_created_many(
-            [
-                EnforcementCreated(enforcement_id=e.id, created=e.created, rule_ref=e.rule_ref)
-                for e in rows
-                if e.status is EnforcementStatus.CREATED
-            ]
+            [EnforcementCreated(enforcement_id=e.id, created=e.created, rule_ref=e.rule_ref) for e in created]
         )
         if failed := next((error for error in outcomes if error is not None), None):
             raise failed  # the batch is handled again: the rows exist, their messages are sent again
