@@ -15,7 +15,6 @@ from typing import Any, Final
 
 import semver
 import yaml
-from jsonpath_ng.parser import parse as jsonpath_parse
 
 #: What ``use_none`` turns ``None`` into; StackStorm's parameter casting turns it back.
 NONE_MAGIC_VALUE: Final = "%*****__%NONE%__*****%"
@@ -60,6 +59,9 @@ def json_escape(value: Any) -> str:
 
 def jsonpath_query(value: Any, query: str) -> list[Any] | None:
     """The values of ``value`` that the JSONPath ``query`` selects, or ``None`` when none does."""
+    # imported on first use: its parser tables cost every service ~3 MB, and few workflows use it
+    from jsonpath_ng.parser import parse as jsonpath_parse
+
     matches = [match.value for match in jsonpath_parse(query).find(value)]
     return matches or None
 
