@@ -5,13 +5,13 @@ Per execution, the hops from the trigger message to ``running``:
 
 - ``trigger -> event``: the trigger message's stream time (the event's and execution's ``created``)
   to the sensor's ``event.created`` announcement, as this process received it (the row committed);
-- ``event -> enforcement``: to the ``enforcement.created`` announcement (rule matched, row committed);
-- ``enforcement -> requested``: to the execution's INSERT history row (the transaction that created
-  it, and resolved the enforcement);
+- ``event -> requested``: to the execution's INSERT history row (the rule matched, the enforcement
+  committed, then the transaction that created the execution and resolved the enforcement; the
+  executor announces ``enforcement.created`` only after that, so it marks no hop);
 - ``requested -> running``: to the ``running`` history row.
 
-The two announcements are observed by a plain NATS subscription of the benchmark (the API's way
-of following them), so they carry this process's delivery delay too; the rows' times are the
+The announcement is observed by a plain NATS subscription of the benchmark (the API's way of
+following it), so it carries this process's delivery delay too; the rows' times are the
 database's. An execution slower than :data:`STALL_MS` is a stall; the host-stall probe
 (``probe.py``) runs meanwhile, and the time the whole machine stood still during an execution is
 subtracted to give the pipeline's own latency (what the targets count).
@@ -37,11 +37,11 @@ from attune_shared.bus import BusSpec
 from .pipeline import Stack, connect_nats, percentiles, run_to_completion
 
 STALL_MS = 100.0
-HOPS = ("trigger -> event", "event -> enforcement", "enforcement -> requested", "requested -> running")
+HOPS = ("trigger -> event", "event -> requested", "requested -> running")
 #: the slowest executions of a run kept with their hops in the results
 KEEP_SLOW = 20
 
-_ROWS = """SELECT x.id, x.enforcement, e.id AS event_id,
+_ROWS = """SELECT x.id, e.id AS event_id,
        extract(epoch FROM x.created) AS t0,
        extract(epoch FROM q.created) AS requested,
        extract(epoch FROM r.created) AS running,
@@ -78,12 +78,11 @@ async def checkpoints(pool: asyncpg.Pool) -> dict[str, float]:
 
 
 class Announcements:
-    """When this process received each ``event.created`` and ``enforcement.created`` (by id)."""
+    """When this process received each ``event.created`` (by id)."""
 
     def __init__(self, st: Stack) -> None:
         self.st = st
         self.events: dict[int, float] = {}
-        self.enforcements: dict[int, float] = {}
         self._nc: NatsClient | None = None
 
     async def __aenter__(self) -> Announcements:
@@ -93,11 +92,7 @@ class Announcements:
         async def on_event(msg: Msg) -> None:
             self.events[json.loads(msg.data)["event_id"]] = time.time()
 
-        async def on_enforcement(msg: Msg) -> None:
-            self.enforcements[json.loads(msg.data)["enforcement_id"]] = time.time()
-
         await self._nc.subscribe(subjects.event_created, cb=on_event)
-        await self._nc.subscribe(subjects.enforcement_created, cb=on_enforcement)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -166,7 +161,6 @@ async def one_run(
         points = [
             t0,
             seen.events.get(r["event_id"]),
-            seen.enforcements.get(r["enforcement"]),
             r["requested"] and float(r["requested"]),
             running,
         ]
