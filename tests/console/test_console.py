@@ -319,6 +319,21 @@ async def test_an_inquiry_is_answered_through_its_form_and_its_workflow_continue
     workflow = await run(stack, "wftest.approval", {"host": "web-9"})
     row = page.get_by_role("row").filter(has_text=f"workflow #{workflow}")
     await expect(row).to_be_visible(timeout=30_000)  # appears without a reload
+
+    # the paused workflow's page offers the answer, not Resume (which would not move it on)
+    asked = await _pending_inquiry(stack, parent=workflow)
+
+    async def paused() -> bool:
+        return await status_of(stack, workflow) == "paused"
+
+    await wait_for(paused, 30, "the workflow paused at its ask task")
+    await page.goto(f"/executions/{workflow}")
+    await expect(page.get_by_role("button", name="Cancel")).to_be_visible()
+    await expect(page.get_by_role("button", name="Resume")).to_have_count(0)
+    waiting = page.locator("p.notice").filter(has_text="This workflow waits for an answer")
+    await waiting.get_by_role("link", name=f"answer inquiry #{asked['id']}").click()
+    await expect(page.get_by_role("heading", name=re.compile(r"^Inquiry #\d+"))).to_be_visible()
+    await page.goto("/inquiries")
     await row.get_by_role("link", name=re.compile(r"^#\d+$")).click()
     await expect(page.get_by_role("heading", name=re.compile(r"^Inquiry #\d+"))).to_be_visible()
     form = page.get_by_role("region", name="Respond")

@@ -25,6 +25,16 @@ export function ExecutionDetail() {
   // (the stream's messages do not name the parent), one execution's page only that execution
   const [treeVersion, setTreeVersion] = useState(0);
   const workflow = execution.data !== undefined && execution.data.workflow_def !== null;
+  // a workflow paused at an ask task goes on when the inquiry is answered: Resume would not move it
+  const paused = workflow && RESUMABLE.has(execution.data?.status ?? "");
+  const asking = useQuery(
+    () =>
+      paused
+        ? call(api.GET("/api/v1/inquiries", { params: { query: { parent: id, status: "pending" } } }))
+        : Promise.resolve(null),
+    `a${id}-${paused}`,
+  );
+  const inquiry = asking.data?.data[0];
   const refresh = useThrottled(() => {
     execution.reload();
     history.reload();
@@ -80,7 +90,7 @@ export function ExecutionDetail() {
                 Pause
               </button>
             )}
-            {workflow && RESUMABLE.has(x.status) && (
+            {workflow && RESUMABLE.has(x.status) && !inquiry && (
               <button type="button" onClick={() => void control("resume")}>
                 Resume
               </button>
@@ -101,6 +111,12 @@ export function ExecutionDetail() {
       {x.status === "pending" && (
         <p className="notice">
           This execution asks a question and waits for the answer: <Link to={`/inquiries/${x.id}`}>answer inquiry #{x.id}</Link>.
+        </p>
+      )}
+      {inquiry && (
+        <p className="notice">
+          This workflow waits for an answer: <Link to={`/inquiries/${inquiry.id}`}>answer inquiry #{inquiry.id}</Link>{" "}
+          and it goes on.
         </p>
       )}
       {rerunning && <Rerun execution={x} onDone={(newId) => navigate(`/executions/${newId}`)} />}
