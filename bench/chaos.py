@@ -143,12 +143,14 @@ async def _publish_one(soak: Soak, nc: NatsClient, n: int) -> None:
             await asyncio.sleep(0.5)
 
 
-async def publish_at(soak: Soak, nc: NatsClient, rate: float, until: float) -> None:
-    """Publish at ``rate``/s until ``until`` (monotonic), then wait for every publish to be acked."""
+async def publish_at(soak: Soak, nc: NatsClient, rate: float, until: float, recovered: asyncio.Event) -> None:
+    """Publish at ``rate``/s until ``until`` (monotonic) and until every fault's recovery is timed
+    (``recovered``: a fault late in the soak is restarted after ``until``, and its recovery is new
+    work flowing again), then wait for every publish to be acked."""
     tasks: set[asyncio.Task[None]] = set()
     t0 = time.monotonic()
     sent = 0
-    while time.monotonic() < until:
+    while time.monotonic() < until or not recovered.is_set():
         target = t0 + sent / rate
         if (delay := target - time.monotonic()) > 0:
             await asyncio.sleep(delay)
@@ -306,21 +308,31 @@ async def time_recovery(soak: Soak, pool: asyncpg.Pool, fault: Fault) -> None:
 
 
 async def schedule_faults(
-    soak: Soak, pool: asyncpg.Pool, until: float, interval: tuple[float, float], faults: list[Fault]
+    soak: Soak,
+    pool: asyncpg.Pool,
+    until: float,
+    interval: tuple[float, float],
+    faults: list[Fault],
+    recovered: asyncio.Event,
 ) -> None:
     """Every ``interval`` (random within it) one target, or two at once one time in four; one
-    injection at a time (the next waits for the restart, not for the recovery)."""
+    injection at a time (the next waits for the restart, not for the recovery). ``recovered`` is
+    set once every recovery is timed (or timed out)."""
     recoveries: list[asyncio.Task[None]] = []
-    while True:
-        await asyncio.sleep(random.uniform(*interval))
-        if time.monotonic() >= until:
-            break
-        fault = Fault(random.sample(TARGETS, 2 if random.random() < 0.25 else 1), soak.elapsed())
-        faults.append(fault)
-        print(f"  {fault.at_s:8.1f} s  kill {' + '.join(fault.targets)}", flush=True)
-        await inject(soak, fault, random.uniform(1, 6))
-        recoveries.append(asyncio.create_task(time_recovery(soak, pool, fault)))
-    await asyncio.gather(*recoveries)
+    try:
+        while True:
+            delay = random.uniform(*interval)
+            if time.monotonic() + delay >= until:
+                break
+            await asyncio.sleep(delay)
+            fault = Fault(random.sample(TARGETS, 2 if random.random() < 0.25 else 1), soak.elapsed())
+            faults.append(fault)
+            print(f"  {fault.at_s:8.1f} s  kill {' + '.join(fault.targets)}", flush=True)
+            await inject(soak, fault, random.uniform(1, 6))
+            recoveries.append(asyncio.create_task(time_recovery(soak, pool, fault)))
+        await asyncio.gather(*recoveries)
+    finally:
+        recovered.set()
 
 
 # --- the checks -----------------------------------------------------------------------------------
@@ -504,9 +516,11 @@ async def _run(
     faults: list[Fault] = []
     s.started = time.monotonic()
     until = s.started + duration
+    recovered = asyncio.Event()
     try:
         await asyncio.gather(
-            publish_at(s, nc, rate, until), schedule_faults(s, pool, until, interval, faults)
+            publish_at(s, nc, rate, until, recovered),
+            schedule_faults(s, pool, until, interval, faults, recovered),
         )
         quiet_started = time.monotonic()
         await _wait(lambda: _settled(pool, len(s.acked)), quiet_timeout, "quiet (every execution terminal)")
