@@ -38,6 +38,7 @@ export function ExecutionDetail() {
   const refresh = useThrottled(() => {
     execution.reload();
     history.reload();
+    asking.reload(); // a task may ask while the workflow is already pausing
     setTreeVersion((v) => v + 1);
   }, 300);
   const connected = useStream<ExecutionChange>(
