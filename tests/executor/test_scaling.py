@@ -1,4 +1,5 @@
-"""Several replicas: work is shared and done exactly once, also when a replica is SIGKILLed."""
+"""Several replicas and run slots: work is shared and done exactly once, also when a replica is
+SIGKILLed, and a replica runs no more actions at once than its concurrency."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ import asyncpg
 import pytest
 
 from attune_shared.bus import Bus
+from attune_shared.models import Execution
 from attune_shared.repos import ExecutionHistoryRepository, WorkerRepository
 from attune_shared.statuses import TERMINAL_STATUSES, ExecutionStatus
 
 from ..shared.factories import make_action, make_rule, make_trigger
 from .conftest import StartExecutor
-from .helpers import executions_of, finished, fire, request, wait_for
+from .helpers import executions_of, finished, fire, request, status_of, wait_for
 
 S = ExecutionStatus
 pytestmark = pytest.mark.slow
@@ -102,19 +104,53 @@ async def test_replicas_claim_no_more_than_they_can_run(
     await start_executor("ex-small-b", CONCURRENCY="2")
     for _ in range(8):
         await request(db_pool, bus, "core.sleep", {"seconds": 0.6})
-    peak: dict[int, int] = {}
     waiting_while_full = False
 
-    async def all_done() -> bool:
+    async def all_done() -> list[Execution]:
         nonlocal waiting_while_full
         xs = await executions_of(db_pool, "core.sleep")
-        running = Counter(x.worker for x in xs if x.status is S.RUNNING)
-        for worker, n in running.items():
-            peak[worker] = max(peak.get(worker, 0), n)  # type: ignore[index]
-        if sum(running.values()) == 4 and any(x.status is S.REQUESTED for x in xs):
+        if sum(x.status is S.RUNNING for x in xs) >= 4 and any(x.status is S.REQUESTED for x in xs):
             waiting_while_full = True  # the rest stays in the stream, claimed by nobody
-        return len([x for x in xs if x.status is S.COMPLETED]) == 8
+        return xs if len([x for x in xs if x.status is S.COMPLETED]) == 8 else []
 
-    await wait_for(all_done, 20, "8 sleeps")
-    assert set(peak.values()) == {2}, peak  # both replicas ran two at a time, never more
+    done = await wait_for(all_done, 20, "8 sleeps")
+    # a run's slot is free once its action returns (its end is recorded after): what counts is how
+    # many actions ran at once, from `started_at` (set before the action starts) for its duration
+    runs: dict[int | None, list[tuple[float, float]]] = {}
+    for x in done:
+        assert x.started_at is not None and x.result is not None
+        start = x.started_at.timestamp()
+        runs.setdefault(x.worker, []).append((start, start + x.result["duration_ms"] / 1000))
+    peak = {worker: _most_at_once(spans) for worker, spans in runs.items()}
+    assert len(peak) == 2 and set(peak.values()) == {2}, peak  # both ran two at a time, never more
     assert waiting_while_full
+
+
+def _most_at_once(spans: list[tuple[float, float]]) -> int:
+    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    most = current = 0
+    for _, step in edges:
+        current += step
+        most = max(most, current)
+    return most
+
+
+async def test_a_run_slot_is_free_once_the_action_returns(
+    db_pool: asyncpg.Pool, bus: Bus, core: None, start_executor: StartExecutor
+) -> None:
+    """The next run starts while the previous end is still being written: here that write waits
+    on a row lock the test holds, and the only slot serves the next execution meanwhile."""
+    await start_executor("ex-one-slot", CONCURRENCY="1")
+    first = await request(db_pool, bus, "core.sleep", {"seconds": 1})
+    await wait_for(lambda: _has_status(db_pool, first, S.RUNNING), 20, "the sleep running")
+    async with db_pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT 1 FROM execution WHERE id = $1 FOR UPDATE", first.id)
+        second = await request(db_pool, bus, "core.noop")
+        await wait_for(lambda: _has_status(db_pool, second, S.RUNNING, S.COMPLETED), 20, "the noop started")
+        assert (await status_of(db_pool, first)).status is S.RUNNING  # its end waits for the lock
+    done = await finished(db_pool, 2)
+    assert [x.status for x in done] == [S.COMPLETED, S.COMPLETED]
+
+
+async def _has_status(db: asyncpg.Pool, x: Execution, *statuses: ExecutionStatus) -> bool:
+    return (await status_of(db, x)).status in statuses

@@ -1,7 +1,10 @@
 """The actions this replica runs: start, stop (cancel, shutdown), and their end (through the
 :class:`~attune_executor.finishing.Finisher`). Each run holds one capacity credit of the executions
-consumer, released once its end is recorded (a worker never shows more `running` executions than
-its concurrency)."""
+consumer while the action runs: a replica never runs more actions at once than its concurrency.
+The credit is given back when the action returns, before its end is recorded, so that the next
+runs start while the ends are written (together, in one statement); at most ``UNRECORDED_ENDS``
+wait to be recorded that way, and past that a run keeps its credit until its end is recorded, so a
+slow database slows the intake instead of piling up ends."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import time
 from dataclasses import dataclass
 
 from attune_executor.context import ExecutorContext
-from attune_executor.finishing import Ending
+from attune_executor.finishing import MAX_BATCH, Ending
 from attune_executor.runners import ActionSupport, RunContext, Runners, RunResult
 from attune_shared.bus import Credit
 from attune_shared.executions import cancelled_result
@@ -23,6 +26,8 @@ from attune_shared.statuses import ExecutionStatus
 
 log = logging.getLogger("attune.executor.running")
 
+#: Most ends of runs that gave their credit back and wait to be recorded: one statement's worth.
+UNRECORDED_ENDS = MAX_BATCH
 #: How long a `canceling` seen for a run not (yet) registered is remembered, in seconds.
 EARLY_CANCEL_MEMORY = 30.0
 
@@ -32,7 +37,7 @@ class Run:
     execution: Execution
     ctx: RunContext
     task: asyncio.Task[None] | None = None
-    #: the capacity this run takes, given back when its end is recorded
+    #: the capacity this run takes, given back when the action returns (or when its end is recorded)
     credit: Credit | None = None
     #: stopped because the executor shuts down (not a user's cancel)
     shutdown: bool = False
@@ -48,6 +53,8 @@ class RunManager:
         self.box = context.box
         self.runners = Runners(ActionSupport(context.datastore, context.bus, context.packs))
         self.runs: dict[int, Run] = {}
+        #: runs whose action returned and whose credit is given back, their end not recorded yet
+        self.recording = 0
         #: executions seen `canceling` before their run was registered here, with when
         self._early_cancels: dict[int, float] = {}
         self.stopping = False
@@ -67,8 +74,8 @@ class RunManager:
     def start(
         self, run: Run, execution: Execution, credit: Credit, *, announced: asyncio.Future[None] | None = None
     ) -> None:
-        """Run it, holding ``credit`` until its end is recorded; with ``announced``, its end is
-        recorded only after that (its start's announcement)."""
+        """Run it, holding ``credit`` while the action runs; with ``announced``, its end is recorded
+        only after that (its start's announcement)."""
         run.execution = run.ctx.execution = execution
         run.credit = credit
         run.announced = announced
@@ -96,32 +103,47 @@ class RunManager:
         return True
 
     async def _run(self, run: Run) -> None:
-        RUNNING_ACTIONS.inc()
         try:
+            result = await self._action(run)
+            early = run.credit is not None and self.recording < UNRECORDED_ENDS
+            if early and run.credit is not None:
+                run.credit.release()
+                self.recording += 1
             try:
-                # the sealed (secret) parameters are opened only here, for the action itself
-                run.ctx.params = unseal(run.execution.config, run.execution.secrets, self.box)
-                result = await self.runners.run(run.ctx)
-            except SecretDecryptError as exc:
-                result = RunResult(False, None, run.ctx.elapsed_ms(), error=f"secret parameters: {exc}")
-            except Exception as exc:
-                log.exception("run.crashed", extra={"execution": run.execution.id})
-                result = RunResult(
-                    False, None, run.ctx.elapsed_ms(), error=f"executor error: {type(exc).__name__}: {exc}"
-                )
-            ACTION_SECONDS.labels(run.ctx.action.runner_type).observe(result.duration_ms / 1000)
-            if run.announced is not None:
-                await asyncio.gather(run.announced, return_exceptions=True)
-            ending = self._ending(run, result)
-            if not await self.finisher.end_until_recorded(ending, lambda: self.stopping):
-                log.warning("run.lost", extra={"execution": run.execution.id, "status": str(ending.status)})
+                await self._record(run, result)
+            finally:
+                self.recording -= early
         except Exception:
             log.exception("run.finish_failed", extra={"execution": run.execution.id})
         finally:
-            RUNNING_ACTIONS.dec()
             self.runs.pop(run.execution.id, None)
             if run.credit is not None:
                 run.credit.release()
+
+    async def _action(self, run: Run) -> RunResult:
+        RUNNING_ACTIONS.inc()
+        try:
+            # the sealed (secret) parameters are opened only here, for the action itself
+            run.ctx.params = unseal(run.execution.config, run.execution.secrets, self.box)
+            result = await self.runners.run(run.ctx)
+        except SecretDecryptError as exc:
+            result = RunResult(False, None, run.ctx.elapsed_ms(), error=f"secret parameters: {exc}")
+        except Exception as exc:
+            log.exception("run.crashed", extra={"execution": run.execution.id})
+            result = RunResult(
+                False, None, run.ctx.elapsed_ms(), error=f"executor error: {type(exc).__name__}: {exc}"
+            )
+        finally:
+            RUNNING_ACTIONS.dec()
+        ACTION_SECONDS.labels(run.ctx.action.runner_type).observe(result.duration_ms / 1000)
+        return result
+
+    async def _record(self, run: Run, result: RunResult) -> None:
+        if run.announced is not None:
+            await asyncio.gather(run.announced, return_exceptions=True)
+        ending = self._ending(run, result)
+        if not await self.finisher.end_until_recorded(ending, lambda: self.stopping):
+            log.warning("run.lost", extra={"execution": run.execution.id, "status": str(ending.status)})
 
     @staticmethod
     def _ending(run: Run, outcome: RunResult) -> Ending:
