@@ -7,6 +7,7 @@ import json
 import asyncpg
 import httpx
 from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
 from prometheus_client.parser import text_string_to_metric_families
 
 from attune_shared.bus import Bus, EnforcementCreated, RuleChanged
@@ -19,6 +20,7 @@ from attune_shared.repos import (
     EnforcementRepository,
     ExecutionHistoryRepository,
     NewEnforcement,
+    PolicyRepository,
     RuleRepository,
 )
 from attune_shared.statuses import EnforcementStatus, ExecutionStatus
@@ -107,6 +109,47 @@ async def test_matching_rules_run_their_actions(
     history = await ExecutionHistoryRepository(db_pool).for_entity(x.id)
     statuses = [h.new_values["status"] for h in reversed(history) if "status" in h.changed_fields]
     assert statuses == ["requested", "scheduling", "scheduled", "running", "completed"]
+
+
+async def test_an_idle_replica_starts_what_it_creates_without_a_wake_up(
+    db_pool: asyncpg.Pool, bus: Bus, nats_client: NatsClient, core: None, start_executor: StartExecutor
+) -> None:
+    """Executions the replica creates from its events start at once while it has free run slots:
+    no ``execution.requested`` crosses the stream for them. An action with a policy is scheduled
+    through the stream as before."""
+    trigger = await make_trigger(db_pool, "demo.alert")
+    await make_rule(
+        db_pool,
+        "demo.direct",
+        trigger=trigger,
+        action=await make_action(db_pool, "demo.free", entry_point="noop"),
+    )
+    guarded = await make_action(db_pool, "demo.guarded", entry_point="noop")
+    await make_rule(
+        db_pool, "demo.policed", trigger=await make_trigger(db_pool, "demo.other"), action=guarded
+    )
+    await PolicyRepository(db_pool).insert(
+        {"ref": "demo.few", "pack": guarded.pack, "pack_ref": "demo", "action_ref": "demo.guarded"}
+        | {"concurrency_limit": 5, "concurrency_method": "enqueue"}
+    )
+    wake_ups: list[int] = []
+
+    async def count(msg: Msg) -> None:
+        wake_ups.append(json.loads(msg.data)["execution_id"])
+
+    sub = await nats_client.subscribe(bus.spec.subjects.execution_requested, cb=count)
+    try:
+        await start_executor(CONCURRENCY="8")
+        await fire(db_pool, bus, "demo.alert", *({"n": n} for n in range(5)))
+        free = await finished(db_pool, 5, "demo.free")
+        assert {x.status for x in free} == {ExecutionStatus.COMPLETED}
+        await fire(db_pool, bus, "demo.other", {"n": 1})
+        [policed] = await finished(db_pool, 1, "demo.guarded")
+        assert policed.status is ExecutionStatus.COMPLETED
+        await nats_client.flush()
+        assert wake_ups == [policed.id]
+    finally:
+        await sub.unsubscribe()
 
 
 async def test_redelivered_events_and_enforcements_are_harmless(

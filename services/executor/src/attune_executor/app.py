@@ -84,8 +84,8 @@ class Executor:
         await self.presence.claim_name()
         worker = await self.presence.register()
         await self._recover_own(worker.id)
-        scheduler = Scheduler(self.context, self.runs, worker.id)
-        enforcements = EnforcementProcessor(self.context)
+        scheduler = Scheduler(self.context, self.runs, self.slots, worker.id)
+        enforcements = EnforcementProcessor(self.context, scheduler.start_created)
         events = EventProcessor(self.context, enforcements)
         consumers: list[BatchConsumer[Any]] = [
             self._consumer(EXECUTOR_EVENTS, EventCreated, events.handle, Credits(PIPELINE_CREDITS)),

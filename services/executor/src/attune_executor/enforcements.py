@@ -2,14 +2,15 @@
 
 The replica that matched an event processes the enforcements it created at once
 (:meth:`EnforcementProcessor.process`, called by the event stage before it publishes
-``enforcement.created``), which saves a hop per execution; the ``enforcement.created`` consumer
-handles the rest: enforcements another replica could not process (an outage between the two
-steps), and the maintenance loop's re-publishes. It skips, without a query, the enforcements this
-replica processed lately. Two statements per batch: the enforcements, then their executions created
-and the enforcements resolved together. Rules come from the cache that every ``rule.changed``
-clears, actions from the ``cache_ttl`` cache, so a rule disabled (or an action deleted) since the
-event matched disables the enforcement. Redelivery is harmless: an enforcement resolves once, and
-has one top-level execution.
+``enforcement.created``), which saves a hop per execution, and starts the executions it creates
+while it has free run slots (no ``execution.requested`` for those). The ``enforcement.created``
+consumer handles the rest: enforcements another replica could not process (an outage between the
+two steps), and the maintenance loop's re-publishes. It skips, without a query, the enforcements
+this replica processed lately. Two statements per batch: the enforcements, then their executions
+created and the enforcements resolved together. Rules come from the cache that every
+``rule.changed`` clears, actions from the ``cache_ttl`` cache, so a rule disabled (or an action
+deleted) since the event matched disables the enforcement. Redelivery is harmless: an enforcement
+resolves once, and has one top-level execution.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from attune_executor.wakeups import wake
 from attune_shared import executions
 from attune_shared.bus import Delivery, EnforcementCreated, gather_bounded
 from attune_shared.errors import PermanentError
+from attune_shared.executions import StartNow
 from attune_shared.inquiries import is_inquiry
 from attune_shared.metrics import ENFORCEMENTS
 from attune_shared.models import Enforcement
@@ -37,8 +39,10 @@ RECENT = 8192
 
 
 class EnforcementProcessor:
-    def __init__(self, context: ExecutorContext) -> None:
+    def __init__(self, context: ExecutorContext, start_now: StartNow | None = None) -> None:
         self.pool = context.pool
+        #: starts the executions created here while this replica has free run slots
+        self.start_now = start_now
         self.bus = context.bus
         self.catalog = context.catalog
         self.settings = context.settings
@@ -118,5 +122,5 @@ class EnforcementProcessor:
                 "enforcement.disabled", extra={"enforcement": e.id, "rule": e.rule_ref, "reason": reason}
             )
         requested = [(x, new) for x, new in rows if x.status is ExecutionStatus.REQUESTED]
-        await executions.publish_requested_many(self.bus, [x for x, new in requested if new])
+        await executions.publish_requested_many(self.bus, [x for x, new in requested if new], self.start_now)
         await gather_bounded(wake(self.bus, x) for x, new in requested if not new)

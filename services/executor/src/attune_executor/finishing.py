@@ -31,6 +31,7 @@ from attune_executor.catalog_cache import CatalogCache
 from attune_executor.policies import PolicyEngine
 from attune_executor.wakeups import Wakeups
 from attune_shared import executions
+from attune_shared.batching import GroupWriter
 from attune_shared.bus import Bus, gather_bounded
 from attune_shared.completion import CompletionTriggers
 from attune_shared.executions import Transition
@@ -129,8 +130,9 @@ class Finisher:
         self.completion = CompletionTriggers(bus, catalog)
         #: set by the executor's context: workflows advance when one of their children ends
         self.workflows: WorkflowEngine | None = None
-        self._pending: list[tuple[Ending, asyncio.Future[bool]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._writes = GroupWriter(
+            self._write, key=lambda e: e.execution.id, max_batch=MAX_BATCH, after=self._announce
+        )
 
     async def end(self, ending: Ending) -> bool:
         """End one execution; True if this call's compare-and-set won."""
@@ -231,45 +233,22 @@ class Finisher:
         return True
 
     async def _submit(self, ending: Ending) -> bool:
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pending.append((ending, future))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write())
-        return await future
+        return await self._writes.submit(ending) is not None
 
-    async def _write(self) -> None:
-        """Write what was submitted while the previous batch was being written, in one statement.
-        Under low load a batch is a single ending, so nothing waits for a timer."""
-        await asyncio.sleep(0)  # let the endings submitted in this loop iteration join
-        while self._pending:
-            batch: list[tuple[Ending, asyncio.Future[bool]]] = []
-            rest: list[tuple[Ending, asyncio.Future[bool]]] = []
-            seen: set[int] = set()
-            for item in self._pending:
-                if len(batch) < MAX_BATCH and item[0].execution.id not in seen:
-                    seen.add(item[0].execution.id)
-                    batch.append(item)
-                else:
-                    rest.append(item)
-            self._pending = rest
-            try:
-                previous = await ExecutionRepository(self.pool).update_status_many(
-                    [e.transition().change() for e, _ in batch]
-                )
-            except Exception as exc:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            # the callers go on once the rows are written; the announcements follow
-            for (_, future), old in zip(batch, previous, strict=True):
-                if not future.done():
-                    future.set_result(old is not None)
-            await gather_bounded(
-                executions.announce(self.bus, e.execution, (old, e.status))
-                for (e, _), old in zip(batch, previous, strict=True)
-                if old is not None
-            )
+    async def _write(self, endings: list[Ending]) -> list[ExecutionStatus | None]:
+        """The compare-and-sets of the endings submitted together, in one statement: the status
+        each one replaced (``None``: it lost)."""
+        return await ExecutionRepository(self.pool).update_status_many(
+            [e.transition().change() for e in endings]
+        )
+
+    async def _announce(self, endings: list[Ending], previous: Sequence[ExecutionStatus | None]) -> None:
+        """Once the callers go on: the changes that won, announced."""
+        await gather_bounded(
+            executions.announce(self.bus, e.execution, (old, e.status))
+            for e, old in zip(endings, previous, strict=True)
+            if old is not None
+        )
 
 
 class _Lost(Exception):

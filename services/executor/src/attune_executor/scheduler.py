@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from attune_executor.context import ExecutorContext
@@ -20,10 +21,11 @@ from attune_executor.finishing import Ending
 from attune_executor.policies import Decision
 from attune_executor.running import Run, RunManager
 from attune_shared import executions, inquiries
-from attune_shared.bus import Delivery, ExecutionRequested
+from attune_shared.batching import GroupWriter
+from attune_shared.bus import Credit, Credits, Delivery, ExecutionRequested
 from attune_shared.executions import Transition
 from attune_shared.inquiries import is_inquiry
-from attune_shared.models import Action, Execution
+from attune_shared.models import Action, Execution, Policy
 from attune_shared.outage import is_unavailable
 from attune_shared.repos import ExecutionRepository, PolicyAdmissionRepository
 from attune_shared.statuses import ExecutionStatus
@@ -32,16 +34,22 @@ from attune_shared.workflows.children import is_workflow
 log = logging.getLogger("attune.executor.scheduler")
 
 S = ExecutionStatus
+#: Most executions started by one statement.
+MAX_START_BATCH = 256
 
 
 class Scheduler:
-    def __init__(self, context: ExecutorContext, runs: RunManager, worker_id: int) -> None:
+    def __init__(self, context: ExecutorContext, runs: RunManager, slots: Credits, worker_id: int) -> None:
         self.context = context
         self.pool = context.pool
         self.bus = context.bus
         self.catalog = context.catalog
         self.runs = runs
+        #: this replica's run slots (the executions consumer's credits)
+        self.slots = slots
         self.worker_id = worker_id
+        #: the direct starts of concurrent batches, in one statement (a duplicate waits for the next)
+        self._starts = GroupWriter(self._start_many, key=lambda k: k[0], max_batch=MAX_START_BATCH)
 
     async def handle(self, deliveries: list[Delivery[ExecutionRequested]]) -> None:
         refs = {d.body.action_ref for d in deliveries}
@@ -50,29 +58,61 @@ class Scheduler:
         first: dict[int, Delivery[ExecutionRequested]] = {}
         for d in deliveries:
             first.setdefault(d.body.execution_id, d)  # a duplicate in the same batch is just acked
-        direct = [
-            d
-            for d in first.values()
-            if (a := actions.get(d.body.action_ref)) is not None and a.enabled and not policies[a.ref]
-        ]
+        direct = [d for d in first.values() if _direct(actions.get(d.body.action_ref), policies)]
         started: set[int] = set()
         if direct:
-            started = await self._start_direct(direct, actions)
+            by_id = {d.body.execution_id: d for d in direct}
+            started = await self._start_direct(
+                [(d.body.execution_id, d.body.created) for d in direct],
+                actions,
+                lambda execution_id: by_id[execution_id].hold_credit(),
+            )
         rest = [d for d in first.values() if d.body.execution_id not in started]
         if rest:
             await self._handle_each(rest)
 
+    async def start_created(self, created: Sequence[Execution]) -> set[int]:
+        """Executions this replica has just created and announced ``requested``: as many as it has
+        free run slots for, of actions without policies, start here at once, without their
+        wake-up's round trip through the stream. Their ids; the rest need ``execution.requested``
+        (so do these if starting them fails: the error is logged, not raised)."""
+        if self.slots.free <= 0 or not created:
+            return set()
+        refs = {x.action_ref for x in created}
+        actions = await self.catalog.actions(refs)
+        policies = await self.catalog.policies(refs)
+        direct = [x for x in created if x.run_after is None and _direct(actions.get(x.action_ref), policies)]
+        direct = direct[: self.slots.free]
+        if not direct:
+            return set()
+        self.slots.take(len(direct))
+        credits = {x.id: Credit(self.slots) for x in direct}
+        try:
+            return await self._start_direct([(x.id, x.created) for x in direct], actions, credits.pop)
+        except Exception as exc:
+            log.warning(
+                "execution.start_deferred",
+                extra={"executions": len(direct), "error": f"{type(exc).__name__}: {exc}"},
+                exc_info=not is_unavailable(exc),
+            )
+            return set()
+        finally:
+            for credit in credits.values():  # not handed to a run
+                credit.release()
+
     async def _start_direct(
-        self, direct: list[Delivery[ExecutionRequested]], actions: dict[str, Action | None]
+        self,
+        keys: list[tuple[int, datetime]],
+        actions: dict[str, Action | None],
+        credit_of: Callable[[int], Credit],
     ) -> set[int]:
-        """Actions without policies: claimed, scheduled and started in one round trip."""
-        by_id = {d.body.execution_id: d for d in direct}
+        """Actions without policies: claimed, scheduled and started in one round trip; each run
+        takes its slot from ``credit_of(execution_id)``."""
         # everything this needs is read before the executions turn `running`: from then on nothing
         # may fail before their runs start
         packs = await self.catalog.packs({a.pack_ref for a in actions.values() if a is not None})
-        running = await ExecutionRepository(self.pool).start_many(
-            [(d.body.execution_id, d.body.created) for d in direct], self.worker_id, datetime.now(UTC)
-        )
+        started = await self._starts.submit_many(keys)
+        running = [x for x in started if x is not None]
         for x in running:
             action = actions[x.action_ref]
             assert action is not None
@@ -82,8 +122,13 @@ class Scheduler:
                 self._start_processless(x, action, announced)
                 continue
             run = self.runs.prepare(x, action, packs.get(action.pack_ref))
-            self.runs.start(run, x, by_id[x.id].hold_credit(), announced=announced)
+            self.runs.start(run, x, credit_of(x.id), announced=announced)
         return {x.id for x in running}
+
+    async def _start_many(self, keys: list[tuple[int, datetime]]) -> list[Execution | None]:
+        running = await ExecutionRepository(self.pool).start_many(keys, self.worker_id, datetime.now(UTC))
+        by_id = {x.id: x for x in running}
+        return [by_id.get(execution_id) for execution_id, _ in keys]
 
     def _start_processless(
         self, execution: Execution, action: Action, announced: asyncio.Future[None] | None = None
@@ -226,6 +271,12 @@ class Scheduler:
                 self.runs.start(prepared, x, d.hold_credit())
             else:
                 self.runs.discard(prepared)  # cancelled before it started
+
+
+def _direct(action: Action | None, policies: dict[str, list[Policy]]) -> bool:
+    """Whether executions of ``action`` start in one round trip: it exists, is enabled and has no
+    policies."""
+    return action is not None and action.enabled and not policies[action.ref]
 
 
 def _holds_no_process(action: Action) -> bool:
