@@ -218,6 +218,12 @@ async def test_event_and_enforcement_streams(api: Api, module_bus: Bus) -> None:
             enforcement = await enforcements.next()
             assert (enforcement.event, enforcement.id) == ("enforcement", "77")
             assert json.loads(enforcement.data)["rule_ref"] == "sse.on_alert"
+            # one the executor processed where it created it has no wake-up, only a notice
+            await module_bus.enforcements_processed(
+                [EnforcementCreated(enforcement_id=78, created=now, rule_ref="sse.on_alert")]
+            )
+            processed = await enforcements.next()
+            assert (processed.event, processed.id) == ("enforcement", "78")
         # resume: newer events are replayed from the database
         headers = {"Last-Event-ID": str(stored[0].id)}
         async with Stream(

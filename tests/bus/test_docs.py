@@ -10,6 +10,7 @@ def test_asyncapi_document_covers_the_contract() -> None:
         "attune.trigger.>",
         "attune.event.created",
         "attune.enforcement.created",
+        "attune.enforcement.processed",
         "attune.execution.requested",
         "attune.execution.status.{action_ref}",
         "attune.rule.changed",

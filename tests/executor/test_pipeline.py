@@ -111,12 +111,13 @@ async def test_matching_rules_run_their_actions(
     assert statuses == ["requested", "scheduling", "scheduled", "running", "completed"]
 
 
-async def test_an_idle_replica_starts_what_it_creates_without_a_wake_up(
+async def test_an_idle_replica_does_the_work_it_creates_without_wake_ups(
     db_pool: asyncpg.Pool, bus: Bus, nats_client: NatsClient, core: None, start_executor: StartExecutor
 ) -> None:
-    """Executions the replica creates from its events start at once while it has free run slots:
-    no ``execution.requested`` crosses the stream for them. An action with a policy is scheduled
-    through the stream as before."""
+    """The replica that matched the events processes their enforcements and, while it has free
+    run slots, starts their executions at once: neither ``enforcement.created`` nor
+    ``execution.requested`` crosses the stream for them (live followers get an
+    ``enforcement.processed`` notice). An action with a policy is scheduled through the stream."""
     trigger = await make_trigger(db_pool, "demo.alert")
     await make_rule(
         db_pool,
@@ -132,24 +133,35 @@ async def test_an_idle_replica_starts_what_it_creates_without_a_wake_up(
         {"ref": "demo.few", "pack": guarded.pack, "pack_ref": "demo", "action_ref": "demo.guarded"}
         | {"concurrency_limit": 5, "concurrency_method": "enqueue"}
     )
-    wake_ups: list[int] = []
+    seen: dict[str, list[int]] = {}
 
-    async def count(msg: Msg) -> None:
-        wake_ups.append(json.loads(msg.data)["execution_id"])
+    async def record(msg: Msg) -> None:
+        body = json.loads(msg.data)
+        seen.setdefault(msg.subject.rsplit(".", 1)[1], []).append(
+            body.get("execution_id") or body["enforcement_id"]
+        )
 
-    sub = await nats_client.subscribe(bus.spec.subjects.execution_requested, cb=count)
+    subjects = bus.spec.subjects
+    subs = [
+        await nats_client.subscribe(subject, cb=record)
+        for subject in (subjects.execution_requested, subjects.enforcements)
+    ]
     try:
         await start_executor(CONCURRENCY="8")
-        await fire(db_pool, bus, "demo.alert", *({"n": n} for n in range(5)))
+        events = await fire(db_pool, bus, "demo.alert", *({"n": n} for n in range(5)))
         free = await finished(db_pool, 5, "demo.free")
         assert {x.status for x in free} == {ExecutionStatus.COMPLETED}
         await fire(db_pool, bus, "demo.other", {"n": 1})
         [policed] = await finished(db_pool, 1, "demo.guarded")
         assert policed.status is ExecutionStatus.COMPLETED
         await nats_client.flush()
-        assert wake_ups == [policed.id]
+        assert seen.get("requested") == [policed.id]
+        assert "created" not in seen
+        assert len(seen["processed"]) == 6
+        assert set(seen["processed"]) >= {e.id for e in await enforcements_of(db_pool, events)}
     finally:
-        await sub.unsubscribe()
+        for sub in subs:
+            await sub.unsubscribe()
 
 
 async def test_redelivered_events_and_enforcements_are_harmless(

@@ -119,7 +119,7 @@ class Hub:
             self._followed[EVENTS] = await self.nc.subscribe(subjects.event_created, cb=self._on_event)
         else:
             self._followed[ENFORCEMENTS] = await self.nc.subscribe(
-                subjects.enforcement_created, cb=self._on_enforcement
+                subjects.enforcements, cb=self._on_enforcement
             )
 
     async def _subscribe_statuses(self) -> None:

@@ -96,9 +96,13 @@ class EventProcessor:
         if not matches:
             return
         created = [e for e in (await self._store(matches)) if e.status is EnforcementStatus.CREATED]
+        if not created:
+            return
+        notices = [
+            EnforcementCreated(enforcement_id=e.id, created=e.created, rule_ref=e.rule_ref) for e in created
+        ]
         try:
-            if created:
-                await self.enforcements.process(created)
+            await self.enforcements.process(created)
         except Exception as exc:
             # committed, not processed: the consumer of their `enforcement.created` processes them
             log.warning(
@@ -106,9 +110,12 @@ class EventProcessor:
                 extra={"enforcements": len(created), "error": f"{type(exc).__name__}: {exc}"},
                 exc_info=not is_unavailable(exc),
             )
-        outcomes = await self.bus.enforcement_created_many(
-            [EnforcementCreated(enforcement_id=e.id, created=e.created, rule_ref=e.rule_ref) for e in created]
-        )
+        else:
+            # processed: no wake-up is needed (were this replica to die before acking the events,
+            # their redelivery would find the enforcements resolved)
+            await self.bus.enforcements_processed(notices)
+            return
+        outcomes = await self.bus.enforcement_created_many(notices)
         if failed := next((error for error in outcomes if error is not None), None):
             raise failed  # the batch is handled again: the rows exist, their messages are sent again
 

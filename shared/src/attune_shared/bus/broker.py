@@ -233,6 +233,12 @@ class Bus:
             ],
         )
 
+    async def enforcements_processed(self, msgs: Sequence[EnforcementCreated]) -> None:
+        """Tell live followers of enforcements processed where they were created (no wake-up
+        needed): plain NATS, nothing stored, no PubAck."""
+        for msg in msgs:
+            await self._notify(msg, self.subjects.enforcement_processed)
+
     async def execution_requested_many(
         self, msgs: Sequence[ExecutionRequested]
     ) -> list[RetryableError | None]:

@@ -83,6 +83,13 @@ def publications(spec: BusSpec) -> list[tuple[str, str | None, Any, str]]:
             EnforcementCreated,
             "Enforcements created by rule matching",
         ),
+        (
+            s.enforcement_processed,
+            None,
+            EnforcementCreated,
+            "Enforcements processed by the replica that created them (no wake-up needed; for live "
+            "followers such as the API's SSE streams)",
+        ),
         (s.execution_requested, spec.work_stream, ExecutionRequested, "Executions waiting to be scheduled"),
         (
             s.execution_status("{action_ref}"),

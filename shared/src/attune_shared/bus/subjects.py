@@ -35,6 +35,17 @@ class Subjects:
         return f"{self.prefix}.enforcement.created"
 
     @property
+    def enforcement_processed(self) -> str:
+        """Enforcements processed where they were created, which need no wake-up (plain NATS; in
+        no stream): for live followers only."""
+        return f"{self.prefix}.enforcement.processed"
+
+    @property
+    def enforcements(self) -> str:
+        """Both enforcement subjects: every enforcement created shows on one of them."""
+        return f"{self.prefix}.enforcement.*"
+
+    @property
     def execution_requested(self) -> str:
         return f"{self.prefix}.execution.requested"
 
