@@ -58,7 +58,7 @@ class Scheduler:
         first: dict[int, Delivery[ExecutionRequested]] = {}
         for d in deliveries:
             first.setdefault(d.body.execution_id, d)  # a duplicate in the same batch is just acked
-        direct = [d for d in first.values() if _direct(actions.get(d.body.action_ref), policies)]
+        direct = [d for d in first.values() if _starts_directly(actions.get(d.body.action_ref), policies)]
         started: set[int] = set()
         if direct:
             by_id = {d.body.execution_id: d for d in direct}
@@ -81,7 +81,11 @@ class Scheduler:
         refs = {x.action_ref for x in created}
         actions = await self.catalog.actions(refs)
         policies = await self.catalog.policies(refs)
-        direct = [x for x in created if x.run_after is None and _direct(actions.get(x.action_ref), policies)]
+        direct = [
+            x
+            for x in created
+            if x.run_after is None and _starts_directly(actions.get(x.action_ref), policies)
+        ]
         direct = direct[: self.slots.free]
         if not direct:
             return set()
@@ -273,7 +277,7 @@ class Scheduler:
                 self.runs.discard(prepared)  # cancelled before it started
 
 
-def _direct(action: Action | None, policies: dict[str, list[Policy]]) -> bool:
+def _starts_directly(action: Action | None, policies: dict[str, list[Policy]]) -> bool:
     """Whether executions of ``action`` start in one round trip: it exists, is enabled and has no
     policies."""
     return action is not None and action.enabled and not policies[action.ref]
