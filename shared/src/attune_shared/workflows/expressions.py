@@ -59,6 +59,14 @@ def unwrap(expression: str, delimiter: str) -> str:
     return expression.strip(delimiter).strip()
 
 
+def put_result(output: Any, expression: str, result: Any, *, one_of_several: bool) -> Any:
+    """``output`` with ``expression`` replaced by the text of its ``result``, or ``result`` itself
+    (with its type) when the expression is all of ``output``."""
+    if one_of_several or len(output) > len(expression):
+        return output.replace(expression, str(result))
+    return result
+
+
 def grammar_error(language: str | None, expression: str, message: str) -> dict[str, Any]:
     """One grammar error as :func:`validate` reports it (Orquesta's shape)."""
     return {"type": language, "expression": expression, "message": message}

@@ -14,7 +14,14 @@ from jinja2.parser import Parser
 
 from attune_shared.sandbox import Sandbox
 from attune_shared.workflows.errors import JinjaEvaluationException, ResultsNeeded
-from attune_shared.workflows.expressions import JINJA, JINJA_BLOCK, JINJA_EXPRESSION, grammar_error, unwrap
+from attune_shared.workflows.expressions import (
+    JINJA,
+    JINJA_BLOCK,
+    JINJA_EXPRESSION,
+    grammar_error,
+    put_result,
+    unwrap,
+)
 from attune_shared.workflows.functions import CONTEXT_FUNCTIONS, PLAIN_FUNCTIONS, Scope
 
 _JINJA_RAW: Final = re.compile("{% raw %}.*?{% endraw %}")
@@ -72,10 +79,7 @@ def _expand_jinja(text: str, scope: Scope) -> Any:
                     result = _expand_jinja(result, scope)
                 if isinstance(result, jinja2.StrictUndefined):
                     continue
-                if len(expressions) > 1 or len(output) > len(expression):
-                    output = output.replace(expression, str(result))
-                else:
-                    output = result
+                output = put_result(output, expression, result, one_of_several=len(expressions) > 1)
     except (ResultsNeeded, JinjaEvaluationException):
         raise
     except Exception as exc:

@@ -21,7 +21,14 @@ from yaql.language import yaqltypes
 
 from attune_shared.sandbox import MAX_ITEMS, MAX_SIZE, TemplateLimitError, bounded, spend
 from attune_shared.workflows.errors import ResultsNeeded, YaqlEvaluationException
-from attune_shared.workflows.expressions import YAQL, YAQL_EXPRESSION, grammar_error, has_yaql, unwrap
+from attune_shared.workflows.expressions import (
+    YAQL,
+    YAQL_EXPRESSION,
+    grammar_error,
+    has_yaql,
+    put_result,
+    unwrap,
+)
 from attune_shared.workflows.functions import CONTEXT_FUNCTIONS, PLAIN_FUNCTIONS, Scope, plain
 
 
@@ -147,10 +154,7 @@ def evaluate(text: str, scope: Scope) -> Any:
             result = bounded(_run_yaql, parsed, scope)
             if isinstance(result, str):
                 result = evaluate(result, scope) if has_yaql(result) else result
-            if len(expressions) > 1 or len(output) > len(expression):
-                output = output.replace(expression, str(result))
-            else:
-                output = result
+            output = put_result(output, expression, result, one_of_several=len(expressions) > 1)
     except (ResultsNeeded, YaqlEvaluationException):
         raise
     except KeyError as exc:
