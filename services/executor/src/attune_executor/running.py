@@ -53,7 +53,7 @@ class RunManager:
         self.box = context.box
         self.runners = Runners(ActionSupport(context.datastore, context.bus, context.packs))
         self.runs: dict[int, Run] = {}
-        #: runs whose action returned and whose credit is given back, their end not recorded yet
+        #: runs whose action returned and whose credit was given back, their end not recorded yet
         self.recording = 0
         #: executions seen `canceling` before their run was registered here, with when
         self._early_cancels: dict[int, float] = {}
@@ -105,14 +105,16 @@ class RunManager:
     async def _run(self, run: Run) -> None:
         try:
             result = await self._action(run)
-            early = run.credit is not None and self.recording < UNRECORDED_ENDS
-            if early and run.credit is not None:
-                run.credit.release()
+            early = self.recording < UNRECORDED_ENDS
+            if early:
                 self.recording += 1
+                if run.credit is not None:
+                    run.credit.release()
             try:
                 await self._record(run, result)
             finally:
-                self.recording -= early
+                if early:
+                    self.recording -= 1
         except Exception:
             log.exception("run.finish_failed", extra={"execution": run.execution.id})
         finally:

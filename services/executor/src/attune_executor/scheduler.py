@@ -6,7 +6,8 @@ in the stream for other replicas. A ``requested`` execution whose ``run_after`` 
 retry's backoff) is left for a timer; a ``scheduling`` one is considered only when it waits in a
 policy queue (the wake-up of a freed slot). A workflow or an inquiry (``core.ask``) runs no process:
 once ``running``, the workflow engine starts it or it goes ``pending``, and its slot is given back
-at once.
+at once. Executions this replica creates itself are started without the stream while it has free
+slots (:meth:`Scheduler.start_created`); the starts of concurrent batches share one statement.
 """
 
 from __future__ import annotations
