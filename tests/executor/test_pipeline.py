@@ -115,7 +115,7 @@ async def test_an_idle_replica_does_the_work_it_creates_without_wake_ups(
     db_pool: asyncpg.Pool, bus: Bus, nats_client: NatsClient, core: None, start_executor: StartExecutor
 ) -> None:
     """The replica that matched the events processes their enforcements and, while it has free
-    run slots, starts their executions at once: neither ``enforcement.created`` nor
+    run slots, creates their executions already running: neither ``enforcement.created`` nor
     ``execution.requested`` crosses the stream for them (live followers get an
     ``enforcement.processed`` notice). An action with a policy is scheduled through the stream."""
     trigger = await make_trigger(db_pool, "demo.alert")
@@ -159,6 +159,13 @@ async def test_an_idle_replica_does_the_work_it_creates_without_wake_ups(
         assert "created" not in seen
         assert len(seen["processed"]) == 6
         assert set(seen["processed"]) >= {e.id for e in await enforcements_of(db_pool, events)}
+        # created `running`, in one transaction; the policed one was started apart from its creation
+        pre_run = ("requested", "scheduling", "scheduled", "running")
+        for x in [*free, policed]:
+            history = await ExecutionHistoryRepository(db_pool).for_entity(x.id)
+            steps = [h for h in reversed(history) if h.new_values["status"] in pre_run]
+            assert [h.new_values["status"] for h in steps] == list(pre_run)
+            assert (len({h.created for h in steps}) == 1) is (x is not policed)
     finally:
         for sub in subs:
             await sub.unsubscribe()

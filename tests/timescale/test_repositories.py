@@ -14,7 +14,7 @@ from datetime import timedelta
 import asyncpg
 import pytest
 
-from attune_shared.models import Execution, KeyScope
+from attune_shared.models import Execution, HistoryEntry, KeyScope
 from attune_shared.repos import (
     ActionRepository,
     ApiKeyRepository,
@@ -396,6 +396,54 @@ async def test_start_many_records_the_three_steps(timescale_conn: asyncpg.Connec
     assert await status_history(db, later.id) == [(None, "requested")]
     assert await repo.start_many(keys, worker.id, started_at) == []  # nothing requested and due
     assert await repo.start_many([], worker.id, started_at) == []
+
+
+async def test_an_execution_created_running_records_a_creation_and_a_start(
+    timescale_conn: asyncpg.Connection,
+) -> None:
+    """Created ``running`` (what a replica does with an execution it starts where it creates it),
+    the history reads exactly as created ``requested`` and started by ``start_many``."""
+    db = timescale_conn
+    tag = new_tag()
+    repo = ExecutionRepository(db)
+    worker = await WorkerRepository(db).register(name=f"c-{tag}", host="h", pid=1, concurrency=4)
+    started_at = now()
+    [(x, created_now)] = await repo.create_for_enforcements(
+        [
+            NewExecution(
+                action_ref=f"c{tag}.a",
+                enforcement=1,
+                created=started_at,
+                status=S.RUNNING,
+                worker=worker.id,
+                started_at=started_at,
+            )
+        ]
+    )
+    assert created_now and (x.status, x.worker, x.started_at) == (S.RUNNING, worker.id, started_at)
+    y = await repo.create(NewExecution(action_ref=f"c{tag}.a"))
+    await repo.start_many([(y.id, y.created)], worker.id, started_at)
+
+    def comparable(history: list[HistoryEntry]) -> list[tuple[object, ...]]:
+        return [
+            (
+                h.operation,
+                h.changed_fields,
+                h.old_values,
+                {k: v for k, v in h.new_values.items() if k != "enforcement"},
+            )
+            for h in history
+        ]
+
+    created, started = [await ExecutionHistoryRepository(db).for_entity(e.id) for e in (x, y)]
+    assert comparable(created) == comparable(started)
+    assert await status_history(db, x.id) == [
+        (None, "requested"),
+        ("requested", "scheduling"),
+        ("scheduling", "scheduled"),
+        ("scheduled", "running"),
+    ]
+    assert len({h.created for h in created}) == 1  # one transaction
 
 
 async def test_start_flag_does_not_outlive_start_many(timescale_conn: asyncpg.Connection) -> None:

@@ -14,7 +14,7 @@ running executions periodically — kills the process and sets ``cancelled``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -116,22 +116,12 @@ async def publish_requested(bus: Bus, execution: Execution) -> None:
     await publish_requested_many(bus, [execution])
 
 
-#: Starts executions at once where they were created; returns the ids it started.
-StartNow = Callable[[Sequence[Execution]], Awaitable[set[int]]]
-
-
-async def publish_requested_many(
-    bus: Bus, requested: Sequence[Execution], start_now: StartNow | None = None
-) -> None:
+async def publish_requested_many(bus: Bus, requested: Sequence[Execution]) -> None:
     """:func:`publish_requested` for many executions: their statuses, then their wake-ups published
-    together (their PubAcks awaited at once). With ``start_now`` (an executor that created them),
-    those it starts once their status is announced need no wake-up. A wake-up not published is
-    logged: the reconciler republishes a ``requested`` execution left untouched."""
+    together (their PubAcks awaited at once). A wake-up not published is logged: the reconciler
+    republishes a ``requested`` execution left untouched."""
     for execution in requested:
         await announce(bus, execution, (None, ExecutionStatus.REQUESTED))
-    if start_now is not None and requested:
-        started = await start_now(requested)
-        requested = [x for x in requested if x.id not in started]
     outcomes = await bus.execution_requested_many(
         [ExecutionRequested(execution_id=x.id, created=x.created, action_ref=x.action_ref) for x in requested]
     )

@@ -85,7 +85,7 @@ class Executor:
         worker = await self.presence.register()
         await self._recover_own(worker.id)
         scheduler = Scheduler(self.context, self.runs, self.slots, worker.id)
-        enforcements = EnforcementProcessor(self.context, scheduler.start_created)
+        enforcements = EnforcementProcessor(self.context, scheduler)
         events = EventProcessor(self.context, enforcements)
         consumers: list[BatchConsumer[Any]] = [
             self._consumer(EXECUTOR_EVENTS, EventCreated, events.handle, Credits(PIPELINE_CREDITS)),

@@ -2,8 +2,9 @@
 
 The replica that matched an event processes the enforcements it created at once
 (:meth:`EnforcementProcessor.process`, called by the event stage before it publishes
-``enforcement.created``), which saves a hop per execution, and starts the executions it creates
-while it has free run slots (no ``execution.requested`` for those). The ``enforcement.created``
+``enforcement.created``), which saves a hop per execution, and creates the executions already
+``running`` while it has free run slots (:meth:`Scheduler.claim`; no ``execution.requested`` and no
+start statement for those). The ``enforcement.created``
 consumer handles the rest: enforcements another replica could not process (an outage between the
 two steps), and the maintenance loop's re-publishes. It skips, without a query, the enforcements
 this replica processed lately. Two statements per batch: the enforcements, then their executions
@@ -19,11 +20,11 @@ import logging
 from collections import OrderedDict
 
 from attune_executor.context import ExecutorContext
+from attune_executor.scheduler import Claim, Scheduler
 from attune_executor.wakeups import wake
 from attune_shared import executions
 from attune_shared.bus import Delivery, EnforcementCreated, gather_bounded
 from attune_shared.errors import PermanentError
-from attune_shared.executions import StartNow
 from attune_shared.inquiries import is_inquiry
 from attune_shared.metrics import ENFORCEMENTS
 from attune_shared.models import Enforcement
@@ -39,10 +40,10 @@ RECENT = 8192
 
 
 class EnforcementProcessor:
-    def __init__(self, context: ExecutorContext, start_now: StartNow | None = None) -> None:
+    def __init__(self, context: ExecutorContext, scheduler: Scheduler | None = None) -> None:
         self.pool = context.pool
         #: starts the executions created here while this replica has free run slots
-        self.start_now = start_now
+        self.scheduler = scheduler
         self.bus = context.bus
         self.catalog = context.catalog
         self.settings = context.settings
@@ -106,11 +107,17 @@ class EnforcementProcessor:
                         ),
                     )
                 )
-        rows = await ExecutionRepository(self.pool).create_for_enforcements(
-            [new for _, new in accepted],
-            resolve=[(e.id, e.created, EnforcementStatus.PROCESSED, None) for e, _ in accepted]
-            + [(e.id, e.created, EnforcementStatus.DISABLED, reason) for e, reason in disabled],
-        )
+        news = [new for _, new in accepted]
+        claim = await self.scheduler.claim(news) if self.scheduler is not None else Claim(news)
+        try:
+            rows = await ExecutionRepository(self.pool).create_for_enforcements(
+                claim.news,
+                resolve=[(e.id, e.created, EnforcementStatus.PROCESSED, None) for e, _ in accepted]
+                + [(e.id, e.created, EnforcementStatus.DISABLED, reason) for e, reason in disabled],
+            )
+        except BaseException:
+            claim.release()
+            raise
         for e in pending:
             self._processed[e.id] = None
         while len(self._processed) > RECENT:
@@ -121,6 +128,8 @@ class EnforcementProcessor:
             log.info(
                 "enforcement.disabled", extra={"enforcement": e.id, "rule": e.rule_ref, "reason": reason}
             )
+        if self.scheduler is not None:
+            self.scheduler.start_claimed(claim, [x for x, new in rows if new])
         requested = [(x, new) for x, new in rows if x.status is ExecutionStatus.REQUESTED]
-        await executions.publish_requested_many(self.bus, [x for x, new in requested if new], self.start_now)
+        await executions.publish_requested_many(self.bus, [x for x, new in requested if new])
         await gather_bounded(wake(self.bus, x) for x, new in requested if not new)

@@ -6,15 +6,17 @@ in the stream for other replicas. A ``requested`` execution whose ``run_after`` 
 retry's backoff) is left for a timer; a ``scheduling`` one is considered only when it waits in a
 policy queue (the wake-up of a freed slot). A workflow or an inquiry (``core.ask``) runs no process:
 once ``running``, the workflow engine starts it or it goes ``pending``, and its slot is given back
-at once. Executions this replica creates itself are started without the stream while it has free
-slots (:meth:`Scheduler.start_created`); the starts of concurrent batches share one statement.
+at once. Executions this replica creates itself are created ``running`` while it has free slots
+(:meth:`Scheduler.claim`), without the stream or a start statement; the starts of concurrent batches
+share one statement.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from attune_executor.context import ExecutorContext
@@ -26,9 +28,9 @@ from attune_shared.batching import GroupWriter
 from attune_shared.bus import Credit, Credits, Delivery, ExecutionRequested
 from attune_shared.executions import Transition
 from attune_shared.inquiries import is_inquiry
-from attune_shared.models import Action, Execution, Policy
+from attune_shared.models import Action, Execution, Pack, Policy
 from attune_shared.outage import is_unavailable
-from attune_shared.repos import ExecutionRepository, PolicyAdmissionRepository
+from attune_shared.repos import ExecutionRepository, NewExecution, PolicyAdmissionRepository
 from attune_shared.statuses import ExecutionStatus
 from attune_shared.workflows.children import is_workflow
 
@@ -37,6 +39,22 @@ log = logging.getLogger("attune.executor.scheduler")
 S = ExecutionStatus
 #: Most executions started by one statement.
 MAX_START_BATCH = 256
+
+
+@dataclass
+class Claim:
+    """What :meth:`Scheduler.claim` decided: the executions to create (some ``running`` on this
+    worker), a run slot for each of those, and what their runs need."""
+
+    news: list[NewExecution]
+    credits: list[Credit] = field(default_factory=list)
+    actions: dict[str, Action | None] = field(default_factory=dict)
+    packs: dict[str, Pack | None] = field(default_factory=dict)
+
+    def release(self) -> None:
+        """Give back the slots not handed to a run."""
+        while self.credits:
+            self.credits.pop().release()
 
 
 class Scheduler:
@@ -72,38 +90,47 @@ class Scheduler:
         if rest:
             await self._handle_each(rest)
 
-    async def start_created(self, created: Sequence[Execution]) -> set[int]:
-        """Executions this replica has just created and announced ``requested``: as many as it has
-        free run slots for, of actions without policies, start here at once, without their
-        wake-up's round trip through the stream. Their ids; the rest need ``execution.requested``
-        (so do these if starting them fails: the error is logged, not raised)."""
-        if self.slots.free <= 0 or not created:
-            return set()
-        refs = {x.action_ref for x in created}
+    async def claim(self, news: Sequence[NewExecution]) -> Claim:
+        """Executions this replica is about to create: as many as it has free run slots for, of
+        actions without policies, are to be created ``running`` on this worker, their slots taken
+        now, so they start without a wake-up's round trip through the stream and without a second
+        statement. Create ``claim.news``, then :meth:`start_claimed` (or ``claim.release()`` if the
+        creation failed)."""
+        if self.slots.free <= 0 or not news:
+            return Claim(list(news))
+        refs = {n.action_ref for n in news}
         actions = await self.catalog.actions(refs)
         policies = await self.catalog.policies(refs)
-        direct = [
-            x
-            for x in created
-            if x.run_after is None and _starts_directly(actions.get(x.action_ref), policies)
-        ]
-        direct = direct[: self.slots.free]
-        if not direct:
-            return set()
-        self.slots.take(len(direct))
-        credits = {x.id: Credit(self.slots) for x in direct}
+        free, running, now = self.slots.free, 0, datetime.now(UTC)
+        claimed: list[NewExecution] = []
+        for n in news:
+            if (
+                running < free
+                and n.run_after is None
+                and _starts_directly(actions.get(n.action_ref), policies)
+            ):
+                n = replace(n, status=S.RUNNING, worker=self.worker_id, started_at=now)
+                running += 1
+            claimed.append(n)
+        self.slots.take(running)
+        claim = Claim(claimed, [Credit(self.slots) for _ in range(running)], actions)
         try:
-            return await self._start_direct([(x.id, x.created) for x in direct], actions, credits.pop)
-        except Exception as exc:
-            log.warning(
-                "execution.start_deferred",
-                extra={"executions": len(direct), "error": f"{type(exc).__name__}: {exc}"},
-                exc_info=not is_unavailable(exc),
-            )
-            return set()
-        finally:
-            for credit in credits.values():  # not handed to a run
-                credit.release()
+            # read before the executions are `running`: from then on nothing may fail before their runs start
+            claim.packs = await self.catalog.packs({a.pack_ref for a in actions.values() if a is not None})
+        except BaseException:
+            claim.release()
+            raise
+        return claim
+
+    def start_claimed(self, claim: Claim, created: Sequence[Execution]) -> None:
+        """Start the runs of the executions just created ``running`` here (``created``: the rows of
+        ``claim.news`` created now), announcing their creation and start; the slots claimed for
+        executions that existed already are given back."""
+        for x in created:
+            if x.status is not S.RUNNING or x.worker != self.worker_id or not claim.credits:
+                continue
+            self._launch(x, claim.actions, claim.packs, claim.credits.pop(), ((None, S.REQUESTED),))
+        claim.release()
 
     async def _start_direct(
         self,
@@ -119,16 +146,29 @@ class Scheduler:
         started = await self._starts.submit_many(keys)
         running = [x for x in started if x is not None]
         for x in running:
-            action = actions[x.action_ref]
-            assert action is not None
-            # the action starts while its start is announced; its end is announced after that
-            announced = asyncio.ensure_future(executions.announce_start(self.bus, x))
-            if _holds_no_process(action):
-                self._start_processless(x, action, announced)
-                continue
-            run = self.runs.prepare(x, action, packs.get(action.pack_ref))
-            self.runs.start(run, x, credit_of(x.id), announced=announced)
+            self._launch(x, actions, packs, credit_of(x.id))
         return {x.id for x in running}
+
+    def _launch(
+        self,
+        x: Execution,
+        actions: Mapping[str, Action | None],
+        packs: Mapping[str, Pack | None],
+        credit: Credit,
+        before: tuple[executions.Change, ...] = (),
+    ) -> None:
+        """Run ``x``, just turned ``running`` here, with the slot ``credit`` (given back at once for a
+        workflow or an inquiry), while its start (after ``before``) is announced."""
+        action = actions[x.action_ref]
+        assert action is not None
+        # the action starts while its start is announced; its end is announced after that
+        announced = asyncio.ensure_future(executions.announce(self.bus, x, *before, *executions.START_STEPS))
+        if _holds_no_process(action):
+            credit.release()
+            self._start_processless(x, action, announced)
+            return
+        run = self.runs.prepare(x, action, packs.get(action.pack_ref))
+        self.runs.start(run, x, credit, announced=announced)
 
     async def _start_many(self, keys: list[tuple[int, datetime]]) -> list[Execution | None]:
         running = await ExecutionRepository(self.pool).start_many(keys, self.worker_id, datetime.now(UTC))

@@ -16,7 +16,9 @@ from attune_shared.statuses import ExecutionStatus, WorkerStatus
 
 @dataclass(frozen=True, slots=True)
 class NewExecution:
-    """An execution to create. ``created`` is given only for an enforcement's top-level execution."""
+    """An execution to create. ``created`` is given only for an enforcement's top-level execution.
+    One created ``running`` (with ``worker`` and ``started_at``) is recorded in history as created
+    ``requested`` and started (migration 0019)."""
 
     action_ref: str
     config: dict[str, Any] = field(default_factory=dict)
@@ -39,6 +41,8 @@ class NewExecution:
     result: dict[str, Any] | None = None
     task_name: str | None = None
     task_item: int | None = None
+    worker: int | None = None
+    started_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +88,9 @@ _ENFORCED_COLUMNS = (
     "max_retries",
     "trace_tag",
     "secrets",
+    "status",
+    "worker",
+    "started_at",
 )
 _ENFORCED_TYPES = (
     "timestamptz[]",
@@ -97,6 +104,9 @@ _ENFORCED_TYPES = (
     "integer[]",
     "text[]",
     "text[]",
+    "text[]",
+    "bigint[]",
+    "timestamptz[]",
 )
 #: The PostgreSQL array type of each :class:`NewExecution` field, for :func:`insert_many`.
 _NEW_TYPES = {
@@ -121,6 +131,8 @@ _NEW_TYPES = {
     "task_name": "text[]",
     "task_item": "integer[]",
     "secrets": "text[]",
+    "worker": "bigint[]",
+    "started_at": "timestamptz[]",
 }
 
 
