@@ -159,13 +159,17 @@ async def test_an_idle_replica_does_the_work_it_creates_without_wake_ups(
         assert "created" not in seen
         assert len(seen["processed"]) == 6
         assert set(seen["processed"]) >= {e.id for e in await enforcements_of(db_pool, events)}
-        # created `running`, in one transaction; the policed one was started apart from its creation
+        # created `running` with their enforcements resolved, in one transaction; the policed one was
+        # started apart from its creation
         pre_run = ("requested", "scheduling", "scheduled", "running")
+        resolved = {e.id: e.resolved_at for e in await enforcements_of(db_pool, events)}
         for x in [*free, policed]:
             history = await ExecutionHistoryRepository(db_pool).for_entity(x.id)
             steps = [h for h in reversed(history) if h.new_values["status"] in pre_run]
             assert [h.new_values["status"] for h in steps] == list(pre_run)
             assert (len({h.created for h in steps}) == 1) is (x is not policed)
+            if x is not policed:
+                assert resolved[x.enforcement] == steps[0].created
     finally:
         for sub in subs:
             await sub.unsubscribe()

@@ -8,9 +8,10 @@ import pytest
 from attune_shared.database_check import table_columns, verify_database, verify_repositories
 from attune_shared.errors import SchemaMismatchError
 from attune_shared.joins import children_of, events_of, links_of, parents_of
-from attune_shared.models import Execution
+from attune_shared.models import Event, Execution
 from attune_shared.repos import (
     ALL_REPOSITORIES,
+    Enforced,
     EnforcementRepository,
     EventRepository,
     ExecutionRepository,
@@ -188,6 +189,61 @@ async def test_one_top_level_execution_per_enforcement(db_pool: asyncpg.Pool) ->
         NewExecution(action_ref=rule.action_ref, enforcement=enf.id, original_execution=results[0][0].id)
     )
     assert retry.id != results[0][0].id
+
+
+async def test_enforcements_are_created_resolved_with_their_executions(db_pool: asyncpg.Pool) -> None:
+    """One statement: an enforcement created ``processed`` with its execution (which takes the
+    enforcement's columns), another ``disabled`` with its reason; a second call creates nothing."""
+    rule = await make_rule(db_pool)
+    e1, e2 = await make_event(db_pool), await make_event(db_pool)
+    worker = await WorkerRepository(db_pool).register(name="w-enforced", host="h", pid=1, concurrency=2)
+    started = now()
+
+    def new(event: Event) -> NewEnforcement:
+        return NewEnforcement(
+            rule.id,
+            rule.ref,
+            event.trigger_ref,
+            event.id,
+            event.created,
+            {"x": 1},
+            trace_tag="t",
+            secrets="s",
+        )
+
+    items = [
+        Enforced(
+            new(e1),
+            NewExecution(
+                action_ref=rule.action_ref,
+                action=7,
+                timeout_seconds=30,
+                max_retries=2,
+                status=ExecutionStatus.RUNNING,
+                worker=worker.id,
+                started_at=started,
+            ),
+        ),
+        Enforced(new(e2), failure_reason="action demo.run is disabled"),
+    ]
+    repo = ExecutionRepository(db_pool)
+    [processed, disabled] = await repo.create_enforced(items)
+    assert processed is not None and disabled is not None
+    enf, x = processed
+    assert enf.status is EnforcementStatus.PROCESSED and enf.resolved_at is not None
+    assert x is not None and (x.enforcement, x.created, x.rule_ref) == (enf.id, e1.created, rule.ref)
+    assert (x.config, x.trace_tag, x.secrets, x.trigger_ref) == ({"x": 1}, "t", "s", e1.trigger_ref)
+    assert (x.action, x.timeout_seconds, x.max_retries) == (7, 30, 2)
+    assert (x.status, x.worker, x.started_at) == (ExecutionStatus.RUNNING, worker.id, started)
+    assert disabled[1] is None and disabled[0].status is EnforcementStatus.DISABLED
+    assert disabled[0].failure_reason == "action demo.run is disabled" and disabled[0].resolved_at is not None
+
+    assert await repo.create_enforced(items) == [None, None]  # a redelivered event makes nothing
+    assert await db_pool.fetchval("SELECT count(*) FROM enforcement") == 2
+    assert await db_pool.fetchval("SELECT count(*) FROM execution") == 1
+    assert await EnforcementRepository(db_pool).pending(timedelta(0)) == []
+    with pytest.raises(ValueError, match="processed .* or disabled"):
+        await repo.create_enforced([Enforced(new(e1))])
 
 
 async def test_compare_and_set_wins_once_when_raced(settings) -> None:

@@ -18,6 +18,7 @@ from attune_shared.models import Execution, HistoryEntry, KeyScope
 from attune_shared.repos import (
     ActionRepository,
     ApiKeyRepository,
+    Enforced,
     EnforcementRepository,
     EventRepository,
     ExecutionHistoryRepository,
@@ -435,8 +436,26 @@ async def test_an_execution_created_running_records_a_creation_and_a_start(
             for h in history
         ]
 
-    created, started = [await ExecutionHistoryRepository(db).for_entity(e.id) for e in (x, y)]
-    assert comparable(created) == comparable(started)
+    # and so does one created with its enforcement, resolved in the same statement
+    event_created = now()
+    [made] = await repo.create_enforced(
+        [
+            Enforced(
+                NewEnforcement(1, f"c{tag}.r", f"c{tag}.t", x.id, event_created, {"n": 1}),
+                NewExecution(
+                    action_ref=f"c{tag}.a", status=S.RUNNING, worker=worker.id, started_at=started_at
+                ),
+            )
+        ]
+    )
+    assert made is not None and made[1] is not None
+    enf, z = made
+    assert enf.status is EnforcementStatus.PROCESSED and (z.enforcement, z.config) == (enf.id, {"n": 1})
+    again = Enforced(NewEnforcement(1, f"c{tag}.r", f"c{tag}.t", x.id, event_created), failure_reason="again")
+    assert await repo.create_enforced([again]) == [None]  # the (rule, event) has its enforcement
+
+    created, started, enforced = [await ExecutionHistoryRepository(db).for_entity(e.id) for e in (x, y, z)]
+    assert comparable(created) == comparable(started) == comparable(enforced)
     assert await status_history(db, x.id) == [
         (None, "requested"),
         ("requested", "scheduling"),

@@ -1,34 +1,44 @@
-"""An enforcement -> its execution (``requested``), or ``disabled``.
+"""Enforcements, and the top-level executions they make.
 
-The replica that matched an event processes the enforcements it created at once
-(:meth:`EnforcementProcessor.process`, called by the event stage before it publishes
-``enforcement.created``), which saves a hop per execution, and creates the executions already
-``running`` while it has free run slots (:meth:`Scheduler.claim`; no ``execution.requested`` and no
-start statement for those). The ``enforcement.created``
-consumer handles the rest: enforcements another replica could not process (an outage between the
-two steps), and the maintenance loop's re-publishes. It skips, without a query, the enforcements
-this replica processed lately. Two statements per batch: the enforcements, then their executions
-created and the enforcements resolved together. Rules come from the cache that every
-``rule.changed`` clears, actions from the ``cache_ttl`` cache, so a rule disabled (or an action
-deleted) since the event matched disables the enforcement. Redelivery is harmless: an enforcement
-resolves once, and has one top-level execution.
+The replica that matched an event enforces it at once (:meth:`EnforcementProcessor.enforce`): each
+enforcement is created already resolved, ``processed`` together with its execution or ``disabled``
+with its reason, one statement per batch; no ``enforcement.created`` crosses the stream for them,
+live followers get an ``enforcement.processed`` notice. While the replica has free run slots, the
+executions of actions without policies are created already ``running`` (:meth:`Scheduler.claim`;
+no ``execution.requested`` and no start statement for those).
+
+The ``enforcement.created`` consumer (:meth:`EnforcementProcessor.process`) resolves enforcements
+left pending (the maintenance loop re-publishes any it finds, such as those an earlier version wrote
+before processing them): their executions created and the enforcements resolved in one statement.
+It skips, without a query, the enforcements this replica processed lately. Rules come from the cache
+that every ``rule.changed`` clears, actions from the ``cache_ttl`` cache, so a rule disabled (or an
+action deleted) since the event matched disables the enforcement. Redelivery is harmless: an
+enforcement resolves once, and has one top-level execution.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from attune_executor.context import ExecutorContext
-from attune_executor.scheduler import Claim, Scheduler
+from attune_executor.scheduler import Scheduler
 from attune_executor.wakeups import wake
 from attune_shared import executions
 from attune_shared.bus import Delivery, EnforcementCreated, gather_bounded
 from attune_shared.errors import PermanentError
 from attune_shared.inquiries import is_inquiry
 from attune_shared.metrics import ENFORCEMENTS
-from attune_shared.models import Enforcement
-from attune_shared.repos import EnforcementRepository, ExecutionRepository, NewExecution
+from attune_shared.models import Action, Enforcement, Rule
+from attune_shared.repos import (
+    Enforced,
+    EnforcementRepository,
+    ExecutionRepository,
+    NewEnforcement,
+    NewExecution,
+)
 from attune_shared.statuses import EnforcementStatus, ExecutionStatus
 from attune_shared.workflows.children import is_workflow
 
@@ -40,9 +50,9 @@ RECENT = 8192
 
 
 class EnforcementProcessor:
-    def __init__(self, context: ExecutorContext, scheduler: Scheduler | None = None) -> None:
+    def __init__(self, context: ExecutorContext, scheduler: Scheduler) -> None:
         self.pool = context.pool
-        #: starts the executions created here while this replica has free run slots
+        #: creates running the executions made here while this replica has free run slots
         self.scheduler = scheduler
         self.bus = context.bus
         self.catalog = context.catalog
@@ -65,6 +75,55 @@ class EnforcementProcessor:
         if pending:
             await self.process(pending)
 
+    async def enforce(self, matches: Sequence[tuple[NewEnforcement, str | None]]) -> list[Enforcement | None]:
+        """Enforcements of events matched here (each with the reason it failed, if it did), created
+        already resolved together with the executions of those processed, in one statement; then
+        the executions are started or announced, and live followers told. One row per match, in
+        order: ``None`` where the (rule, event) had an enforcement already (a redelivered event;
+        one still pending is processed as any other)."""
+        rules = await self.catalog.rules({new.rule_ref for new, _ in matches})
+        actions = await self.catalog.actions({r.action_ref for r in rules.values() if r is not None})
+        items: list[Enforced] = []
+        for new, failure in matches:
+            rule = rules.get(new.rule_ref)
+            usable = failure or _usable(new.rule_ref, new.rule, rule, actions)
+            if isinstance(usable, str):
+                items.append(Enforced(new, failure_reason=usable))
+            else:
+                items.append(Enforced(new, self._execution(usable)))
+        claim = await self.scheduler.claim([i.execution for i in items if i.execution is not None])
+        claimed = iter(claim.news)
+        items = [i if i.execution is None else replace(i, execution=next(claimed)) for i in items]
+        try:
+            results = await ExecutionRepository(self.pool).create_enforced(items)
+        except BaseException:
+            claim.release()
+            raise
+        made = [r for r in results if r is not None]
+        self.scheduler.start_claimed(claim, [x for _, x in made if x is not None])
+        ENFORCEMENTS.labels("processed").inc(sum(1 for _, x in made if x is not None))
+        ENFORCEMENTS.labels("disabled").inc(sum(1 for _, x in made if x is None))
+        for (_, failure), result in zip(matches, results, strict=True):
+            if result is not None and result[1] is None and failure is None:
+                e = result[0]
+                log.info(
+                    "enforcement.disabled",
+                    extra={"enforcement": e.id, "rule": e.rule_ref, "reason": e.failure_reason},
+                )
+        await executions.publish_requested_many(
+            self.bus, [x for _, x in made if x is not None and x.status is ExecutionStatus.REQUESTED]
+        )
+        await self.bus.enforcements_processed(
+            [EnforcementCreated(enforcement_id=e.id, created=e.created, rule_ref=e.rule_ref) for e, _ in made]
+        )
+        existing = [new for (new, _), result in zip(matches, results, strict=True) if result is None]
+        if existing:
+            rows = await EnforcementRepository(self.pool).create_many(existing)  # the rows there
+            pending = [e for e in rows if e.status is EnforcementStatus.CREATED]
+            if pending:
+                await self.process(pending)
+        return [None if result is None else result[0] for result in results]
+
     async def process(self, pending: list[Enforcement]) -> None:
         """Resolve ``pending`` (enforcements read ``created``): executions created and announced."""
         rules = await self.catalog.rules({e.rule_ref for e in pending})
@@ -72,43 +131,12 @@ class EnforcementProcessor:
         disabled: list[tuple[Enforcement, str]] = []
         accepted: list[tuple[Enforcement, NewExecution]] = []
         for e in pending:
-            rule = rules.get(e.rule_ref)
-            action = actions.get(rule.action_ref) if rule is not None else None
-            if rule is None or rule.id != e.rule:
-                disabled.append((e, f"rule {e.rule_ref} no longer exists"))
-            elif not rule.enabled:
-                disabled.append((e, f"rule {rule.ref} is disabled"))
-            elif action is None:
-                disabled.append((e, f"action {rule.action_ref} does not exist"))
-            elif not action.enabled:
-                disabled.append((e, f"action {action.ref} is disabled"))
+            usable = _usable(e.rule_ref, e.rule, rules.get(e.rule_ref), actions)
+            if isinstance(usable, str):
+                disabled.append((e, usable))
             else:
-                accepted.append(
-                    (
-                        e,
-                        NewExecution(
-                            action_ref=action.ref,
-                            action=action.id,
-                            config=e.config,
-                            created=e.created,
-                            enforcement=e.id,
-                            rule_ref=e.rule_ref,
-                            trigger_ref=e.trigger_ref,
-                            # a workflow has no time limit unless its action sets one, as in StackStorm
-                            timeout_seconds=action.timeout_seconds
-                            or (
-                                None
-                                if is_workflow(action) or is_inquiry(action)
-                                else self.settings.default_timeout
-                            ),
-                            max_retries=action.max_retries,
-                            trace_tag=e.trace_tag,
-                            secrets=e.secrets,
-                        ),
-                    )
-                )
-        news = [new for _, new in accepted]
-        claim = await self.scheduler.claim(news) if self.scheduler is not None else Claim(news)
+                accepted.append((e, self._execution(usable, e)))
+        claim = await self.scheduler.claim([new for _, new in accepted])
         try:
             rows = await ExecutionRepository(self.pool).create_for_enforcements(
                 claim.news,
@@ -128,8 +156,49 @@ class EnforcementProcessor:
             log.info(
                 "enforcement.disabled", extra={"enforcement": e.id, "rule": e.rule_ref, "reason": reason}
             )
-        if self.scheduler is not None:
-            self.scheduler.start_claimed(claim, [x for x, new in rows if new])
+        self.scheduler.start_claimed(claim, [x for x, new in rows if new])
         requested = [(x, new) for x, new in rows if x.status is ExecutionStatus.REQUESTED]
         await executions.publish_requested_many(self.bus, [x for x, new in requested if new])
         await gather_bounded(wake(self.bus, x) for x, new in requested if not new)
+
+    def _execution(self, action: Action, e: Enforcement | None = None) -> NewExecution:
+        """The top-level execution of an enforcement of ``action``. Without ``e`` (an enforcement
+        created with it), the enforcement's columns come from the new row
+        (:meth:`ExecutionRepository.create_enforced`)."""
+        new = NewExecution(
+            action_ref=action.ref,
+            action=action.id,
+            # a workflow has no time limit unless its action sets one, as in StackStorm
+            timeout_seconds=action.timeout_seconds
+            or (None if is_workflow(action) or is_inquiry(action) else self.settings.default_timeout),
+            max_retries=action.max_retries,
+        )
+        if e is None:
+            return new
+        return replace(
+            new,
+            config=e.config,
+            created=e.created,
+            enforcement=e.id,
+            rule_ref=e.rule_ref,
+            trigger_ref=e.trigger_ref,
+            trace_tag=e.trace_tag,
+            secrets=e.secrets,
+        )
+
+
+def _usable(
+    rule_ref: str, rule_id: int | None, rule: Rule | None, actions: Mapping[str, Action | None]
+) -> Action | str:
+    """The action an enforcement of rule ``rule_ref`` (id ``rule_id`` when it matched) runs, or why
+    the enforcement is disabled: the rule or its action is gone or disabled."""
+    if rule is None or rule.id != rule_id:
+        return f"rule {rule_ref} no longer exists"
+    if not rule.enabled:
+        return f"rule {rule.ref} is disabled"
+    action = actions.get(rule.action_ref)
+    if action is None:
+        return f"action {rule.action_ref} does not exist"
+    if not action.enabled:
+        return f"action {action.ref} is disabled"
+    return action

@@ -1,5 +1,5 @@
-"""``event.created`` -> rule matching -> enforcements (one ``create_many`` per fetched batch),
-processed into executions at once (:mod:`attune_executor.enforcements`), then announced.
+"""``event.created`` -> rule matching -> enforcements, created resolved with their executions in
+one statement per fetched batch (:meth:`attune_executor.enforcements.EnforcementProcessor.enforce`).
 
 For each event: the enabled rules of its trigger (or only its ``rule_ref``), criteria evaluated,
 ``action_params`` rendered and validated against the action's parameter schema. A rule whose
@@ -18,17 +18,15 @@ from typing import Any
 
 from attune_executor.context import ExecutorContext
 from attune_executor.enforcements import EnforcementProcessor
-from attune_shared.bus import Delivery, EnforcementCreated, EventCreated
+from attune_shared.bus import Delivery, EventCreated
 from attune_shared.constants import SYSTEM_USER
 from attune_shared.errors import DefinitionError, ParameterError, PermanentError, TemplateRenderError
 from attune_shared.logs import Throttle
-from attune_shared.metrics import CRITERIA_ERRORS, ENFORCEMENTS
-from attune_shared.models import Action, Enforcement, Event, Pack, Rule
-from attune_shared.outage import is_unavailable
+from attune_shared.metrics import CRITERIA_ERRORS
+from attune_shared.models import Action, Event, Pack, Rule
 from attune_shared.parameters import revealing_parameters, seal, secret_parameters, validate_parameters
-from attune_shared.repos import EnforcementRepository, EventRepository, NewEnforcement
+from attune_shared.repos import EventRepository, NewEnforcement
 from attune_shared.rules import evaluate_criteria, event_context, render_params, validate_criteria
-from attune_shared.statuses import EnforcementStatus
 
 log = logging.getLogger("attune.executor.events")
 
@@ -95,29 +93,12 @@ class EventProcessor:
                     matches.append(match)
         if not matches:
             return
-        created = [e for e in (await self._store(matches)) if e.status is EnforcementStatus.CREATED]
-        if not created:
-            return
-        notices = [
-            EnforcementCreated(enforcement_id=e.id, created=e.created, rule_ref=e.rule_ref) for e in created
-        ]
-        try:
-            await self.enforcements.process(created)
-        except Exception as exc:
-            # committed, not processed: the consumer of their `enforcement.created` processes them
-            log.warning(
-                "enforcement.process_deferred",
-                extra={"enforcements": len(created), "error": f"{type(exc).__name__}: {exc}"},
-                exc_info=not is_unavailable(exc),
-            )
-        else:
-            # processed: no wake-up is needed (were this replica to die before acking the events,
-            # their redelivery would find the enforcements resolved)
-            await self.bus.enforcements_processed(notices)
-            return
-        outcomes = await self.bus.enforcement_created_many(notices)
-        if failed := next((error for error in outcomes if error is not None), None):
-            raise failed  # the batch is handled again: the rows exist, their messages are sent again
+        made = await self.enforcements.enforce([(m.new, m.failure) for m in matches])
+        for m, e in zip(matches, made, strict=True):
+            if e is not None and m.failure is not None:
+                self._failure_warnings.warning(
+                    e.rule_ref, "enforcement.failed", enforcement=e.id, rule=e.rule_ref, reason=m.failure
+                )
 
     async def _rules(self, events: list[Event]) -> dict[int, list[Rule]]:
         by_trigger = await self.catalog.rules_for_triggers({e.trigger_ref for e in events if not e.rule_ref})
@@ -204,50 +185,6 @@ class EventProcessor:
             errors = validate_criteria(rule.criteria)
             self._criteria_errors[key] = "; ".join(f"{f}: {m}" for f, m in errors) if errors else None
         return self._criteria_errors[key]
-
-    async def _store(self, matches: list[Match]) -> list[Enforcement]:
-        """Create the enforcements, and resolve the failed ones ``disabled`` in the same transaction."""
-        failed = [m for m in matches if m.failure is not None]
-        async with self.pool.acquire() as conn:
-            repo = EnforcementRepository(conn)
-            if not failed:
-                rows = await repo.create_many([m.new for m in matches])
-            else:
-                async with conn.transaction():
-                    rows = await repo.create_many([m.new for m in matches])
-                    pending = [
-                        (row, m.failure)
-                        for row, m in zip(rows, matches, strict=True)
-                        if m.failure is not None and row.status is EnforcementStatus.CREATED
-                    ]
-                    won = await repo.resolve_many(
-                        [
-                            (row.id, row.created, EnforcementStatus.DISABLED, failure)
-                            for row, failure in pending
-                        ]
-                    )
-                    disabled = {
-                        row.id: failure for (row, failure), ok in zip(pending, won, strict=True) if ok
-                    }
-                rows = [
-                    row.model_copy(
-                        update={"status": EnforcementStatus.DISABLED, "failure_reason": disabled[row.id]}
-                    )
-                    if row.id in disabled
-                    else row
-                    for row in rows
-                ]
-                ENFORCEMENTS.labels("disabled").inc(len(disabled))
-                for row in rows:
-                    if row.id in disabled:
-                        self._failure_warnings.warning(
-                            row.rule_ref,
-                            "enforcement.failed",
-                            enforcement=row.id,
-                            rule=row.rule_ref,
-                            reason=row.failure_reason,
-                        )
-        return rows
 
 
 def _config(packs: Mapping[str, Pack | None], pack_ref: str) -> dict[str, Any]:

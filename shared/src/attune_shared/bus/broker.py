@@ -220,22 +220,9 @@ class Bus:
             {MSG_ID_HEADER: f"enforcement.{msg.enforcement_id}"},
         )
 
-    async def enforcement_created_many(
-        self, msgs: Sequence[EnforcementCreated]
-    ) -> list[RetryableError | None]:
-        """Publish many ``enforcement.created`` at once, as :meth:`event_created_many`."""
-        return await self._publish_many(
-            self.subjects.enforcement_created,
-            self.spec.work_stream,
-            [
-                (m.model_dump_json().encode(), {MSG_ID_HEADER: f"enforcement.{m.enforcement_id}"})
-                for m in msgs
-            ],
-        )
-
     async def enforcements_processed(self, msgs: Sequence[EnforcementCreated]) -> None:
-        """Tell live followers of enforcements processed where they were created (no wake-up
-        needed): plain NATS, nothing stored, no PubAck."""
+        """Tell live followers of enforcements created resolved (no wake-up needed): plain NATS,
+        nothing stored, no PubAck."""
         for msg in msgs:
             await self._notify(msg, self.subjects.enforcement_processed)
 

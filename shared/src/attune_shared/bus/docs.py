@@ -81,13 +81,13 @@ def publications(spec: BusSpec) -> list[tuple[str, str | None, Any, str]]:
             s.enforcement_created,
             spec.work_stream,
             EnforcementCreated,
-            "Enforcements created by rule matching",
+            "Enforcements left pending, to be processed (republished by the maintenance loop)",
         ),
         (
             s.enforcement_processed,
             None,
             EnforcementCreated,
-            "Enforcements processed by the replica that created them (no wake-up needed; for live "
+            "Enforcements created already resolved by rule matching (no wake-up needed; for live "
             "followers such as the API's SSE streams)",
         ),
         (s.execution_requested, spec.work_stream, ExecutionRequested, "Executions waiting to be scheduled"),

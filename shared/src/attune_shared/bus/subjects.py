@@ -36,8 +36,8 @@ class Subjects:
 
     @property
     def enforcement_processed(self) -> str:
-        """Enforcements processed where they were created, which need no wake-up (plain NATS; in
-        no stream): for live followers only."""
+        """Enforcements created already resolved, which need no wake-up (plain NATS; in no
+        stream): for live followers only."""
         return f"{self.prefix}.enforcement.processed"
 
     @property

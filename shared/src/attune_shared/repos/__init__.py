@@ -12,7 +12,7 @@ from attune_shared.repos.catalog import (
 )
 from attune_shared.repos.enforcement import EnforcementRepository, NewEnforcement
 from attune_shared.repos.event import EventRepository, NewEvent, StoredEvent
-from attune_shared.repos.execution import ExecutionRepository, NewExecution, StatusChange
+from attune_shared.repos.execution import Enforced, ExecutionRepository, NewExecution, StatusChange
 from attune_shared.repos.history import ExecutionHistoryRepository, WorkerHistoryRepository
 from attune_shared.repos.inquiry import InquiryRepository
 from attune_shared.repos.policy_admission import PolicyAdmissionRepository, QueueHead
@@ -57,6 +57,7 @@ __all__ = [
     "ApiKeyRepository",
     "AuditRepository",
     "CatalogRepository",
+    "Enforced",
     "EnforcementRepository",
     "EventRepository",
     "ExecutionHistoryRepository",

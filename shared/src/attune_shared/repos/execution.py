@@ -8,9 +8,15 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from attune_shared.models import Execution
+from attune_shared.models import Enforcement, Execution
 from attune_shared.repos.base import MAX_PAGE, Filters, TimeSeriesRepository
-from attune_shared.repos.enforcement import Resolution, resolve_args, resolve_sql
+from attune_shared.repos.enforcement import (
+    EnforcementRepository,
+    NewEnforcement,
+    Resolution,
+    resolve_args,
+    resolve_sql,
+)
 from attune_shared.statuses import ExecutionStatus, WorkerStatus
 
 
@@ -136,6 +142,58 @@ _NEW_TYPES = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class Enforced:
+    """An enforcement created already resolved, by :meth:`ExecutionRepository.create_enforced`:
+    ``processed`` with ``execution`` (its top-level execution: the action's columns, ``status``,
+    ``worker`` and ``started_at``; the rest is the enforcement's), or ``disabled`` for
+    ``failure_reason``."""
+
+    enforcement: NewEnforcement
+    execution: NewExecution | None = None
+    failure_reason: str | None = None
+
+
+_ENFORCED_INPUT = (
+    ("rule", "bigint[]"),
+    ("rule_ref", "text[]"),
+    ("trigger_ref", "text[]"),
+    ("event", "bigint[]"),
+    ("created", "timestamptz[]"),
+    ("config", "jsonb[]"),
+    ("condition", "text[]"),
+    ("criteria", "jsonb[]"),
+    ("trace_tag", "text[]"),
+    ("secrets", "text[]"),
+    ("status", "text[]"),
+    ("failure_reason", "text[]"),
+    ("action", "bigint[]"),
+    ("action_ref", "text[]"),
+    ("timeout_seconds", "integer[]"),
+    ("max_retries", "integer[]"),
+    ("x_status", "text[]"),
+    ("worker", "bigint[]"),
+    ("started_at", "timestamptz[]"),
+)
+#: The top-level execution's columns taken from its enforcement (``f``) or from the input (``u``).
+_ENFORCED_EXECUTION = (
+    ("created", "f.created"),
+    ("action", "u.action"),
+    ("action_ref", "u.action_ref"),
+    ("config", "f.config"),
+    ("enforcement", "f.id"),
+    ("rule_ref", "f.rule_ref"),
+    ("trigger_ref", "f.trigger_ref"),
+    ("timeout_seconds", "u.timeout_seconds"),
+    ("max_retries", "u.max_retries"),
+    ("trace_tag", "f.trace_tag"),
+    ("secrets", "f.secrets"),
+    ("status", "u.x_status"),
+    ("worker", "u.worker"),
+    ("started_at", "u.started_at"),
+)
+
+
 def insert_many(rows: Sequence[NewExecution], first: int = 1) -> tuple[str, builtins.list[Any]]:
     """``INSERT INTO execution … RETURNING`` every column, for ``rows`` (``created`` now), and its
     arguments (numbered from ``$first``). Ids follow the order of ``rows``."""
@@ -224,6 +282,57 @@ class ExecutionRepository(TimeSeriesRepository[Execution]):
             key = (r.enforcement, r.created)
             result.append((created[key], True) if key in created else (existing[key], False))
         return result
+
+    async def create_enforced(
+        self, items: Sequence[Enforced]
+    ) -> builtins.list[tuple[Enforcement, Execution | None] | None]:
+        """Enforcements created already resolved, with the executions of the processed ones, in
+        one statement (one transaction, and no row version of a pending enforcement). One result per
+        item, in order: ``None`` where the (rule, event) had an enforcement already (a redelivered
+        event; :meth:`EnforcementRepository.create_many` returns it)."""
+        if not items:
+            return []
+        for item in items:
+            if (item.execution is None) == (item.failure_reason is None):
+                raise ValueError("an enforcement is created processed (with its execution) or disabled")
+        values: list[list[Any]] = [[] for _ in _ENFORCED_INPUT]
+        for item in items:
+            e, x = item.enforcement, item.execution
+            row = (
+                e.rule, e.rule_ref, e.trigger_ref, e.event, e.event_created, e.config, e.condition,
+                e.criteria, e.trace_tag, e.secrets,
+                "processed" if x is not None else "disabled", item.failure_reason,
+                x and x.action, x and x.action_ref, x and x.timeout_seconds, x and x.max_retries,
+                x and x.status, x and x.worker, x and x.started_at,
+            )  # fmt: skip
+            for column, value in zip(values, row, strict=True):
+                column.append(value)
+        names = [n for n, _ in _ENFORCED_INPUT]
+        unnest = ", ".join(f"${i}::{t}" for i, (_, t) in enumerate(_ENFORCED_INPUT, start=1))
+        enforcement_columns = EnforcementRepository.columns
+        written = [c for c in enforcement_columns if c not in ("id", "resolved_at")]
+        records = await self.db.fetch(
+            f"WITH u AS (SELECT {', '.join(names)} FROM unnest({unnest}) AS u({', '.join(names)})), "
+            f"f AS (INSERT INTO enforcement ({', '.join(written)}, resolved_at) "
+            f"SELECT {', '.join('u.' + c for c in written)}, now() FROM u "
+            f"ON CONFLICT (rule, event, created) DO NOTHING RETURNING {EnforcementRepository.select_list}), "
+            f"x AS (INSERT INTO execution ({', '.join(c for c, _ in _ENFORCED_EXECUTION)}) "
+            f"SELECT {', '.join(v for _, v in _ENFORCED_EXECUTION)} FROM f JOIN u "
+            "ON u.rule = f.rule AND u.event = f.event AND u.created = f.created WHERE f.status = 'processed' "
+            f"RETURNING {self.select_list}) "
+            f"SELECT {', '.join('f.' + c for c in enforcement_columns)}, "
+            f"{', '.join(f'x.{c} AS x_{c}' for c in self.columns)} "
+            "FROM f LEFT JOIN x ON x.enforcement = f.id AND x.created = f.created",
+            *values,
+        )
+        made: dict[tuple[Any, ...], tuple[Enforcement, Execution | None]] = {}
+        for r in records:
+            enforcement = Enforcement.model_validate({c: r[c] for c in enforcement_columns})
+            execution = None if r["x_id"] is None else self._row({c: r[f"x_{c}"] for c in self.columns})
+            made[(r["rule"], r["event"], r["created"])] = (enforcement, execution)
+        return [
+            made.get((i.enforcement.rule, i.enforcement.event, i.enforcement.event_created)) for i in items
+        ]
 
     async def update_status_many(
         self, changes: Sequence[StatusChange]
