@@ -5,10 +5,10 @@ Per execution, the hops from the trigger message to ``running``:
 
 - ``trigger -> event``: the trigger message's stream time (the event's and execution's ``created``)
   to the sensor's ``event.created`` announcement, as this process received it (the row committed);
-- ``event -> requested``: to the execution's INSERT history row (the rule matched, the enforcement
-  committed, then the transaction that created the execution and resolved the enforcement; the
-  executor announces ``enforcement.created`` only after that, so it marks no hop);
-- ``requested -> running``: to the ``running`` history row.
+- ``event -> requested``: to the execution's INSERT history row (the rule matched, then the
+  transaction that created the enforcement and its execution);
+- ``requested -> running``: to the ``running`` history row (0 for an execution the executor created
+  already running: both rows are of one transaction).
 
 The announcement is observed by a plain NATS subscription of the benchmark (the API's way of
 following it), so it carries this process's delivery delay too; the rows' times are the
