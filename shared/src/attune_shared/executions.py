@@ -31,7 +31,8 @@ log = logging.getLogger("attune.executions")
 #: A committed status change: ``(old, new)``; ``old`` is ``None`` for a new execution.
 Change = tuple[ExecutionStatus | None, ExecutionStatus]
 
-#: The statuses a start (``ExecutionRepository.start_many``) moves an execution through, in order.
+#: The statuses a start moves an execution through, in order (``ExecutionRepository.start_many``, or
+#: an execution created ``running``).
 START_STEPS: tuple[Change, ...] = (
     (ExecutionStatus.REQUESTED, ExecutionStatus.SCHEDULING),
     (ExecutionStatus.SCHEDULING, ExecutionStatus.SCHEDULED),
@@ -55,11 +56,6 @@ async def announce(bus: Bus, execution: Execution, *changes: Change) -> None:
             )
     except RetryableError as exc:
         log.warning("execution.announce_failed", extra={"execution": execution.id, "error": str(exc)})
-
-
-async def announce_start(bus: Bus, execution: Execution) -> None:
-    """Announce the three changes of a start, in order."""
-    await announce(bus, execution, *START_STEPS)
 
 
 @dataclass(frozen=True)
