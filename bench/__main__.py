@@ -22,11 +22,14 @@ from typing import Any
 import asyncpg
 
 from attune_shared.db import create_pool
-from attune_shared.settings import DatabaseSettings
+from attune_shared.settings import DatabaseSettings, ExecutorSettings
 
 from . import chaos, completion, cpu, pipeline, raw, replicas, tail, workflows
 from .report import render
 from .servers import fresh_database, servers
+
+#: the executor's default run slots, which the throughput and latency runs use
+PRODUCT_CONCURRENCY: int = ExecutorSettings.model_fields["concurrency"].default
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -41,8 +44,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--pipeline-concurrency",
         type=int,
-        default=16,
-        help="per-executor concurrency in the throughput and latency runs (default 16, the product default)",
+        default=PRODUCT_CONCURRENCY,
+        help="per-executor concurrency in the throughput and latency runs "
+        f"(default {PRODUCT_CONCURRENCY}, the product default)",
     )
     parser.add_argument(
         "--rate", type=float, default=100.0, help="offered rate for the latency runs (events/s, default 100)"

@@ -164,7 +164,7 @@ async def seed_catalog(database_url: str) -> None:
 
 @asynccontextmanager
 async def stack(
-    database_url: str, nats_url: str, executors: int, concurrency: int = 16, *, replicas: int = 1
+    database_url: str, nats_url: str, executors: int, concurrency: int, *, replicas: int = 1
 ) -> AsyncIterator[Stack]:
     """Sensor and executors on a fresh prefix; ``nats_url`` may list a cluster's servers
     (comma-separated), with ``replicas`` 3."""
