@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from attune_shared.settings import load_settings
+from attune_shared.settings import ExecutorSettings, Settings, load_settings
 from tests.deploy.manifests import (
     ATTUNE_SERVICES,
     COMPOSE_FILE,
@@ -21,6 +21,7 @@ from tests.deploy.manifests import (
     load_compose,
     required_names,
     script_lines,
+    setting_for,
 )
 
 HEALTHY = {"condition": "service_healthy"}
@@ -196,6 +197,29 @@ def test_every_variable_is_documented_in_env_example() -> None:
     # $${POSTGRES_USER} in the healthcheck is the container's own variable, escaped from compose.
     assert used - documented == set()
     assert documented - used == set(), ".env.example documents variables the compose file never reads"
+
+
+#: settings whose compose value is not the service's own default: the compose network's server name
+COMPOSE_NETWORK_SETTINGS = {"ATTUNE__NATS__URL"}
+
+
+def test_the_defaults_shown_are_the_services_own() -> None:
+    """A ``${VAR:-default}`` of the compose file shows the value of .env.example, and for a setting
+    that is the service's own default: a copy of it cannot drift when the default changes."""
+    documented = env_example()
+    defaults = re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*):-([^}]*)\}", COMPOSE_FILE.read_text())
+    concurrency = ExecutorSettings.model_fields["concurrency"].default
+    assert ("ATTUNE__EXECUTOR__CONCURRENCY", str(concurrency)) in defaults
+    for name, default in defaults:
+        assert documented[name] == default, f"{name}: .env.example {documented[name]!r}, compose {default!r}"
+        path = setting_for(name)
+        if path is None or name in COMPOSE_NETWORK_SETTINGS or default == "":
+            continue
+        section, key = path
+        own = Settings.model_fields[section].annotation.model_fields[key].default  # type: ignore[union-attr]
+        assert str(own) == default, (
+            f"{name}: compose and .env.example show {default!r}, the default is {own!r}"
+        )
 
 
 def test_missing_required_values_stop_compose() -> None:
