@@ -208,10 +208,7 @@ async def _throughput(
     if executions:
         done = await pipeline.run_to_completion(pool, st, trigger, count, start=start)
     else:
-        await pipeline.publish(st.nats_url, f"{st.prefix}.trigger.{trigger}", count, start=start)
-        done = await pipeline.wait_count(
-            pool, "SELECT count(*) FROM event WHERE trigger_ref = $1", count, 600, trigger
-        )
+        done = await pipeline.ingest(st, trigger, count, start=start)
     elapsed = done - started
     result: dict[str, Any] = {
         "count": count,

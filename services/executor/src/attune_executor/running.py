@@ -141,8 +141,8 @@ class RunManager:
         return result
 
     async def _record(self, run: Run, result: RunResult) -> None:
-        if run.announced is not None:
-            await asyncio.gather(run.announced, return_exceptions=True)
+        if run.announced is not None and not run.announced.done():
+            await asyncio.wait((run.announced,))
         ending = self._ending(run, result)
         if not await self.finisher.end_until_recorded(ending, lambda: self.stopping):
             log.warning("run.lost", extra={"execution": run.execution.id, "status": str(ending.status)})

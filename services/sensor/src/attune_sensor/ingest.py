@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 
 import asyncpg
 from nats.aio.msg import Msg
@@ -63,12 +64,15 @@ class Ingestor:
         announced = await self.bus.event_created_many(
             [EventCreated(event_id=e.id, created=e.created, trigger_ref=e.trigger_ref) for _, e in stored]
         )
+        # counted per batch: a labelled counter's lookup and lock per event were 3 % of the sensor
+        outcomes: Counter[str] = Counter()
+        new_events: Counter[str] = Counter()
         for (d, event), problem in zip(stored, announced, strict=True):
             d.error = problem
             if problem is None:
-                TRIGGER_MESSAGES.labels("event" if event.new else "duplicate").inc()
+                outcomes["event" if event.new else "duplicate"] += 1
                 if event.new:
-                    EVENTS_STORED.labels(event.trigger_ref).inc()
+                    new_events[event.trigger_ref] += 1
                     log.info(
                         "event.stored",
                         extra={
@@ -77,9 +81,12 @@ class Ingestor:
                             "trace_tag": d.body.trace_tag,
                         },
                     )
-        for d in deliveries:
-            if isinstance(d.error, PermanentError):
-                TRIGGER_MESSAGES.labels("rejected").inc()
+        outcomes["rejected"] = sum(isinstance(d.error, PermanentError) for d in deliveries)
+        for outcome, n in outcomes.items():
+            if n:
+                TRIGGER_MESSAGES.labels(outcome).inc(n)
+        for trigger_ref, n in new_events.items():
+            EVENTS_STORED.labels(trigger_ref).inc(n)
 
     async def _events(
         self, deliveries: list[Delivery[TriggerMessage]]
