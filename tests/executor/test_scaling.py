@@ -154,3 +154,51 @@ async def test_a_run_slot_is_free_once_the_action_returns(
 
 async def _has_status(db: asyncpg.Pool, x: Execution, *statuses: ExecutionStatus) -> bool:
     return (await status_of(db, x)).status in statuses
+
+
+async def test_events_wait_for_run_slots_so_their_executions_start_where_created(
+    db_pool: asyncpg.Pool, bus: Bus, core: None, start_executor: StartExecutor
+) -> None:
+    """A burst larger than the slots is taken as slots free: its executions are created `running`
+    by the replica that runs them, not queued `requested` behind a wake-up."""
+    noop = await make_action(db_pool, "demo.quick", runner_type="builtin", entry_point="noop")
+    await make_rule(db_pool, "demo.on_burst", trigger=await make_trigger(db_pool, "demo.burst"), action=noop)
+    await start_executor("ex-two-slots", CONCURRENCY="2")
+    await fire(db_pool, bus, "demo.burst", *({"n": i} for i in range(40)))
+    done = await finished(db_pool, 40, "demo.quick")
+    assert {x.status for x in done} == {S.COMPLETED}
+    # created running: the insert and the start are one statement, so their history rows share a time
+    created_running = await db_pool.fetchval(
+        """SELECT count(*) FROM execution_history i JOIN execution_history s
+             ON s.entity_id = i.entity_id AND s.operation = 'UPDATE' AND s.new_values->>'status' = 'scheduling'
+           WHERE i.operation = 'INSERT' AND i.created = s.created AND i.entity_ref = 'demo.quick'"""
+    )
+    # all of them unless the machine stalled the executor long enough for it to take a batch
+    # without free slots (0.5 s); taking every event at once started 2 of 40 so
+    assert created_running >= 30, created_running
+
+
+async def test_full_run_slots_slow_event_processing_down_without_stopping_it(
+    db_pool: asyncpg.Pool, bus: Bus, core: None, start_executor: StartExecutor
+) -> None:
+    """While the only slot runs a long action, new events still get their executions (queued
+    `requested` for the slot), within about a second rather than at the action's end."""
+    nap = await make_action(db_pool, "demo.nap", runner_type="builtin", entry_point="sleep")
+    for trigger, seconds in (("demo.long", 10), ("demo.short", 0)):
+        await make_rule(
+            db_pool,
+            f"demo.on_{trigger.split('.')[1]}",
+            trigger=await make_trigger(db_pool, trigger),
+            action=nap,
+            action_params={"seconds": seconds},
+        )
+    await start_executor("ex-one-busy-slot", CONCURRENCY="1")
+    await fire(db_pool, bus, "demo.long", {})
+    await wait_for(lambda: _count_with(db_pool, "demo.nap", S.RUNNING, 1), 20, "the long action running")
+    await fire(db_pool, bus, "demo.short", *({} for _ in range(3)))
+    await wait_for(lambda: _count_with(db_pool, "demo.nap", S.REQUESTED, 3), 8, "3 executions queued")
+    assert await _count_with(db_pool, "demo.nap", S.RUNNING, 1)  # the long action still holds the slot
+
+
+async def _count_with(db: asyncpg.Pool, action_ref: str, status: ExecutionStatus, n: int) -> bool:
+    return sum(x.status is status for x in await executions_of(db, action_ref)) == n

@@ -87,8 +87,19 @@ class Executor:
         scheduler = Scheduler(self.context, self.runs, self.slots, worker.id)
         enforcements = EnforcementProcessor(self.context, scheduler)
         events = EventProcessor(self.context, enforcements)
+        # a run that ends finds the work that follows it already here, without a pull round trip
+        prefetch = max(1, settings.executor.concurrency // 4)
         consumers: list[BatchConsumer[Any]] = [
-            self._consumer(EXECUTOR_EVENTS, EventCreated, events.handle, Credits(PIPELINE_CREDITS)),
+            # events are taken as run slots free, so that their executions start where they are
+            # created (docs/executor.md, "Consuming with backpressure")
+            self._consumer(
+                EXECUTOR_EVENTS,
+                EventCreated,
+                events.handle,
+                Credits(PIPELINE_CREDITS),
+                room=self.slots,
+                prefetch=prefetch,
+            ),
             self._consumer(
                 EXECUTOR_ENFORCEMENTS, EnforcementCreated, enforcements.handle, Credits(PIPELINE_CREDITS)
             ),
@@ -97,8 +108,7 @@ class Executor:
                 ExecutionRequested,
                 scheduler.handle,
                 self.slots,
-                # a run that ends finds its successor already here, without a pull round trip
-                prefetch=max(1, settings.executor.concurrency // 4),
+                prefetch=prefetch,
             ),
         ]
         rules = await follow_rule_changes(self.rt, self._on_rule_changed)
@@ -139,6 +149,7 @@ class Executor:
         handler: Callable[[list[Delivery[Any]]], Awaitable[None]],
         credits: Credits,
         prefetch: int = 0,
+        room: Credits | None = None,
     ) -> BatchConsumer[Any]:
         rt = self.rt
         return BatchConsumer(
@@ -152,6 +163,7 @@ class Executor:
             rt.gate,
             batch_size=BATCH_SIZE,
             prefetch=prefetch,
+            room=room,
         )
 
     def _spawn(self, *coros: Coroutine[Any, Any, Any]) -> None:

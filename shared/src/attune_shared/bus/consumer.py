@@ -48,6 +48,8 @@ LOST_AFTER = 2.0
 _ENDS = {"404", "408", "409"}
 #: While the database is away, held messages are marked in progress this often (ack_wait is 30 s+).
 KEEPALIVE = 10.0
+#: Longest a consumer with ``room`` waits for room before it takes a batch anyway.
+ROOM_WAIT_MAX = 0.5
 
 
 class PullFetcher:
@@ -203,7 +205,11 @@ class BatchConsumer(Generic[B]):
     ``parse`` turns a message into its body; a parse error settles that message at once
     (:class:`~attune_shared.errors.PermanentError` or a validation error: dead letter). ``prefetch``
     messages may wait client-side beyond the free credits (unclaimed: nothing is done with them
-    until a credit frees, and they count against ``ack_wait``).
+    until a credit frees, and they count against ``ack_wait``). With ``room`` (capacity that the
+    handler's work will need, not held by the messages themselves: an executor's run slots for its
+    events), messages are taken only while ``room`` has more free than the messages in hand, but
+    one batch at least every ``ROOM_WAIT_MAX`` seconds, so that a full ``room`` slows the
+    consumer down without stopping it.
     """
 
     def __init__(
@@ -220,6 +226,7 @@ class BatchConsumer(Generic[B]):
         batch_size: int = 64,
         wait: float = 1.0,
         prefetch: int = 0,
+        room: Credits | None = None,
     ) -> None:
         consumer = spec.consumer(durable)
         self.durable = durable
@@ -234,8 +241,13 @@ class BatchConsumer(Generic[B]):
         self.batch_size = batch_size
         #: messages fetched ahead of free credits, so a freed credit is refilled without a round trip
         self.prefetch = prefetch
+        #: downstream capacity this consumer's messages will need (see :meth:`_limit`)
+        self.room = room
+        self._last_dispatch = time.monotonic()
         self.wake = self.fetcher.changed
         credits.listen(self.wake)
+        if room is not None:
+            room.listen(self.wake)
         self._stopping = False
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -256,7 +268,7 @@ class BatchConsumer(Generic[B]):
         fetcher = self.fetcher
         try:
             while not self._stopping:
-                free = self.credits.free
+                free = self._limit()
                 if free > 0 and fetcher.arrived:
                     self._dispatch(fetcher.take(min(free, self.batch_size)))
                     continue
@@ -264,7 +276,9 @@ class BatchConsumer(Generic[B]):
                 if room > 0 and fetcher.idle and self.gate.up.is_set():
                     await fetcher.request(min(room, self.batch_size))
                 try:
-                    await asyncio.wait_for(self.wake.wait(), fetcher.expires)
+                    await asyncio.wait_for(
+                        self.wake.wait(), fetcher.expires if self.room is None else ROOM_WAIT_MAX
+                    )
                 except TimeoutError:
                     pass
                 self.wake.clear()
@@ -286,7 +300,17 @@ class BatchConsumer(Generic[B]):
                     pass
             await fetcher.stop()
 
+    def _limit(self) -> int:
+        """How many more messages to take now (see the class docstring on ``room``)."""
+        free = self.credits.free
+        if self.room is None:
+            return free
+        if time.monotonic() - self._last_dispatch >= ROOM_WAIT_MAX and not self.credits.used:
+            return min(free, self.batch_size)
+        return min(free, self.room.free - self.credits.used)
+
     def _dispatch(self, msgs: list[Msg]) -> None:
+        self._last_dispatch = time.monotonic()
         self.credits.take(len(msgs))
         task = asyncio.create_task(self._handle(msgs))
         self._tasks.add(task)
