@@ -282,24 +282,41 @@ async def run_to_completion(
     return float(await pool.fetchval(LAST_COMPLETED, trigger))
 
 
-async def ingest(st: Stack, trigger: str, n: int, *, start: int = 0) -> float:
-    """Publish ``n`` events on ``trigger`` at once; the time the sensor had settled them all.
+async def ingest(pool: asyncpg.Pool, st: Stack, trigger: str, n: int, *, start: int = 0) -> float:
+    """Publish ``n`` events on ``trigger`` at once; the time their rows were all stored.
 
-    The triggers stream is a work queue: the sensor acknowledges a message only once its event row
-    is committed and its ``event.created`` has its PubAck, and the stream drops it then. So the
-    stream holding no message is the end of the ingest. Asking NATS costs little and is exact to the
-    poll (5 ms); counting the rows every 20 ms, before, rounded a 0.2 s burst's end up by 5 %."""
+    The rows are counted every 10 ms (an event row keeps no time of its own insert): a finer poll
+    would load the server it measures, a coarser one (20 ms, before) rounded a 0.2 s burst's end
+    up by 5 % on average."""
+    sql = "SELECT count(*) FROM event WHERE trigger_ref = $1"
+    target = await count(pool, sql, trigger) + n
+    await publish(st.nats_url, f"{st.prefix}.trigger.{trigger}", n, start=start)
+    deadline = time.time() + 600
+    while await count(pool, sql, trigger) < target:
+        if time.time() > deadline:
+            raise TimeoutError(f"{trigger}: {n} events not stored within 600 s")
+        await asyncio.sleep(0.01)
+    return time.time()
+
+
+async def quiet(st: Stack, timeout: float = 120) -> None:
+    """Wait until the services have nothing left to do: no trigger message, event, enforcement or
+    execution wake-up waiting or in flight. A burst measured right after another would otherwise
+    also pay for the end of that one (an ingest burst leaves its events to the executor)."""
     nc = await connect_nats(st.nats_url)
     jsm = nc.jsm()
-    stream = BusSpec(st.prefix).triggers_stream
+    spec = BusSpec(st.prefix)
     try:
-        await publish(st.nats_url, f"{st.prefix}.trigger.{trigger}", n, start=start)
-        deadline = time.time() + 600
-        while (await jsm.stream_info(stream)).state.messages:
-            if time.time() > deadline:
-                raise TimeoutError(f"the sensor did not take {n} trigger messages within 600 s")
-            await asyncio.sleep(0.005)
-        return time.time()
+
+        async def idle() -> bool:
+            for c in spec.consumers():
+                info = await jsm.consumer_info(c.stream, c.durable)
+                if info.num_pending or info.num_ack_pending:
+                    return False
+            return True
+
+        if not await wait_until(idle, timeout, 0.05):
+            raise TimeoutError(f"the services were still busy after {timeout:.0f} s")
     finally:
         await nc.close()
 
@@ -347,9 +364,10 @@ def percentiles(values: list[float]) -> dict[str, float]:
     return {"p50": round(q[49], 2), "p95": round(q[94], 2), "p99": round(q[98], 2)}
 
 
-async def latencies(pool: asyncpg.Pool, action_ref: str, since_n: int) -> dict[str, list[float]]:
-    """Per execution: ms from the trigger message's stream time (= execution.created) to running and
-    to completed, and from running to completed (``run``)."""
+async def latencies(pool: asyncpg.Pool, action_ref: str, start: int, count: int) -> dict[str, list[float]]:
+    """Per execution of the events ``start`` … ``start + count - 1``: ms from the trigger message's
+    stream time (= execution.created) to running and to completed, and from running to completed
+    (``run``)."""
     rows = await pool.fetch(
         """SELECT x.id,
                   extract(epoch FROM (r.created - x.created)) * 1000 AS to_running,
@@ -360,9 +378,10 @@ async def latencies(pool: asyncpg.Pool, action_ref: str, since_n: int) -> dict[s
                               AND h.new_values->>'status' = 'running' LIMIT 1) r ON true
            LEFT JOIN LATERAL (SELECT h.created FROM execution_history h WHERE h.entity_id = x.id
                               AND h.new_values->>'status' = 'completed' LIMIT 1) c ON true
-           WHERE x.action_ref = $1 AND (e.payload->>'n')::int >= $2""",
+           WHERE x.action_ref = $1 AND (e.payload->>'n')::int >= $2 AND (e.payload->>'n')::int < $3""",
         action_ref,
-        since_n,
+        start,
+        start + count,
     )
     both = [r for r in rows if r["to_running"] is not None and r["to_completed"] is not None]
     return {

@@ -38,7 +38,7 @@ async def _burst(
             async with pipeline.stack(db_url, nats_url, 1, concurrency, replicas=replicas) as st:
                 started = time.time()
                 done = await pipeline.run_to_completion(pool, st, "bench.noop", count)
-                lat = await pipeline.latencies(pool, "core.noop", 0)
+                lat = await pipeline.latencies(pool, "core.noop", 0, count)
                 return {
                     "count": count,
                     "per_s": round(count / (done - started), 1),

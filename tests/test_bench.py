@@ -37,7 +37,9 @@ def test_smoke_benchmark_writes_every_key_with_nothing_lost(tmp_path: Path) -> N
     # correctness counts every run, the fixed-rate and low-load ones too
     noop = r["correctness"]["bench.noop"]
     tail = r["tail"]
-    assert noop["completed"] == 2 * r["params"]["events"] + 3 * tail["count"] == noop["events"]
+    warm_up = r["params"]["warm_up"]
+    assert noop["completed"] == warm_up + 2 * r["params"]["events"] + 3 * tail["count"] == noop["events"]
+    assert r["correctness"]["bench.ingest"]["events"] == warm_up + r["params"]["events"]
     # the tail: three repetitions, each with its stalls, their hops and the host probe beside it
     assert r["machine"]["durable"] and "durable (fsync and synchronous_commit on" in result.stdout
     assert len(tail["runs"]) == tail["repetitions"] == 3
