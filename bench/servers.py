@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
@@ -53,9 +54,13 @@ async def servers(durable: bool = True) -> AsyncIterator[Servers]:
             db_url = pg.url
         pids = {server.name: server.process.pid for server in started if server.process is not None}
         yield Servers(db_url, nats_url, embedded=bool(started), durable=durable, pids=pids)
-    finally:
+    except BaseException:
         for server in reversed(started):
             server.stop()
+        raise  # their data and logs are kept for a look
+    for server in reversed(started):
+        server.stop()
+    shutil.rmtree(root, ignore_errors=True)  # a PostgreSQL data directory is ~100 MB
 
 
 def with_database(url: str, database: str) -> str:
