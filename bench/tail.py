@@ -14,7 +14,8 @@ The announcement is observed by a plain NATS subscription of the benchmark (the 
 following it), so it carries this process's delivery delay too; the rows' times are the
 database's. An execution slower than :data:`STALL_MS` is a stall; the host-stall probe
 (``probe.py``) runs meanwhile, and the time the whole machine stood still during an execution is
-subtracted to give the pipeline's own latency (what the targets count).
+subtracted to give the pipeline's own latency (what the targets count); so is the time the disk
+took over 5 ms for the probe's ``fsync`` of 8 KB (every 10 ms): a durable commit waits for it too.
 """
 
 from __future__ import annotations
@@ -123,12 +124,15 @@ class Probe:
 
 
 def _overlap_ms(start: float, end: float, stalls: list[tuple[float, float]]) -> float:
-    """Milliseconds of host stalls (probe overshoots) inside ``[start, end]`` (wall clock, s)."""
-    total = 0.0
-    for wall, late_ms in stalls:
-        s0 = wall + 0.001
-        s1 = s0 + late_ms / 1000
-        total += max(0.0, min(end, s1) - max(start, s0)) * 1000
+    """Milliseconds inside ``[start, end]`` (wall clock, s) covered by any of the host's stalls
+    (``(start, ms)``: a late wake-up, a slow ``fsync``), each moment counted once."""
+    total, reached = 0.0, start
+    for s0, ms in sorted(stalls):
+        s1 = min(end, s0 + ms / 1000)
+        s0 = max(reached, s0)
+        if s1 > s0:
+            total += (s1 - s0) * 1000
+            reached = s1
     return total
 
 
@@ -147,6 +151,8 @@ async def one_run(
         await asyncio.sleep(0.2)  # the last announcements in flight to this process
     after = await checkpoints(pool)
     stalls = [(float(w), float(ms)) for w, ms in probe.result.get("stalls", [])]
+    fsync = probe.result.get("fsync", {})
+    slow_fsyncs = [(float(w), float(ms)) for w, ms in fsync.get("stalls", [])]
     rows = await pool.fetch(_ROWS, trigger, start, start + count)
     to_running, to_completed, slow = [], [], []
     every_hop: dict[str, list[float]] = {hop: [] for hop in HOPS}
@@ -170,13 +176,15 @@ async def one_run(
                 every_hop[hop].append(ms)
         if latency <= STALL_MS:
             continue
-        host = _overlap_ms(t0, running, stalls)
+        host = _overlap_ms(t0, running, stalls + slow_fsyncs)
         slow.append(
             {
                 "execution": r["id"],
                 "at": round(t0, 3),
                 "ms": round(latency, 2),
                 "host_stalled_ms": round(host, 2),
+                "cpu_stalled_ms": round(_overlap_ms(t0, running, stalls), 2),
+                "fsync_stalled_ms": round(_overlap_ms(t0, running, slow_fsyncs), 2),
                 "own_ms": round(latency - host, 2),
                 "hops_ms": hops,
             }
@@ -195,8 +203,10 @@ async def one_run(
         "slow_hops": _dominant_hops(slow),
         "hops_ms": {hop: percentiles(ms) for hop, ms in every_hop.items() if ms},
         "checkpoints": {k: round(after[k] - before[k], 1) for k in after},
-        "host": {k: v for k, v in probe.result.items() if k != "stalls"}
+        "host": {k: v for k, v in probe.result.items() if k not in ("stalls", "fsync")}
         | {"stalls_over_50ms": sum(1 for _, ms in stalls if ms > 50)},
+        "fsync": {k: v for k, v in fsync.items() if k != "stalls"}
+        | {"over_50ms": sum(1 for _, ms in slow_fsyncs if ms > 50)},
         "slowest": slow[:KEEP_SLOW],
         "_values": (to_running, to_completed),
     }

@@ -48,6 +48,7 @@ def test_smoke_benchmark_writes_every_key_with_nothing_lost(tmp_path: Path) -> N
         assert set(run["running_ms"]) == {"p50", "p95", "p99"}
         assert 0 <= run["own_stalls"] <= run["stalls"] <= run["count"]
         assert run["host"]["ticks"] > 0 and run["checkpoints"]["count"] >= 0
+        assert run["fsync"]["ticks"] > 0 and 0 < run["fsync"]["p50_ms"] <= run["fsync"]["max_ms"]
         assert all(set(s["hops_ms"]) == set(run["slow_hops"]) for s in run["slowest"])
     # CPU per 1,000 noop executions, per service and for the servers, the API with and without a client
     per = r["pipeline_noop"]["cpu_s_per_1000"]
@@ -80,3 +81,13 @@ def test_chaos_durations_and_intervals_parse_or_name_the_fix() -> None:
         parse_duration("10 minutes")
     with pytest.raises(argparse.ArgumentTypeError, match="MIN-MAX"):
         parse_interval("40-10")
+
+
+def test_a_moment_the_host_stalled_is_subtracted_once() -> None:
+    from bench.tail import _overlap_ms
+
+    # a CPU stall of 0.2 s at t=10.1 and a slow fsync of 0.3 s at t=10.2 overlap for 0.1 s
+    stalls = [(10.2, 300.0), (10.1, 200.0)]
+    assert _overlap_ms(10.0, 11.0, stalls) == pytest.approx(400.0)
+    assert _overlap_ms(10.15, 10.25, stalls) == pytest.approx(100.0)
+    assert _overlap_ms(11.0, 12.0, stalls) == 0.0
