@@ -291,11 +291,7 @@ async def ingest(pool: asyncpg.Pool, st: Stack, trigger: str, n: int, *, start: 
     sql = "SELECT count(*) FROM event WHERE trigger_ref = $1"
     target = await count(pool, sql, trigger) + n
     await publish(st.nats_url, f"{st.prefix}.trigger.{trigger}", n, start=start)
-    deadline = time.time() + 600
-    while await count(pool, sql, trigger) < target:
-        if time.time() > deadline:
-            raise TimeoutError(f"{trigger}: {n} events not stored within 600 s")
-        await asyncio.sleep(0.01)
+    await wait_count(pool, sql, target, 600, trigger, every=0.01)
     return time.time()
 
 
@@ -325,13 +321,15 @@ async def count(pool: asyncpg.Pool, sql: str, *args: Any) -> int:
     return int(await pool.fetchval(sql, *args))
 
 
-async def wait_count(pool: asyncpg.Pool, sql: str, target: int, timeout: float, *args: Any) -> None:
-    """Wait until ``sql`` counts ``target``."""
+async def wait_count(
+    pool: asyncpg.Pool, sql: str, target: int, timeout: float, *args: Any, every: float = POLL_SECONDS
+) -> None:
+    """Wait until ``sql`` counts ``target``, asking every ``every`` seconds."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         if await count(pool, sql, *args) >= target:
             return
-        await asyncio.sleep(POLL_SECONDS)
+        await asyncio.sleep(every)
     raise TimeoutError(
         f"{sql} did not reach {target} within {timeout:.0f} s (now {await count(pool, sql, *args)})"
     )
