@@ -4,6 +4,7 @@ three-node cluster (R3, started here on 127.0.0.1), each on a fresh database, in
 from __future__ import annotations
 
 import asyncio
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -20,12 +21,14 @@ from .servers import fresh_database
 async def compare(database_server_url: str, nats_url: str, count: int, concurrency: int) -> dict[str, Any]:
     """The noop burst's rate and latency at R1 and at R3, and R3's rate as a share of R1's."""
     r1 = await _burst(database_server_url, nats_url, 1, count, concurrency)
-    cluster = NatsCluster(Path(tempfile.mkdtemp(prefix="attune-bench-cluster-")))
+    root = Path(tempfile.mkdtemp(prefix="attune-bench-cluster-"))
+    cluster = NatsCluster(root)
     await asyncio.to_thread(cluster.start)
     try:
         r3 = await _burst(database_server_url, cluster.url, 3, count, concurrency)
     finally:
         await asyncio.to_thread(cluster.kill)
+    shutil.rmtree(root, ignore_errors=True)  # as bench.servers: kept only after a failure
     return {"r1": r1, "r3": r3, "r3_of_r1": round(r3["per_s"] / r1["per_s"], 3)}
 
 

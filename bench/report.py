@@ -145,7 +145,7 @@ def _by_process(per: dict[str, float]) -> str:
 def _tail_rows(t: dict[str, Any]) -> list[str]:
     lines = []
     for i, run in enumerate(t["runs"], 1):
-        host = run["host"]
+        host, fsync = run["host"], run["fsync"]
         lines.append(
             _row(
                 f"latency -> running @ {t['rate']:.0f}/s, run {i} (ms)",
@@ -153,7 +153,7 @@ def _tail_rows(t: dict[str, Any]) -> list[str]:
                 f"{_pcts(run['running_ms'])}  max {run['max_ms']}; stalls >100 ms: {run['stalls']} "
                 f"(pipeline's own {run['own_stalls']}, own max {run['max_own_ms']}); "
                 f"host probe p99 {host.get('p99_ms')} max {host.get('max_ms')}, "
-                f"fsync p99 {run.get('fsync', {}).get('p99_ms')} max {run.get('fsync', {}).get('max_ms')}; "
+                f"fsync p99 {fsync['p99_ms']} max {fsync['max_ms']}; "
                 f"checkpoints {run['checkpoints']['count']:.0f} (sync {run['checkpoints']['sync_ms']:.0f} ms)",
             )
         )

@@ -54,12 +54,10 @@ async def servers(durable: bool = True) -> AsyncIterator[Servers]:
             db_url = pg.url
         pids = {server.name: server.process.pid for server in started if server.process is not None}
         yield Servers(db_url, nats_url, embedded=bool(started), durable=durable, pids=pids)
-    except BaseException:
+    finally:
         for server in reversed(started):
             server.stop()
-        raise  # their data and logs are kept for a look
-    for server in reversed(started):
-        server.stop()
+    # reached only when the run ended well: after a failure the data and logs are kept for a look
     shutil.rmtree(root, ignore_errors=True)  # a PostgreSQL data directory is ~100 MB
 
 
