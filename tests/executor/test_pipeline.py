@@ -175,6 +175,46 @@ async def test_an_idle_replica_does_the_work_it_creates_without_wake_ups(
             await sub.unsubscribe()
 
 
+async def test_each_execution_is_announced_step_by_step_in_order(
+    db_pool: asyncpg.Pool, bus: Bus, nats_client: NatsClient, core: None, start_executor: StartExecutor
+) -> None:
+    """The starts of a batch are announced together, the actions running meanwhile: each execution
+    still gets one announcement per transition, in order, its end after its start."""
+    await make_rule(
+        db_pool,
+        "demo.many",
+        trigger=await make_trigger(db_pool, "demo.alert"),
+        action=await make_action(db_pool, "demo.quick", entry_point="noop"),
+    )
+    seen: dict[int, list[tuple[str | None, str]]] = {}
+
+    async def record(msg: Msg) -> None:
+        body = json.loads(msg.data)
+        seen.setdefault(body["execution_id"], []).append((body["old_status"], body["new_status"]))
+
+    sub = await nats_client.subscribe(bus.spec.subjects.execution_status("demo.quick"), cb=record)
+    try:
+        await start_executor(CONCURRENCY="8")
+        await fire(db_pool, bus, "demo.alert", *({"n": n} for n in range(40)))
+        done = await finished(db_pool, 40, "demo.quick")
+        await nats_client.flush()
+        steps = [
+            (None, "requested"),
+            ("requested", "scheduling"),
+            ("scheduling", "scheduled"),
+            ("scheduled", "running"),
+            ("running", "completed"),
+        ]
+
+        async def all_seen() -> bool | None:
+            return all(len(seen.get(x.id, [])) == len(steps) for x in done) or None
+
+        await wait_for(all_seen, 10, "five announcements of each execution")
+        assert {x.id: seen[x.id] for x in done} == {x.id: steps for x in done}
+    finally:
+        await sub.unsubscribe()
+
+
 async def test_redelivered_events_and_enforcements_are_harmless(
     db_pool: asyncpg.Pool, bus: Bus, nats_client: NatsClient, core: None, start_executor: StartExecutor
 ) -> None:

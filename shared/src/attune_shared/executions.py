@@ -14,11 +14,11 @@ running executions periodically — kills the process and sets ``cancelled``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from attune_shared.bus import Bus, ExecutionRequested, ExecutionStatusChanged, gather_bounded
+from attune_shared.bus import Bus, ExecutionRequested, ExecutionStatusChanged
 from attune_shared.completion import ended_outside_executor
 from attune_shared.errors import RetryableError
 from attune_shared.models import Execution
@@ -58,6 +58,14 @@ async def announce(bus: Bus, execution: Execution, *changes: Change) -> None:
         log.warning("execution.announce_failed", extra={"execution": execution.id, "error": str(exc)})
 
 
+async def announce_many(bus: Bus, changes: Iterable[tuple[Execution, Sequence[Change]]]) -> None:
+    """:func:`announce` for many executions, one after the other. An announcement awaits no PubAck
+    (it is buffered for the connection's next write), so a task per execution would only add
+    scheduling to each."""
+    for execution, steps in changes:
+        await announce(bus, execution, *steps)
+
+
 @dataclass(frozen=True)
 class Transition:
     """One change of :func:`transition_many`: ``old`` (default ``execution.status``) -> ``new``,
@@ -83,10 +91,13 @@ async def transition_many(db: Queryable, bus: Bus, transitions: Sequence[Transit
     status it really replaced). One ``won`` per transition, in order; an execution may appear only
     once per call. Call it outside a transaction: the announcements must follow the commit."""
     previous = await ExecutionRepository(db).update_status_many([t.change() for t in transitions])
-    await gather_bounded(
-        announce(bus, t.execution, (old, t.new))
-        for t, old in zip(transitions, previous, strict=True)
-        if old is not None
+    await announce_many(
+        bus,
+        (
+            (t.execution, ((old, t.new),))
+            for t, old in zip(transitions, previous, strict=True)
+            if old is not None
+        ),
     )
     return [old is not None for old in previous]
 

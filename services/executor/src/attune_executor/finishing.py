@@ -31,7 +31,7 @@ from attune_executor.policies import PolicyEngine
 from attune_executor.wakeups import Wakeups
 from attune_shared import executions
 from attune_shared.batching import GroupWriter
-from attune_shared.bus import Bus, gather_bounded
+from attune_shared.bus import Bus
 from attune_shared.completion import CompletionTriggers
 from attune_shared.executions import Transition
 from attune_shared.metrics import EXECUTIONS_FINISHED
@@ -246,10 +246,13 @@ class Finisher:
 
     async def _announce(self, endings: list[Ending], previous: Sequence[ExecutionStatus | None]) -> None:
         """Once the callers go on: the changes that won, announced."""
-        await gather_bounded(
-            executions.announce(self.bus, e.execution, (old, e.status))
-            for e, old in zip(endings, previous, strict=True)
-            if old is not None
+        await executions.announce_many(
+            self.bus,
+            (
+                (e.execution, ((old, e.status),))
+                for e, old in zip(endings, previous, strict=True)
+                if old is not None
+            ),
         )
 
 

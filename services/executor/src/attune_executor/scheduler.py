@@ -126,10 +126,12 @@ class Scheduler:
         """Start the runs of the executions just created ``running`` here (``created``: the rows of
         ``claim.news`` created now), announcing their creation and start; the slots claimed for
         executions that existed already are given back."""
-        for x in created:
-            if x.status is not S.RUNNING or x.worker != self.worker_id or not claim.credits:
-                continue
-            self._launch(x, claim.actions, claim.packs, claim.credits.pop(), ((None, S.REQUESTED),))
+        runs = [
+            (x, claim.credits.pop())
+            for x in created
+            if x.status is S.RUNNING and x.worker == self.worker_id and claim.credits
+        ]
+        self._launch(runs, claim.actions, claim.packs, ((None, S.REQUESTED),))
         claim.release()
 
     async def _start_direct(
@@ -144,25 +146,39 @@ class Scheduler:
         # may fail before their runs start
         packs = await self.catalog.packs({a.pack_ref for a in actions.values() if a is not None})
         started = await self._starts.submit_many(keys)
-        running = [x for x in started if x is not None]
-        for x in running:
-            self._launch(x, actions, packs, credit_of(x.id))
-        return {x.id for x in running}
+        runs = [(x, credit_of(x.id)) for x in started if x is not None]
+        self._launch(runs, actions, packs)
+        return {x.id for x, _ in runs}
 
     def _launch(
+        self,
+        runs: Sequence[tuple[Execution, Credit]],
+        actions: Mapping[str, Action | None],
+        packs: Mapping[str, Pack | None],
+        before: tuple[executions.Change, ...] = (),
+    ) -> None:
+        """Run each execution, just turned ``running`` here, with its slot (given back at once for
+        a workflow or an inquiry), while their starts (after ``before``) are announced."""
+        if not runs:
+            return
+        # the actions start while their starts are announced (one task for all of them); an end is
+        # announced after that
+        announced = asyncio.ensure_future(
+            executions.announce_many(self.bus, ((x, (*before, *executions.START_STEPS)) for x, _ in runs))
+        )
+        for x, credit in runs:
+            self._run(x, actions, packs, credit, announced)
+
+    def _run(
         self,
         x: Execution,
         actions: Mapping[str, Action | None],
         packs: Mapping[str, Pack | None],
         credit: Credit,
-        before: tuple[executions.Change, ...] = (),
+        announced: asyncio.Future[None],
     ) -> None:
-        """Run ``x``, just turned ``running`` here, with the slot ``credit`` (given back at once for a
-        workflow or an inquiry), while its start (after ``before``) is announced."""
         action = actions[x.action_ref]
         assert action is not None
-        # the action starts while its start is announced; its end is announced after that
-        announced = asyncio.ensure_future(executions.announce(self.bus, x, *before, *executions.START_STEPS))
         if _holds_no_process(action):
             credit.release()
             self._start_processless(x, action, announced)
