@@ -17,6 +17,15 @@ def _pcts(p: dict[str, float]) -> str:
     return f"p50 {p['p50']}  p95 {p['p95']}  p99 {p['p99']}"
 
 
+def _each(values: list[float]) -> str:
+    return f"median of {len(values)}: {', '.join(f'{v:,.0f}' for v in values)}" if len(values) > 1 else ""
+
+
+def _bursts(result: dict[str, Any]) -> str:
+    each = _each(result.get("each_per_s", []))
+    return f"; {each.replace('median of', 'median of bursts', 1)}" if each else ""
+
+
 def render(r: dict[str, Any]) -> str:
     raw = r["raw"]
     pub, con, copy = raw["js_publish_per_s"], raw["js_consume_per_s"], raw["pg_copy_rows_per_s"]
@@ -33,19 +42,19 @@ def render(r: dict[str, Any]) -> str:
         servers,
         "",
         _row("figure", "value", "vs raw ceiling"),
-        _row("raw: JetStream publish (msgs/s)", f"{pub:,}"),
+        _row("raw: JetStream publish (msgs/s)", f"{pub:,}", _each(raw.get("js_publish_each_per_s", []))),
         _row("raw: JetStream fetch+ack (msgs/s)", f"{con:,}"),
         _row("raw: PG executemany (rows/s)", f"{raw['pg_executemany_rows_per_s']:,}"),
-        _row("raw: PG COPY (rows/s)", f"{copy:,}"),
+        _row("raw: PG COPY (rows/s)", f"{copy:,}", _each(raw.get("pg_copy_each_per_s", []))),
         _row(
             "ingest (events/s)",
             f"{ingest:,}",
-            f"{_ratio(ingest, min(pub, con, copy))} of min(publish, fetch, COPY)",
+            f"{_ratio(ingest, min(pub, con, copy))} of min(publish, fetch, COPY){_bursts(r['ingest'])}",
         ),
         _row(
             f"pipeline core.noop (executions/s, concurrency {r['params']['pipeline_concurrency']})",
             f"{noop:,}",
-            f"{_ratio(noop, ingest)} of ingest",
+            f"{_ratio(noop, ingest)} of ingest{_bursts(r['pipeline_noop'])}",
         ),
         _row(
             "pipeline core.local true (executions/s)",
