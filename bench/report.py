@@ -159,7 +159,8 @@ def _tail_rows(t: dict[str, Any]) -> list[str]:
             _row(
                 f"latency -> running @ {t['rate']:.0f}/s, run {i} (ms)",
                 "",
-                f"{_pcts(run['running_ms'])}  max {run['max_ms']}; stalls >100 ms: {run['stalls']} "
+                f"{_pcts(run['running_ms'])}  max {run['max_ms']}; own p99 {run['own_running_ms']['p99']}; "
+                f"stalls >100 ms: {run['stalls']} "
                 f"(pipeline's own {run['own_stalls']}, own max {run['max_own_ms']}); "
                 f"host probe p99 {host.get('p99_ms')} max {host.get('max_ms')}, "
                 f"fsync p99 {fsync['p99_ms']} max {fsync['max_ms']}; "
@@ -187,7 +188,8 @@ def _tail_rows(t: dict[str, Any]) -> list[str]:
         _row(
             f"latency -> running @ {t['rate']:.0f}/s, {t['repetitions']} runs pooled (ms)",
             "",
-            f"{_pcts(t['latency_ms']['running'])}; worst run's p99 {t['worst_p99_ms']}; "
+            f"{_pcts(t['latency_ms']['running'])}; worst run's p99 {t['worst_p99_ms']} "
+            f"(own {t['worst_own_p99_ms']}); "
             f"stalls >100 ms {t['stalls']} (own {t['own_stalls']}), own max {t['max_own_ms']}",
         )
     )
