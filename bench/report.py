@@ -17,13 +17,16 @@ def _pcts(p: dict[str, float]) -> str:
     return f"p50 {p['p50']}  p95 {p['p95']}  p99 {p['p99']}"
 
 
-def _each(values: list[float]) -> str:
-    return f"median of {len(values)}: {', '.join(f'{v:,.0f}' for v in values)}" if len(values) > 1 else ""
+def _each(values: list[float], what: str = "") -> str:
+    """``median of 3{what}: a, b, c`` for a figure measured more than once."""
+    return (
+        f"median of {len(values)}{what}: {', '.join(f'{v:,.0f}' for v in values)}" if len(values) > 1 else ""
+    )
 
 
 def _bursts(result: dict[str, Any]) -> str:
-    each = _each(result.get("each_per_s", []))
-    return f"; {each.replace('median of', 'median of bursts', 1)}" if each else ""
+    each = _each(result.get("each_per_s", []), " bursts")
+    return f"; {each}" if each else ""
 
 
 def render(r: dict[str, Any]) -> str:

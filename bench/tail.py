@@ -153,6 +153,7 @@ async def one_run(
     stalls = [(float(w), float(ms)) for w, ms in probe.result.get("stalls", [])]
     fsync = probe.result.get("fsync", {})
     slow_fsyncs = [(float(w), float(ms)) for w, ms in fsync.get("stalls", [])]
+    host_stalls = stalls + slow_fsyncs
     rows = await pool.fetch(_ROWS, trigger, start, start + count)
     to_running, own_running, to_completed, slow = [], [], [], []
     every_hop: dict[str, list[float]] = {hop: [] for hop in HOPS}
@@ -164,7 +165,7 @@ async def one_run(
             continue
         latency = (running - t0) * 1000
         to_running.append(latency)
-        host = _overlap_ms(t0, running, stalls + slow_fsyncs)
+        host = _overlap_ms(t0, running, host_stalls)
         own_running.append(latency - host)
         points = [
             t0,
