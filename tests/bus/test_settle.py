@@ -1,6 +1,6 @@
 """Ack policy end to end on a real NATS server, through the shared batch consumer: ack after success, delayed nak on retryable
 errors, dead letter (with reason and original headers) on permanent errors, invalid bodies and
-the last delivery; and how much a consumer with ``room`` takes."""
+the last delivery."""
 
 import asyncio
 import json
@@ -44,9 +44,7 @@ async def _dead_letters(nc: NatsClient, spec: BusSpec, count: int, timeout: floa
     return letters
 
 
-def _consumer(
-    broker, spec: BusSpec, handler, settler: Settler, gate: DatabaseGate, room: Credits | None = None
-) -> BatchConsumer:  # type: ignore[no-untyped-def]
+def _consumer(broker, spec: BusSpec, handler, settler: Settler, gate: DatabaseGate) -> BatchConsumer:  # type: ignore[no-untyped-def]
     """The executions consumer, settling through ``settler``."""
     return BatchConsumer(
         broker.connection,
@@ -55,10 +53,9 @@ def _consumer(
         model_parser(ExecutionRequested),
         handler,
         settler,
-        Credits(8 if room is None else 64),
+        Credits(8),
         gate,
         wait=0.5,
-        room=room,
     )
 
 
@@ -214,55 +211,3 @@ async def test_dead_letter_publish_failures_never_drop_a_message(harness, nats_c
     assert letters[0].headers[DLQ_REASON_HEADER] == "max_deliveries"
     assert letter.num_delivered == max_deliver and "always broken" in letter.detail
     assert (await nats_client.jsm().stream_info(spec.work_stream)).state.messages == 0
-
-
-async def test_work_that_took_its_room_does_not_hold_it_twice(harness) -> None:
-    """A consumer with ``room`` takes what the room has free beside the messages in hand whose work
-    has taken its room already (``Delivery.placed``), and never more than the room has free."""
-    broker, bus, spec, settler, gate = harness
-    room = Credits(8)
-    release = asyncio.Event()
-    seen: list[int] = []
-    overdrawn: list[tuple[int, int]] = []
-
-    async def handler(batch: list[Delivery[ExecutionRequested]]) -> None:
-        if len(batch) > room.free:
-            overdrawn.append((len(batch), room.free))
-        room.take(len(batch))  # the work takes its room (an executor's run slots)...
-        for d in batch:
-            d.placed()  # ...and says so
-            seen.append(d.body.execution_id)
-        await release.wait()  # then goes on, its messages still in hand (a long statement)
-        room.give(len(batch))
-
-    async def seen_count(n: int) -> None:
-        async with asyncio.timeout(10):
-            while len(seen) < n:
-                await asyncio.sleep(0.01)
-
-    consumer = _consumer(broker, spec, handler, settler, gate, room=room)
-    await consumer.start()
-    runner = asyncio.create_task(consumer.run())
-    from datetime import UTC, datetime
-
-    async def publish(ids: range) -> None:
-        for i in ids:
-            await bus.execution_requested(
-                ExecutionRequested(execution_id=i, created=datetime.now(UTC), action_ref="demo.run")
-            )
-
-    try:
-        await publish(range(4))
-        await seen_count(4)
-        # four in hand, their room taken: four more fit (counting them twice, none would)
-        await publish(range(4, 12))
-        await seen_count(8)
-        assert room.free == 0 and len(seen) == 8
-        release.set()
-        await seen_count(12)
-    finally:
-        release.set()
-        consumer.stop()
-        await runner
-    assert sorted(seen) == list(range(12))
-    assert overdrawn == []

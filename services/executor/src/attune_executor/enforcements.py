@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from attune_executor.context import ExecutorContext
@@ -75,17 +75,12 @@ class EnforcementProcessor:
         if pending:
             await self.process(pending)
 
-    async def enforce(
-        self,
-        matches: Sequence[tuple[NewEnforcement, str | None]],
-        on_claimed: Callable[[], None] = lambda: None,
-    ) -> list[Enforcement | None]:
+    async def enforce(self, matches: Sequence[tuple[NewEnforcement, str | None]]) -> list[Enforcement | None]:
         """Enforcements of events matched here (each with the reason it failed, if it did), created
         already resolved together with the executions of those processed, in one statement; then
         the executions are started or announced, and live followers told. One row per match, in
         order: ``None`` where the (rule, event) had an enforcement already (a redelivered event;
-        one still pending is processed as any other). ``on_claimed`` is called once the executions'
-        run slots are taken, before the statement."""
+        one still pending is processed as any other)."""
         rules = await self.catalog.rules({new.rule_ref for new, _ in matches})
         actions = await self.catalog.actions({r.action_ref for r in rules.values() if r is not None})
         items: list[Enforced] = []
@@ -97,7 +92,6 @@ class EnforcementProcessor:
             else:
                 items.append(Enforced(new, self._execution(usable)))
         claim = await self.scheduler.claim([i.execution for i in items if i.execution is not None])
-        on_claimed()
         claimed = iter(claim.news)
         items = [i if i.execution is None else replace(i, execution=next(claimed)) for i in items]
         try:

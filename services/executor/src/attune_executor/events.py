@@ -93,13 +93,7 @@ class EventProcessor:
                     matches.append(match)
         if not matches:
             return
-
-        def claimed() -> None:
-            # the run slots are taken: the events' room no longer needs holding for them
-            for d in deliveries:
-                d.placed()
-
-        made = await self.enforcements.enforce([(m.new, m.failure) for m in matches], claimed)
+        made = await self.enforcements.enforce([(m.new, m.failure) for m in matches])
         for m, e in zip(matches, made, strict=True):
             if e is not None and m.failure is not None:
                 self._failure_warnings.warning(

@@ -171,29 +171,19 @@ class Credit:
 class Delivery(Generic[B]):
     """One message of a batch and its parsed body. The handler sets ``error`` to settle it as
     failed (nak or dead letter), and takes the message's credit with :meth:`hold_credit` when its
-    work goes on after the batch (then the message is acked whatever happens to the batch). On a
-    consumer with ``room``, the handler calls :meth:`placed` once the message's work has taken
-    its room (or needs none); the end of the batch does it otherwise."""
+    work goes on after the batch (then the message is acked whatever happens to the batch)."""
 
     msg: Msg
     body: B
     credits: Credits
     error: BaseException | None = None
     held: Credit | None = None
-    #: this message's claim on the room, until :meth:`placed`
-    unplaced: Credit | None = None
 
     def hold_credit(self) -> Credit:
         """This message's credit, now owned by the caller (release it when the work ends)."""
         if self.held is None:
             self.held = Credit(self.credits)
         return self.held
-
-    def placed(self) -> None:
-        """The room this message's work needs is taken (or none is needed): from now on it no
-        longer counts against the room (see :class:`BatchConsumer`)."""
-        if self.unplaced is not None:
-            self.unplaced.release()
 
 
 Handler = Callable[[list[Delivery[B]]], Awaitable[None]]
@@ -217,9 +207,9 @@ class BatchConsumer(Generic[B]):
     messages may wait client-side beyond the free credits (unclaimed: nothing is done with them
     until a credit frees, and they count against ``ack_wait``). With ``room`` (capacity that the
     handler's work will need, not held by the messages themselves: an executor's run slots for its
-    events), messages are taken only while ``room`` has more free than the messages in hand whose
-    work has not taken its room yet (:meth:`Delivery.placed`), but one batch at least every
-    ``ROOM_WAIT_MAX`` seconds, so that a full ``room`` slows the consumer down without stopping it.
+    events), messages are taken only while ``room`` has more free than the messages in hand, but
+    one batch at least every ``ROOM_WAIT_MAX`` seconds, so that a full ``room`` slows the
+    consumer down without stopping it.
     """
 
     def __init__(
@@ -253,14 +243,11 @@ class BatchConsumer(Generic[B]):
         self.prefetch = prefetch
         #: downstream capacity this consumer's messages will need (see :meth:`_limit`)
         self.room = room
-        #: messages in hand whose work has not taken its room yet (one credit each)
-        self.unplaced = Credits(0)
         self._last_dispatch = time.monotonic()
         self.wake = self.fetcher.changed
         credits.listen(self.wake)
         if room is not None:
             room.listen(self.wake)
-            self.unplaced.listen(self.wake)
         self._stopping = False
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -320,13 +307,11 @@ class BatchConsumer(Generic[B]):
             return free
         if time.monotonic() - self._last_dispatch >= ROOM_WAIT_MAX and not self.credits.used:
             return min(free, self.batch_size)
-        return min(free, self.room.free - self.unplaced.used)
+        return min(free, self.room.free - self.credits.used)
 
     def _dispatch(self, msgs: list[Msg]) -> None:
         self._last_dispatch = time.monotonic()
         self.credits.take(len(msgs))
-        if self.room is not None:
-            self.unplaced.take(len(msgs))
         task = asyncio.create_task(self._handle(msgs))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -334,12 +319,9 @@ class BatchConsumer(Generic[B]):
     async def _handle(self, msgs: list[Msg]) -> None:
         deliveries: list[Delivery[B]] = []
         for msg in msgs:
-            unplaced = None if self.room is None else Credit(self.unplaced)
             try:
-                deliveries.append(Delivery(msg, self.parse(msg), self.credits, unplaced=unplaced))
+                deliveries.append(Delivery(msg, self.parse(msg), self.credits))
             except Exception as exc:
-                if unplaced is not None:
-                    unplaced.release()
                 await self._settle(msg, exc)
                 self.credits.give()
         if not deliveries:
@@ -353,7 +335,6 @@ class BatchConsumer(Generic[B]):
                 self._failed(deliveries, exc)
             break
         for d in deliveries:
-            d.placed()
             await self._settle(d.msg, d.error)
             if d.held is None:
                 self.credits.give()
