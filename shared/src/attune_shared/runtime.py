@@ -63,6 +63,14 @@ class Runtime:
     gate: DatabaseGate
 
 
+#: Allocations between two collections of the youngest generation, once a service is ready. What a
+#: service allocates per message (models, dicts, tasks, futures) is freed by reference counting;
+#: at Python's 700, an executor burst ran ~450 young and ~40 middle collections per 8,000 noop
+#: executions, 5 % of its CPU (timed by ``gc.callbacks``), for what a collection every 10,000
+#: allocations finds as well: 0.1 %. The objects kept that long are a few thousand at most.
+GC_YOUNG_THRESHOLD = 10_000
+
+
 async def follow_rule_changes(
     runtime: Runtime, handler: Callable[[RuleChanged], Awaitable[None]]
 ) -> Subscription:
@@ -85,9 +93,12 @@ def ready(service: str, **fields: object) -> None:
 
     What exists by now (modules, settings, compiled schemas, caches) lives as long as the process:
     it is moved out of the garbage collector's generations, so that a full collection — a pause of
-    the event loop proportional to what it walks — no longer walks it again and again."""
+    the event loop proportional to what it walks — no longer walks it again and again. From now on
+    the youngest generation is collected after :data:`GC_YOUNG_THRESHOLD` allocations instead of
+    Python's 700."""
     gc.collect()
     gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
     HEALTH.mark_ready()
     log.info(READY_EVENT, extra={"service_name": service, **fields})
 
