@@ -203,7 +203,7 @@ async def one_run(
         "max_ms": round(max(to_running, default=0.0), 2),
         "stalls": len(slow),
         "own_stalls": len(own),
-        "max_own_ms": round(max((s["own_ms"] for s in slow), default=max(to_running, default=0.0)), 2),
+        "max_own_ms": round(max(own_running, default=0.0), 2),
         "slow_hops": _dominant_hops(slow),
         "hops_ms": {hop: percentiles(ms) for hop, ms in every_hop.items() if ms},
         "checkpoints": {k: round(after[k] - before[k], 1) for k in after},

@@ -57,6 +57,7 @@ def test_smoke_benchmark_writes_every_key_with_nothing_lost(tmp_path: Path) -> N
         assert set(run["running_ms"]) == {"p50", "p95", "p99"}
         # less the host's stalls, never more than the latency itself
         assert 0 <= run["own_running_ms"]["p99"] <= run["running_ms"]["p99"]
+        assert run["own_running_ms"]["p99"] <= run["max_own_ms"] <= run["max_ms"]
         assert 0 <= run["own_stalls"] <= run["stalls"] <= run["count"]
         assert run["host"]["ticks"] > 0 and run["checkpoints"]["count"] >= 0
         assert run["fsync"]["ticks"] > 0 and 0 < run["fsync"]["p50_ms"] <= run["fsync"]["max_ms"]
