@@ -178,3 +178,20 @@ async def test_archives_are_extracted_safely(
         await install_pack(db_pool, str(linked), packs, box=BOX)
     with pytest.raises(InstallError, match="ships with Attune"):
         await remove_pack(db_pool, "core", packs)
+
+
+async def test_only_the_pack_of_a_directory_is_copied(
+    db_pool: asyncpg.Pool, tmp_path: Path, packs: PacksSettings
+) -> None:
+    """A directory that holds no pack is refused before anything below it is read (``/`` was
+    walked whole, and a file it could not read answered 503); one holding a pack in its only
+    subdirectory installs that pack."""
+    with pytest.raises(InvalidPackError) as refused:
+        await install_pack(db_pool, "/", packs, box=BOX)
+    assert "not a pack" in str(refused.value)
+    assert list((packs.packs_dir / ".staging").iterdir()) == []
+
+    wrapper = tmp_path / "wrapper"
+    shutil.copytree(ST2DEMO, wrapper / "st2demo-0.1")
+    report = await install_pack(db_pool, str(wrapper), packs, box=BOX)
+    assert (report.pack_ref, report.outcome) == ("st2demo", "installed")

@@ -249,7 +249,12 @@ def _stage_local(source: str, where: Path, packs: PacksSettings) -> bool:
     if path.exists():
         _check_local(path, source, packs)
     if path.is_dir():
-        _copy_tree(path.resolve(), where / "fetched")
+        # only the pack is copied: a directory that holds none is refused before anything is read
+        # below it (`/` would have been walked whole)
+        try:
+            _copy_tree(_pack_root(path.resolve()), where / "fetched")
+        except OSError as exc:  # shutil.Error too: an unreadable file is the source's, not a server's
+            raise InstallError(f"{source}: cannot be read: {exc}") from None
         return True
     if path.is_file() and path.name.endswith((".tar.gz", ".tgz")):
         _extract(path, where / "archive")
