@@ -304,6 +304,8 @@ class ComponentReader:
 
     def _file_error(self, directory: str, entry_point: str) -> str | None:
         """Why ``entry_point`` (relative to ``directory`` of the pack) is not a file of the pack, or ``None``."""
+        if "\0" in entry_point:  # no file name holds one (resolving it raises)
+            return f"{entry_point!r} contains a NUL character, which no file name can hold"
         target = (self.root / directory / entry_point).resolve()
         if not target.is_relative_to(self.root):
             return f"{entry_point!r} is outside the pack directory"
