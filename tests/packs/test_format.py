@@ -95,6 +95,11 @@ MALFORMED = {
         "ref: run\nrunner_type: shell\nentry_point: ../../run.sh\n",
         "actions/run.yaml:entry_point: '../../run.sh' is outside the pack directory",
     ),
+    "entry point holding a NUL character": (
+        "actions/run.yaml",
+        'ref: run\nrunner_type: shell\nentry_point: "run\\0.sh"\n',
+        "actions/run.yaml:entry_point: 'run\\x00.sh' contains a NUL character, which no file name can hold",
+    ),
     "python action without a script": (
         "actions/run.yaml",
         "ref: run\nrunner_type: python\n",
