@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from attune_shared.bus import Bus, ExecutionStatusChanged, bus_spec, make_broker, stop_broker
+from attune_shared.bus import Bus, bus_spec, make_broker, stop_broker
 from attune_shared.embedded import NatsServer
 from attune_shared.settings import NatsSettings
 from attune_shared.statuses import ExecutionStatus
@@ -66,13 +66,7 @@ async def test_nats_restart_readiness_and_streams_recover(
                 async with http.stream("GET", "/api/v1/executions/stream", headers=headers) as response:
                     lines = response.aiter_lines()
                     await bus.execution_status(
-                        ExecutionStatusChanged(
-                            execution_id=5,
-                            created=datetime.now(UTC),
-                            action_ref="x.y",
-                            old_status=None,
-                            new_status=ExecutionStatus.REQUESTED,
-                        )
+                        5, datetime.now(UTC), "x.y", [(None, ExecutionStatus.REQUESTED)]
                     )
                     async with asyncio.timeout(15):
                         while not (await anext(lines)).startswith("data:"):

@@ -20,7 +20,6 @@ from attune_shared.bus import (
     Bus,
     EnforcementCreated,
     EventCreated,
-    ExecutionStatusChanged,
     bus_spec,
     make_broker,
     stop_broker,
@@ -98,20 +97,15 @@ async def module_bus(api: Api) -> AsyncIterator[Bus]:
         await stop_broker(broker)
 
 
-def status(execution_id: int, action_ref: str, old: str | None, new: str) -> ExecutionStatusChanged:
-    return ExecutionStatusChanged(
-        execution_id=execution_id,
-        created=datetime.now(UTC),
-        action_ref=action_ref,
-        old_status=ExecutionStatus(old) if old else None,
-        new_status=ExecutionStatus(new),
-    )
+async def announce(bus: Bus, execution_id: int, action_ref: str, old: str | None, new: str) -> None:
+    change = (ExecutionStatus(old) if old else None, ExecutionStatus(new))
+    await bus.execution_status(execution_id, datetime.now(UTC), action_ref, [change])
 
 
 async def publish_lifecycle(bus: Bus, execution_id: int, action_ref: str) -> None:
     old = None
     for new in LIFECYCLE:
-        await bus.execution_status(status(execution_id, action_ref, old, new))
+        await announce(bus, execution_id, action_ref, old, new)
         old = new
 
 
@@ -138,7 +132,7 @@ async def test_status_changes_in_order_with_ids_and_resume(api: Api, module_bus:
         ) as again:
             replayed = await again.collect(lambda seen: len(seen) == 3)
             assert [int(e.id) for e in replayed] == ids[2:]
-            await module_bus.execution_status(status(1003, "sse.run", None, "requested"))
+            await announce(module_bus, 1003, "sse.run", None, "requested")
             live = await again.next()
             assert json.loads(live.data)["execution_id"] == 1003 and int(live.id) > ids[-1]
 
@@ -305,7 +299,7 @@ async def test_slow_client_is_dropped_with_bounded_memory(api: Api, module_bus: 
         reader = await hub.register(EXECUTIONS, lambda data: data["action_ref"] == action)
         sleeper = await hub.register(EXECUTIONS, lambda data: data["action_ref"] == action)
         for n in range(5):
-            await module_bus.execution_status(status(n, action, None, "requested"))
+            await announce(module_bus, n, action, None, "requested")
             if n < 3:  # the reader keeps up
                 item = await asyncio.wait_for(reader.queue.get(), 10)
                 assert isinstance(item, Item) and item.data["execution_id"] == n
@@ -359,7 +353,7 @@ async def test_nats_is_followed_only_while_a_client_is_connected(api: Api, modul
         client = await hub.register(EXECUTIONS, lambda data: data["action_ref"] == action)
         events = await hub.register(EVENTS, lambda data: True)
         assert await status_consumers() == 1
-        await module_bus.execution_status(status(7, action, None, "requested"))
+        await announce(module_bus, 7, action, None, "requested")
         assert (await asyncio.wait_for(client.queue.get(), 10)).data["execution_id"] == 7
         await events_delivered()
         assert (await asyncio.wait_for(events.queue.get(), 10)).data["trigger_ref"] == "hub.test"
@@ -370,7 +364,7 @@ async def test_nats_is_followed_only_while_a_client_is_connected(api: Api, modul
                 await asyncio.sleep(0.02)
         again = await hub.register(EXECUTIONS, lambda data: data["action_ref"] == action)
         assert await status_consumers() == 1
-        await module_bus.execution_status(status(8, action, None, "requested"))
+        await announce(module_bus, 8, action, None, "requested")
         assert (await asyncio.wait_for(again.queue.get(), 10)).data["execution_id"] == 8  # not 7 again
     finally:
         await hub.close()

@@ -44,16 +44,7 @@ async def announce(bus: Bus, execution: Execution, *changes: Change) -> None:
     """Publish committed status changes of ``execution``, in order. A failure is logged
     (``execution.announce_failed``), never raised: the change is committed, only its notice is lost."""
     try:
-        for old, new in changes:
-            await bus.execution_status(
-                ExecutionStatusChanged(
-                    execution_id=execution.id,
-                    created=execution.created,
-                    action_ref=execution.action_ref,
-                    old_status=old,
-                    new_status=new,
-                )
-            )
+        await bus.execution_status(execution.id, execution.created, execution.action_ref, changes)
     except RetryableError as exc:
         log.warning("execution.announce_failed", extra={"execution": execution.id, "error": str(exc)})
 

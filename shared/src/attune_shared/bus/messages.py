@@ -7,6 +7,8 @@ compatible and only a change of meaning bumps ``v``.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -71,6 +73,33 @@ class ExecutionStatusChanged(BusMessage):
     old_status: ExecutionStatus | None
     new_status: ExecutionStatus
     at: datetime = Field(default_factory=utcnow)
+
+    @staticmethod
+    def bodies(
+        execution_id: int,
+        created: datetime,
+        action_ref: str,
+        changes: Iterable[tuple[ExecutionStatus | None, ExecutionStatus]],
+        at: datetime,
+    ) -> list[bytes]:
+        """The bodies of consecutive changes of one execution, byte for byte as ``model_dump_json``
+        writes them (a test holds them equal). Written here by hand: an execution is announced five
+        times, and the model's validation and serialization were two thirds of each announcement's
+        cost."""
+        head = f'{{"v":1,"execution_id":{int(execution_id)},"created":"{_iso(created)}","action_ref":'
+        head += json.dumps(action_ref, ensure_ascii=False) + ',"old_status":'
+        tail = f',"at":"{_iso(at)}"}}'
+        return [f'{head}{_quoted(old)},"new_status":"{new.value}"{tail}'.encode() for old, new in changes]
+
+
+def _quoted(status: ExecutionStatus | None) -> str:
+    return "null" if status is None else f'"{status.value}"'
+
+
+def _iso(moment: datetime) -> str:
+    """A datetime as pydantic writes it in JSON (ISO 8601, ``Z`` for UTC)."""
+    text = moment.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 RuleOp = Literal["created", "updated", "enabled", "disabled", "deleted"]

@@ -39,6 +39,8 @@ from attune_shared.errors import PermanentError, RetryableError
 
 log = logging.getLogger("attune.bus")
 
+#: How the reply subject of a JetStream delivery begins (its metadata follows).
+_JS_ACK = "$JS.ACK."
 #: Cap of the nak delay, in seconds.
 MAX_DELAY = 30.0
 #: What a failed dead-letter publish raises.
@@ -107,16 +109,14 @@ class Settler:
 
     async def settle(self, msg: Msg, exc: BaseException | None) -> bool:
         """Ack, nak or dead-letter ``msg``; returns True when the exception has been handled."""
-        try:
-            meta = msg.metadata
-        except Exception:
-            return False
-        if isinstance(exc, asyncio.CancelledError):
+        if not (msg.reply or "").startswith(_JS_ACK) or isinstance(exc, asyncio.CancelledError):
             return False
         try:
             if exc is None:
                 await msg.ack()
                 return False
+            # parsed only here: an ack does not need it, and parsing it was over half of an ack's cost
+            meta = msg.metadata
             if isinstance(exc, PermanentError):
                 await self._dead_letter(msg, exc.reason, exc.detail)
             elif isinstance(exc, pydantic.ValidationError):

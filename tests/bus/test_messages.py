@@ -1,0 +1,50 @@
+"""The hand-written announcement bodies equal what the message model writes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from attune_shared.bus import ExecutionStatusChanged
+from attune_shared.statuses import ExecutionStatus as S
+
+MOMENTS = [
+    datetime(2026, 12, 4, 22, 0, 1, 123456, tzinfo=UTC),
+    datetime(2026, 12, 4, 22, 0, 1, tzinfo=UTC),  # no fraction
+    datetime(2026, 12, 4, 22, 0, 1, 5, tzinfo=timezone(timedelta(hours=2))),
+    datetime(2026, 12, 4, 22, 0, 1, 250000, tzinfo=timezone(timedelta(hours=-5, minutes=-30))),
+]
+CHANGES = [
+    (None, S.REQUESTED),
+    (S.REQUESTED, S.SCHEDULING),
+    (S.SCHEDULING, S.SCHEDULED),
+    (S.SCHEDULED, S.RUNNING),
+    (S.RUNNING, S.COMPLETED),
+]
+
+
+@pytest.mark.parametrize("moment", MOMENTS, ids=str)
+@pytest.mark.parametrize("action_ref", ["core.noop", 'odd."quoted"\\ref', "ünï.cödé"])
+def test_status_bodies_are_the_models_json(moment: datetime, action_ref: str) -> None:
+    created = moment - timedelta(seconds=3, microseconds=7)
+    bodies = ExecutionStatusChanged.bodies(2**40 + 7, created, action_ref, CHANGES, moment)
+    expected = [
+        ExecutionStatusChanged(
+            execution_id=2**40 + 7,
+            created=created,
+            action_ref=action_ref,
+            old_status=old,
+            new_status=new,
+            at=moment,
+        )
+        .model_dump_json()
+        .encode()
+        for old, new in CHANGES
+    ]
+    assert bodies == expected
+    # and what readers parse back is the change announced
+    parsed = [ExecutionStatusChanged.model_validate_json(b) for b in bodies]
+    assert [(p.old_status, p.new_status, p.at, p.created) for p in parsed] == [
+        (old, new, moment, created) for old, new in CHANGES
+    ]
