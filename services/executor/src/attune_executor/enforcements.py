@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from typing import Any
 
 from attune_executor.context import ExecutorContext
 from attune_executor.scheduler import Scheduler
@@ -83,17 +83,18 @@ class EnforcementProcessor:
         one still pending is processed as any other)."""
         rules = await self.catalog.rules({new.rule_ref for new, _ in matches})
         actions = await self.catalog.actions({r.action_ref for r in rules.values() if r is not None})
-        items: list[Enforced] = []
-        for new, failure in matches:
-            rule = rules.get(new.rule_ref)
-            usable = failure or _usable(new.rule_ref, new.rule, rule, actions)
-            if isinstance(usable, str):
-                items.append(Enforced(new, failure_reason=usable))
-            else:
-                items.append(Enforced(new, self._execution(usable)))
-        claim = await self.scheduler.claim([i.execution for i in items if i.execution is not None])
-        claimed = iter(claim.news)
-        items = [i if i.execution is None else replace(i, execution=next(claimed)) for i in items]
+        usables = [
+            failure or _usable(new.rule_ref, new.rule, rules.get(new.rule_ref), actions)
+            for new, failure in matches
+        ]
+        claim = await self.scheduler.claim([u.ref for u in usables if not isinstance(u, str)])
+        running = iter(claim.running)
+        items = [
+            Enforced(new, failure_reason=usable)
+            if isinstance(usable, str)
+            else Enforced(new, self._execution(usable, start=claim.start if next(running) else None))
+            for (new, _), usable in zip(matches, usables, strict=True)
+        ]
         try:
             results = await ExecutionRepository(self.pool).create_enforced(items)
         except BaseException:
@@ -129,17 +130,21 @@ class EnforcementProcessor:
         rules = await self.catalog.rules({e.rule_ref for e in pending})
         actions = await self.catalog.actions({r.action_ref for r in rules.values() if r is not None})
         disabled: list[tuple[Enforcement, str]] = []
-        accepted: list[tuple[Enforcement, NewExecution]] = []
+        accepted: list[tuple[Enforcement, Action]] = []
         for e in pending:
             usable = _usable(e.rule_ref, e.rule, rules.get(e.rule_ref), actions)
             if isinstance(usable, str):
                 disabled.append((e, usable))
             else:
-                accepted.append((e, self._execution(usable, e)))
-        claim = await self.scheduler.claim([new for _, new in accepted])
+                accepted.append((e, usable))
+        claim = await self.scheduler.claim([action.ref for _, action in accepted])
+        news = [
+            self._execution(action, e, start=claim.start if running else None)
+            for (e, action), running in zip(accepted, claim.running, strict=True)
+        ]
         try:
             rows = await ExecutionRepository(self.pool).create_for_enforcements(
-                claim.news,
+                news,
                 resolve=[(e.id, e.created, EnforcementStatus.PROCESSED, None) for e, _ in accepted]
                 + [(e.id, e.created, EnforcementStatus.DISABLED, reason) for e, reason in disabled],
             )
@@ -161,30 +166,32 @@ class EnforcementProcessor:
         await executions.publish_requested_many(self.bus, [x for x, new in requested if new])
         await gather_bounded(wake(self.bus, x) for x, new in requested if not new)
 
-    def _execution(self, action: Action, e: Enforcement | None = None) -> NewExecution:
-        """The top-level execution of an enforcement of ``action``. Without ``e`` (an enforcement
+    def _execution(
+        self, action: Action, e: Enforcement | None = None, *, start: dict[str, Any] | None = None
+    ) -> NewExecution:
+        """The top-level execution of an enforcement of ``action``, created with the columns of
+        ``start`` when it starts at once (:meth:`Scheduler.claim`). Without ``e`` (an enforcement
         created with it), the enforcement's columns come from the new row
         (:meth:`ExecutionRepository.create_enforced`)."""
-        new = NewExecution(
-            action_ref=action.ref,
-            action=action.id,
+        columns: dict[str, Any] = {
+            "action_ref": action.ref,
+            "action": action.id,
             # a workflow has no time limit unless its action sets one, as in StackStorm
-            timeout_seconds=action.timeout_seconds
+            "timeout_seconds": action.timeout_seconds
             or (None if is_workflow(action) or is_inquiry(action) else self.settings.default_timeout),
-            max_retries=action.max_retries,
-        )
-        if e is None:
-            return new
-        return replace(
-            new,
-            config=e.config,
-            created=e.created,
-            enforcement=e.id,
-            rule_ref=e.rule_ref,
-            trigger_ref=e.trigger_ref,
-            trace_tag=e.trace_tag,
-            secrets=e.secrets,
-        )
+            "max_retries": action.max_retries,
+        }
+        if e is not None:
+            columns.update(
+                config=e.config,
+                created=e.created,
+                enforcement=e.id,
+                rule_ref=e.rule_ref,
+                trigger_ref=e.trigger_ref,
+                trace_tag=e.trace_tag,
+                secrets=e.secrets,
+            )
+        return NewExecution(**columns, **(start or {}))
 
 
 def _usable(

@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from attune_executor.context import ExecutorContext
 from attune_executor.finishing import Ending
@@ -30,7 +31,7 @@ from attune_shared.executions import Transition
 from attune_shared.inquiries import is_inquiry
 from attune_shared.models import Action, Execution, Pack, Policy
 from attune_shared.outage import is_unavailable
-from attune_shared.repos import ExecutionRepository, NewExecution, PolicyAdmissionRepository
+from attune_shared.repos import ExecutionRepository, PolicyAdmissionRepository
 from attune_shared.statuses import ExecutionStatus
 from attune_shared.workflows.children import is_workflow
 
@@ -43,10 +44,12 @@ MAX_START_BATCH = 256
 
 @dataclass
 class Claim:
-    """What :meth:`Scheduler.claim` decided: the executions to create (some ``running`` on this
-    worker), a run slot for each of those, and what their runs need."""
+    """What :meth:`Scheduler.claim` decided for executions about to be created: which of them are
+    created ``running`` on this worker (``running[i]``; those take the columns of ``start``), a run
+    slot for each of those, and what their runs need."""
 
-    news: list[NewExecution]
+    running: list[bool]
+    start: dict[str, Any] = field(default_factory=dict)
     credits: list[Credit] = field(default_factory=list)
     actions: dict[str, Action | None] = field(default_factory=dict)
     packs: dict[str, Pack | None] = field(default_factory=dict)
@@ -90,30 +93,28 @@ class Scheduler:
         if rest:
             await self._handle_each(rest)
 
-    async def claim(self, news: Sequence[NewExecution]) -> Claim:
-        """Executions this replica is about to create: as many as it has free run slots for, of
-        actions without policies, are to be created ``running`` on this worker, their slots taken
-        now, so they start without a wake-up's round trip through the stream and without a second
-        statement. Create ``claim.news``, then :meth:`start_claimed` (or ``claim.release()`` if the
-        creation failed)."""
-        if self.slots.free <= 0 or not news:
-            return Claim(list(news))
-        refs = {n.action_ref for n in news}
+    async def claim(self, action_refs: Sequence[str]) -> Claim:
+        """Executions of ``action_refs`` this replica is about to create, due now: as many as it has
+        free run slots for, of actions without policies, are to be created ``running`` on this
+        worker, their slots taken now, so they start without a wake-up's round trip through the
+        stream and without a second statement. Create them (with ``claim.start`` where
+        ``claim.running``), then :meth:`start_claimed` (or ``claim.release()`` if the creation
+        failed). The decision comes before the executions are built: rebuilding each one running
+        (``dataclasses.replace``) was 2 % of the executor's CPU in a noop burst."""
+        if self.slots.free <= 0 or not action_refs:
+            return Claim([False] * len(action_refs))
+        refs = set(action_refs)
         actions = await self.catalog.actions(refs)
         policies = await self.catalog.policies(refs)
-        free, running, now = self.slots.free, 0, datetime.now(UTC)
-        claimed: list[NewExecution] = []
-        for n in news:
-            if (
-                running < free
-                and n.run_after is None
-                and _starts_directly(actions.get(n.action_ref), policies)
-            ):
-                n = replace(n, status=S.RUNNING, worker=self.worker_id, started_at=now)
-                running += 1
-            claimed.append(n)
-        self.slots.take(running)
-        claim = Claim(claimed, [Credit(self.slots) for _ in range(running)], actions)
+        free, taken = self.slots.free, 0
+        running: list[bool] = []
+        for ref in action_refs:
+            runs = taken < free and _starts_directly(actions.get(ref), policies)
+            taken += runs
+            running.append(runs)
+        self.slots.take(taken)
+        start = {"status": S.RUNNING, "worker": self.worker_id, "started_at": datetime.now(UTC)}
+        claim = Claim(running, start, [Credit(self.slots) for _ in range(taken)], actions)
         try:
             # read before the executions are `running`: from then on nothing may fail before their runs start
             claim.packs = await self.catalog.packs({a.pack_ref for a in actions.values() if a is not None})
