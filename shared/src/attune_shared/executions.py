@@ -18,7 +18,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from attune_shared.bus import Bus, ExecutionRequested, ExecutionStatusChanged
+from attune_shared.bus import Bus, Change, ExecutionRequested, ExecutionStatusChanged
 from attune_shared.completion import ended_outside_executor
 from attune_shared.errors import RetryableError
 from attune_shared.models import Execution
@@ -28,8 +28,6 @@ from attune_shared.types import Queryable
 
 log = logging.getLogger("attune.executions")
 
-#: A committed status change: ``(old, new)``; ``old`` is ``None`` for a new execution.
-Change = tuple[ExecutionStatus | None, ExecutionStatus]
 
 #: The statuses a start moves an execution through, in order (``ExecutionRepository.start_many``, or
 #: an execution created ``running``).

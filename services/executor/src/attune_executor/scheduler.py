@@ -26,7 +26,7 @@ from attune_executor.policies import Decision
 from attune_executor.running import Run, RunManager
 from attune_shared import executions, inquiries
 from attune_shared.batching import GroupWriter
-from attune_shared.bus import Credit, Credits, Delivery, ExecutionRequested
+from attune_shared.bus import Change, Credit, Credits, Delivery, ExecutionRequested
 from attune_shared.executions import Transition
 from attune_shared.inquiries import is_inquiry
 from attune_shared.models import Action, Execution, Pack, Policy
@@ -156,7 +156,7 @@ class Scheduler:
         runs: Sequence[tuple[Execution, Credit]],
         actions: Mapping[str, Action | None],
         packs: Mapping[str, Pack | None],
-        before: tuple[executions.Change, ...] = (),
+        before: tuple[Change, ...] = (),
     ) -> None:
         """Run each execution, just turned ``running`` here, with its slot (given back at once for
         a workflow or an inquiry), while their starts (after ``before``) are announced."""

@@ -4,6 +4,7 @@ batch consumption, and the settling of messages (ack / nak / dead letter)."""
 from attune_shared.bus.broker import Bus, bus_spec, gather_bounded, make_broker, stop_broker
 from attune_shared.bus.consumer import BatchConsumer, Credit, Credits, Delivery, model_parser
 from attune_shared.bus.messages import (
+    Change,
     DeadLetter,
     EnforcementCreated,
     EventCreated,
@@ -27,6 +28,7 @@ __all__ = [
     "EnforcementCreated",
     "EventCreated",
     "ExecutionRequested",
+    "Change",
     "ExecutionStatusChanged",
     "ProvisionError",
     "RuleChanged",

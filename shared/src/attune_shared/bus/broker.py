@@ -21,6 +21,7 @@ from attune_shared.bus.messages import (
     SOURCE_HEADER,
     TRACE_TAG_HEADER,
     BusMessage,
+    Change,
     DeadLetter,
     EnforcementCreated,
     EventCreated,
@@ -32,7 +33,6 @@ from attune_shared.bus.messages import (
 from attune_shared.bus.specs import BusSpec
 from attune_shared.errors import RetryableError, ServerSetupError
 from attune_shared.settings import NatsSettings
-from attune_shared.statuses import ExecutionStatus
 
 log = logging.getLogger("attune.bus")
 
@@ -244,7 +244,7 @@ class Bus:
         execution_id: int,
         created: datetime,
         action_ref: str,
-        changes: Iterable[tuple[ExecutionStatus | None, ExecutionStatus]],
+        changes: Iterable[Change],
     ) -> None:
         """Announce committed status changes of one execution, in order, one
         :class:`ExecutionStatusChanged` each (no PubAck wait; see the class docstring)."""

@@ -34,10 +34,10 @@ import asyncpg
 import pydantic_core
 
 from attune_shared import executions
-from attune_shared.bus import Bus
+from attune_shared.bus import Bus, Change
 from attune_shared.constants import SYSTEM_USER
 from attune_shared.datastore import Datastore
-from attune_shared.executions import CancelResult, Change, cancelled_result
+from attune_shared.executions import CancelResult, cancelled_result
 from attune_shared.models import Action, Execution, WorkflowExecution
 from attune_shared.outage import is_unavailable
 from attune_shared.parameters import unseal
