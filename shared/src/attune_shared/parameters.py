@@ -9,11 +9,13 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import Environment, TemplateSyntaxError, meta
 from jsonschema import ValidationError
 from jsonschema.exceptions import SchemaError, relevance
+from jsonschema.protocols import Validator
 
 from attune_shared.errors import DefinitionError, ParameterError
 from attune_shared.json_schema import compiled, validator_class
@@ -40,20 +42,15 @@ def validate_parameters(
     :raises TemplateRenderError: when a templated default does not render.
     :raises DefinitionError: when the schema itself is invalid (see :func:`schema_errors`).
     """
-    try:
-        validator = compiled(schema)
-    except DefinitionError:
-        raise DefinitionError(schema_errors(schema)) from None
-    values = complete_parameters(params, schema, context=context)
+    prepared = _prepared(schema)
+    values = _complete(params, prepared, context)
     overridden = sorted(
-        name
-        for name in immutable_parameters(schema)
-        if name in params and params[name] != values.get(name, _UNSET)
+        name for name in prepared.immutable if name in params and params[name] != values.get(name, _UNSET)
     )
     if overridden:
         problem = f"Override of immutable parameter(s) {overridden} is unsupported."
         raise ParameterError([(name, problem) for name in overridden])
-    errors = sorted(validator.iter_errors(values), key=relevance, reverse=True)
+    errors = sorted(prepared.validator.iter_errors(values), key=relevance, reverse=True)
     if errors:
         raise ParameterError([problem for error in errors for problem in _describe(error)])
     return values
@@ -72,30 +69,90 @@ def complete_parameters(
     :raises TemplateRenderError: ``parameters.region: datastore key st2kv.system.region does not exist``.
     :raises ParameterError: when defaults refer to each other in a cycle.
     """
-    # imported here: the rules package (its trial) imports this module
-    from attune_shared.rules.templating import is_template
-
-    values = dict(params)
-    templated: dict[str, str] = {}
-    properties = _properties(schema)
-    for name, spec in properties.items():
-        if spec.get("immutable") is True:
-            values.pop(name, None)
-        if "default" not in spec or name in values:
-            continue
-        default = spec["default"]
-        if is_template(default):
-            templated[name] = default
-        elif default is not None:
-            values[name] = copy.deepcopy(default)
-    if templated:
-        values.update(_render_defaults(templated, values, set(properties), context or {}))
-    return values
+    return _complete(params, _Defaults.of(schema), context)
 
 
 def immutable_parameters(schema: Mapping[str, Any]) -> set[str]:
     """The parameters a schema marks ``immutable``: they always take their default."""
-    return {name for name, spec in _properties(schema).items() if spec.get("immutable") is True}
+    return set(_Defaults.of(schema).immutable)
+
+
+@dataclass(frozen=True)
+class _Defaults:
+    """What completing parameters needs of a schema: its immutable parameters, its declared ones,
+    its literal defaults and its templated ones."""
+
+    immutable: frozenset[str]
+    declared: frozenset[str]
+    literal: tuple[tuple[str, Any], ...]
+    templated: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def of(cls, schema: Mapping[str, Any]) -> _Defaults:
+        # imported here: the rules package (its trial) imports this module
+        from attune_shared.rules.templating import is_template
+
+        properties = _properties(schema)
+        immutable = frozenset(n for n, spec in properties.items() if spec.get("immutable") is True)
+        literal: list[tuple[str, Any]] = []
+        templated: list[tuple[str, str]] = []
+        for name, spec in properties.items():
+            if "default" not in spec:
+                continue
+            default = spec["default"]
+            if is_template(default):
+                templated.append((name, default))
+            elif default is not None:
+                literal.append((name, default))
+        return cls(immutable, frozenset(properties), tuple(literal), tuple(templated))
+
+
+@dataclass(frozen=True)
+class _Prepared(_Defaults):
+    validator: Validator
+
+
+#: Schemas prepared lately, by identity (each entry holds its schema, so an id is not reused while
+#: it is here). The executor validates every matched event's parameters against the schema of an
+#: action it holds in its catalog cache: the same object each time, whose canonical JSON (the
+#: compile cache's key) and defaults cost more than the validation itself.
+_RECENT: dict[int, tuple[Mapping[str, Any], _Prepared]] = {}
+_RECENT_MAX = 256
+
+
+def _prepared(schema: Mapping[str, Any]) -> _Prepared:
+    """``schema``'s validator and defaults; schemas are values, never changed in place once used.
+
+    :raises DefinitionError: when the schema is not a valid JSON Schema (see :func:`schema_errors`).
+    """
+    hit = _RECENT.get(id(schema))
+    if hit is not None and hit[0] is schema:
+        return hit[1]
+    try:
+        validator = compiled(schema)
+    except DefinitionError:
+        raise DefinitionError(schema_errors(schema)) from None
+    d = _Defaults.of(schema)
+    prepared = _Prepared(d.immutable, d.declared, d.literal, d.templated, validator)
+    if len(_RECENT) >= _RECENT_MAX:
+        _RECENT.clear()
+    _RECENT[id(schema)] = (schema, prepared)
+    return prepared
+
+
+def _complete(
+    params: Mapping[str, Any], defaults: _Defaults, context: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    values = dict(params)
+    for name in defaults.immutable:
+        values.pop(name, None)
+    for name, default in defaults.literal:
+        if name not in values:
+            values[name] = copy.deepcopy(default)
+    templated = {name: source for name, source in defaults.templated if name not in values}
+    if templated:
+        values.update(_render_defaults(templated, values, set(defaults.declared), context or {}))
+    return values
 
 
 def _render_defaults(
