@@ -71,6 +71,7 @@ class CancelWatcher:
                 log.warning("cancel.check_failed", extra={"error": str(exc)})
                 continue
             for x in rows.values():
-                # terminal: taken from this replica (abandoned while it looked dead); stop the duplicate
-                if x.status is ExecutionStatus.CANCELING or x.status.is_terminal:
+                # terminal: taken from this replica (abandoned while it looked dead); stop the duplicate.
+                # A run gone meanwhile has ended: nothing to stop, nor to remember for later.
+                if x.id in self.runs.runs and (x.status is ExecutionStatus.CANCELING or x.status.is_terminal):
                     self.runs.cancel(x.id)

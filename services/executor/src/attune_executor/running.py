@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from attune_executor.context import ExecutorContext
@@ -30,6 +31,8 @@ log = logging.getLogger("attune.executor.running")
 UNRECORDED_ENDS = MAX_BATCH
 #: How long a `canceling` seen for a run not (yet) registered is remembered, in seconds.
 EARLY_CANCEL_MEMORY = 30.0
+#: Most such cancels remembered at once.
+EARLY_CANCEL_MAX = 10_000
 
 
 @dataclass
@@ -46,6 +49,40 @@ class Run:
     announced: asyncio.Future[None] | None = None
 
 
+class EarlyCancels:
+    """Cancels seen for runs not registered (yet), each remembered ``memory`` seconds, at most
+    ``limit`` at once: a run that registers right after is stopped at once. Remembering and taking
+    cost the same however many are remembered (they are kept in the order they came)."""
+
+    def __init__(
+        self,
+        memory: float = EARLY_CANCEL_MEMORY,
+        limit: int = EARLY_CANCEL_MAX,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.memory = memory
+        self.limit = limit
+        self.clock = clock
+        self._seen: dict[int, float] = {}
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def remember(self, execution_id: int) -> None:
+        now = self.clock()
+        seen = self._seen
+        seen.pop(execution_id, None)
+        seen[execution_id] = now
+        horizon = now - self.memory
+        while seen and (len(seen) > self.limit or next(iter(seen.values())) <= horizon):
+            del seen[next(iter(seen))]
+
+    def take(self, execution_id: int) -> bool:
+        """Whether a cancel of ``execution_id`` was seen within ``memory``; it is forgotten."""
+        at = self._seen.pop(execution_id, None)
+        return at is not None and at > self.clock() - self.memory
+
+
 class RunManager:
     def __init__(self, context: ExecutorContext) -> None:
         self.settings = context.settings
@@ -55,8 +92,8 @@ class RunManager:
         self.runs: dict[int, Run] = {}
         #: runs whose action returned and whose credit was given back, their end not recorded yet
         self.recording = 0
-        #: executions seen `canceling` before their run was registered here, with when
-        self._early_cancels: dict[int, float] = {}
+        #: executions seen `canceling` before their run was registered here
+        self._early_cancels = EarlyCancels()
         self.stopping = False
 
     def prepare(self, execution: Execution, action: Action, pack: Pack | None) -> Run:
@@ -80,20 +117,15 @@ class RunManager:
         run.credit = credit
         run.announced = announced
         run.task = asyncio.create_task(self._run(run))
-        if self._early_cancels:
-            horizon = time.monotonic() - EARLY_CANCEL_MEMORY
-            self._early_cancels = {i: t for i, t in self._early_cancels.items() if t > horizon}
-            if self._early_cancels.pop(execution.id, None) is not None:
-                self.cancel(execution.id)
+        if self._early_cancels.take(execution.id):
+            self.cancel(execution.id)
 
     def cancel(self, execution_id: int) -> bool:
         """Stop a run because its execution is ``canceling``; False when it does not run here (yet:
         a run starting right after is stopped at once)."""
         run = self.runs.get(execution_id)
         if run is None:
-            if len(self._early_cancels) > 10_000:
-                self._early_cancels.clear()
-            self._early_cancels[execution_id] = time.monotonic()
+            self._early_cancels.remember(execution_id)
             return False
         if run.cancel_requested:
             return False
