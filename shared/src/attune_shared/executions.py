@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from attune_shared.bus import Bus, Change, ExecutionRequested, ExecutionStatusChanged
@@ -41,18 +42,19 @@ START_STEPS: tuple[Change, ...] = (
 async def announce(bus: Bus, execution: Execution, *changes: Change) -> None:
     """Publish committed status changes of ``execution``, in order. A failure is logged
     (``execution.announce_failed``), never raised: the change is committed, only its notice is lost."""
-    try:
-        await bus.execution_status(execution.id, execution.created, execution.action_ref, changes)
-    except RetryableError as exc:
-        log.warning("execution.announce_failed", extra={"execution": execution.id, "error": str(exc)})
+    await announce_many(bus, ((execution, changes),))
 
 
 async def announce_many(bus: Bus, changes: Iterable[tuple[Execution, Sequence[Change]]]) -> None:
-    """:func:`announce` for many executions, one after the other. An announcement awaits no PubAck
-    (it is buffered for the connection's next write), so a task per execution would only add
-    scheduling to each."""
+    """:func:`announce` for many executions, one after the other, all made at one moment. An
+    announcement awaits no PubAck (it is buffered for the connection's next write), so a task per
+    execution would only add scheduling to each."""
+    at = datetime.now(UTC)
     for execution, steps in changes:
-        await announce(bus, execution, *steps)
+        try:
+            await bus.execution_status(execution.id, execution.created, execution.action_ref, steps, at)
+        except RetryableError as exc:
+            log.warning("execution.announce_failed", extra={"execution": execution.id, "error": str(exc)})
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -33,11 +34,15 @@ from attune_shared import executions
 from attune_shared.batching import GroupWriter
 from attune_shared.bus import Bus
 from attune_shared.completion import CompletionTriggers
-from attune_shared.executions import Transition
 from attune_shared.metrics import EXECUTIONS_FINISHED
 from attune_shared.models import Execution
 from attune_shared.outage import is_unavailable
-from attune_shared.repos import ExecutionRepository, NewExecution, WorkflowTaskDispatchRepository
+from attune_shared.repos import (
+    ExecutionRepository,
+    NewExecution,
+    StatusChange,
+    WorkflowTaskDispatchRepository,
+)
 from attune_shared.settings import ExecutorSettings
 from attune_shared.statuses import ACTIVE_STATUSES, ExecutionStatus
 
@@ -67,12 +72,11 @@ class Ending:
     def old(self) -> tuple[ExecutionStatus, ...]:
         return self.expected or (self.execution.status,)
 
-    def transition(self, result: dict[str, Any] | None = None) -> Transition:
-        return Transition(
-            self.execution,
-            self.status,
-            old=self.old,
-            changes={"result": self.result if result is None else result},
+    def change(self, result: dict[str, Any] | None = None) -> StatusChange:
+        """The compare-and-set that records this end (with ``result`` instead of its own)."""
+        x = self.execution
+        return StatusChange(
+            x.id, x.created, self.old, self.status, {"result": self.result if result is None else result}
         )
 
 
@@ -173,12 +177,11 @@ class Finisher:
             delay = min(delay * 2, RECORD_RETRY_MAX_DELAY)
 
     async def _ended(self, ending: Ending, *, retried: bool) -> None:
-        """What follows an end this replica recorded: the metric, the policy queue, and the workflow
+        """What follows an end this replica recorded: the log line, the policy queue, and the workflow
         the execution is a task of (unless the execution was retried: its retry is the task now).
         A failure here is logged, not raised: the end is committed (a policy queue not woken now is
         woken by the maintenance loop, a workflow not advanced by the workflow reconciler)."""
         x = ending.execution
-        EXECUTIONS_FINISHED.labels(x.action_ref, str(ending.status)).inc()
         log.info(
             "execution.finished",
             extra={
@@ -215,12 +218,13 @@ class Finisher:
                 if x.parent is not None:
                     await WorkflowTaskDispatchRepository(conn).follow_retry(x, created)
                 result = {**ending.result, "retry": {"execution": created.id, "run_after": created.run_after}}
-                previous = (await repo.update_status_many([ending.transition(result).change()]))[0]
+                previous = (await repo.update_status_many([ending.change(result)]))[0]
                 if previous is None:
                     raise _Lost
         except _Lost:
             return False
         self.wakeups.at_run_after(created)
+        _count([ending])
         await executions.announce(self.bus, x, (previous, ending.status))
         await executions.announce(self.bus, created, (None, ExecutionStatus.REQUESTED))
         log.info(
@@ -240,20 +244,20 @@ class Finisher:
     async def _write(self, endings: list[Ending]) -> list[ExecutionStatus | None]:
         """The compare-and-sets of the endings submitted together, in one statement: the status
         each one replaced (``None``: it lost)."""
-        return await ExecutionRepository(self.pool).update_status_many(
-            [e.transition().change() for e in endings]
-        )
+        return await ExecutionRepository(self.pool).update_status_many([e.change() for e in endings])
 
     async def _announce(self, endings: list[Ending], previous: Sequence[ExecutionStatus | None]) -> None:
-        """Once the callers go on: the changes that won, announced."""
-        await executions.announce_many(
-            self.bus,
-            (
-                (e.execution, ((old, e.status),))
-                for e, old in zip(endings, previous, strict=True)
-                if old is not None
-            ),
-        )
+        """Once the callers go on: the changes that won, counted and announced."""
+        won = [(e, old) for e, old in zip(endings, previous, strict=True) if old is not None]
+        _count([e for e, _ in won])
+        await executions.announce_many(self.bus, ((e.execution, ((old, e.status),)) for e, old in won))
+
+
+def _count(endings: Sequence[Ending]) -> None:
+    """The ends recorded, in ``attune_executions_finished_total``: one increment per action and
+    status of a batch (one per execution was 1.5 % of the executor's CPU in a noop burst)."""
+    for (action_ref, status), n in Counter((e.execution.action_ref, str(e.status)) for e in endings).items():
+        EXECUTIONS_FINISHED.labels(action_ref, status).inc(n)
 
 
 class _Lost(Exception):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -91,7 +92,7 @@ class ExecutionStatusChanged(BusMessage):
         times, and the model's validation and serialization were half of each announcement's cost."""
         head = f'{{"v":1,"execution_id":{int(execution_id)},"created":"{_iso(created)}","action_ref":'
         head += json.dumps(action_ref, ensure_ascii=False) + ',"old_status":'
-        tail = f',"at":"{_iso(at)}"}}'
+        tail = f',"at":"{_iso_at(at)}"}}'
         return [f'{head}{_quoted(old)},"new_status":"{new.value}"{tail}'.encode() for old, new in changes]
 
 
@@ -103,6 +104,10 @@ def _iso(moment: datetime) -> str:
     """A datetime as pydantic writes it in JSON (ISO 8601, ``Z`` for UTC)."""
     text = moment.isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+#: :func:`_iso` of the last ``at``: the executions of a batch are announced at one moment.
+_iso_at = lru_cache(maxsize=1)(_iso)
 
 
 RuleOp = Literal["created", "updated", "enabled", "disabled", "deleted"]

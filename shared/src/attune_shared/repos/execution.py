@@ -326,10 +326,18 @@ class ExecutionRepository(TimeSeriesRepository[Execution]):
             *values,
         )
         made: dict[tuple[Any, ...], tuple[Enforcement, Execution | None]] = {}
+        split = len(enforcement_columns)
         for r in records:
-            enforcement = Enforcement.model_validate({c: r[c] for c in enforcement_columns})
-            execution = None if r["x_id"] is None else self._row({c: r[f"x_{c}"] for c in self.columns})
-            made[(r["rule"], r["event"], r["created"])] = (enforcement, execution)
+            cells = tuple(r)  # the enforcement's columns, then the execution's, as selected
+            enforcement = Enforcement.model_validate(
+                dict(zip(enforcement_columns, cells[:split], strict=True))
+            )
+            execution = (
+                None
+                if r["x_id"] is None
+                else Execution.model_validate(dict(zip(self.columns, cells[split:], strict=True)))
+            )
+            made[(enforcement.rule, enforcement.event, enforcement.created)] = (enforcement, execution)
         return [
             made.get((i.enforcement.rule, i.enforcement.event, i.enforcement.event_created)) for i in items
         ]
