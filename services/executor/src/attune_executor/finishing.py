@@ -255,7 +255,7 @@ class Finisher:
 
 def _count(endings: Sequence[Ending]) -> None:
     """The ends recorded, in ``attune_executions_finished_total``: one increment per action and
-    status of a batch (one per execution was 1.5 % of the executor's CPU in a noop burst)."""
+    status of a batch, rather than a label lookup and a lock per execution."""
     for (action_ref, status), n in Counter((e.execution.action_ref, str(e.status)) for e in endings).items():
         EXECUTIONS_FINISHED.labels(action_ref, status).inc(n)
 
