@@ -528,3 +528,49 @@ async def test_http_action(
         failed = (await finished(db_pool, 2))[1]
         assert failed.status is ExecutionStatus.FAILED  # StackStorm: only 200-206 succeed
         assert failed.result is not None and failed.result["status_code"] == 500
+
+
+async def test_execution_metrics_count_every_run(
+    db_pool: asyncpg.Pool, bus: Bus, core: None, start_executor: StartExecutor
+) -> None:
+    """Ends counted per batch and the running gauge read when scraped still tell every run: 40
+    noops finished and timed, and a sleeping action counted as running while it runs, not after."""
+    port = free_port()
+    await start_executor(METRICS_PORT=str(port))
+
+    async def samples() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        async with httpx.AsyncClient() as client:
+            text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+        return {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+
+    noops = [await request(db_pool, bus, "core.noop") for _ in range(40)]
+    await finished(db_pool, len(noops), timeout=20)
+    await request(db_pool, bus, "core.sleep", {"seconds": 3})
+
+    async def running() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        found = await samples()
+        return found if found.get(("attune_executor_running_actions", ())) == 1 else {}
+
+    seen = await wait_for(running, 10, "the sleep action counted as running")
+    assert (
+        seen[("attune_executions_finished_total", (("action_ref", "core.noop"), ("status", "completed")))]
+        == 40
+    )
+    assert _timed(seen) == 40
+    await finished(db_pool, len(noops) + 1, timeout=20)
+    after = await samples()
+    assert after[("attune_executor_running_actions", ())] == 0
+    assert _timed(after) == 41
+    assert (
+        after[("attune_executions_finished_total", (("action_ref", "core.sleep"), ("status", "completed")))]
+        == 1
+    )
+
+
+def _timed(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float]) -> float:
+    """Runs timed in ``attune_action_duration_seconds``, whatever their runner."""
+    return sum(v for (name, _), v in samples.items() if name == "attune_action_duration_seconds_count")

@@ -19,7 +19,7 @@ from attune_executor.finishing import MAX_BATCH, Ending
 from attune_executor.runners import ActionSupport, RunContext, Runners, RunResult
 from attune_shared.bus import Credit
 from attune_shared.executions import cancelled_result
-from attune_shared.metrics import ACTION_SECONDS, RUNNING_ACTIONS
+from attune_shared.metrics import RUNNING_ACTIONS, action_seconds
 from attune_shared.models import Action, Execution, Pack
 from attune_shared.parameters import unseal
 from attune_shared.secrets import SecretDecryptError
@@ -92,6 +92,10 @@ class RunManager:
         self.runs: dict[int, Run] = {}
         #: runs whose action returned and whose credit was given back, their end not recorded yet
         self.recording = 0
+        #: runs whose action is running now; the gauge reads it when scraped (an increment and a
+        #: decrement per run cost a lock each)
+        self.acting = 0
+        RUNNING_ACTIONS.set_function(lambda: self.acting)
         #: executions seen `canceling` before their run was registered here
         self._early_cancels = EarlyCancels()
         self.stopping = False
@@ -155,7 +159,7 @@ class RunManager:
                 run.credit.release()
 
     async def _action(self, run: Run) -> RunResult:
-        RUNNING_ACTIONS.inc()
+        self.acting += 1
         try:
             # the sealed (secret) parameters are opened only here, for the action itself
             run.ctx.params = unseal(run.execution.config, run.execution.secrets, self.box)
@@ -168,8 +172,8 @@ class RunManager:
                 False, None, run.ctx.elapsed_ms(), error=f"executor error: {type(exc).__name__}: {exc}"
             )
         finally:
-            RUNNING_ACTIONS.dec()
-        ACTION_SECONDS.labels(run.ctx.action.runner_type).observe(result.duration_ms / 1000)
+            self.acting -= 1
+        action_seconds(run.ctx.action.runner_type).observe(result.duration_ms / 1000)
         return result
 
     async def _record(self, run: Run, result: RunResult) -> None:
