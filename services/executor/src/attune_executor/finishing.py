@@ -58,7 +58,8 @@ MAX_BATCH = 256
 RECORD_RETRY_MAX_DELAY = 10.0
 
 
-@dataclass(frozen=True)
+# not frozen: built per message (docs/decisions.md, "Records built per message are not frozen")
+@dataclass(slots=True)
 class Ending:
     """``execution`` ends ``status`` with ``result`` if its status is still one of ``expected``
     (default: the status it was read with)."""

@@ -38,7 +38,8 @@ class Reason:
     UNSTORABLE = "unstorable"
 
 
-@dataclass(frozen=True, slots=True)
+# not frozen: built per message (docs/decisions.md, "Records built per message are not frozen")
+@dataclass(slots=True)
 class TriggerMessage:
     trigger_ref: str
     payload: dict[str, Any]

@@ -13,7 +13,8 @@ from attune_shared.repos.base import MAX_PAGE, Filters, TimeSeriesRepository
 from attune_shared.statuses import EnforcementStatus
 
 
-@dataclass(frozen=True, slots=True)
+# not frozen: built per message (docs/decisions.md, "Records built per message are not frozen")
+@dataclass(slots=True)
 class NewEnforcement:
     """An enforcement to create; ``event_created`` becomes its ``created`` (see migration 0002)."""
 

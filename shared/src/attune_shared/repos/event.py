@@ -12,7 +12,8 @@ from attune_shared.models import Event
 from attune_shared.repos.base import MAX_PAGE, Filters, TimeSeriesRepository
 
 
-@dataclass(frozen=True, slots=True)
+# not frozen: built per message (docs/decisions.md, "Records built per message are not frozen")
+@dataclass(slots=True)
 class NewEvent:
     """An event to insert. ``created`` is the trigger message's stream time (see migration 0002)."""
 

@@ -20,7 +20,8 @@ from attune_shared.repos.enforcement import (
 from attune_shared.statuses import ExecutionStatus, WorkerStatus
 
 
-@dataclass(frozen=True, slots=True)
+# not frozen: built per message (docs/decisions.md, "Records built per message are not frozen")
+@dataclass(slots=True)
 class NewExecution:
     """An execution to create. ``created`` is given only for an enforcement's top-level execution.
     One created ``running`` (with ``worker`` and ``started_at``) is recorded in history as created
@@ -51,7 +52,8 @@ class NewExecution:
     started_at: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
+# not frozen: built per message (docs/decisions.md, "Records built per message are not frozen")
+@dataclass(slots=True)
 class StatusChange:
     """One compare-and-set of :meth:`ExecutionRepository.update_status_many`: ``old`` -> ``new``,
     also setting the columns named in ``changes`` (``result``, ``worker``, ``started_at``)."""
@@ -142,7 +144,8 @@ _NEW_TYPES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+# not frozen: built per message (docs/decisions.md, "Records built per message are not frozen")
+@dataclass(slots=True)
 class Enforced:
     """An enforcement created already resolved, by :meth:`ExecutionRepository.create_enforced`:
     ``processed`` with ``execution`` (its top-level execution: the action's columns, ``status``,
