@@ -50,7 +50,8 @@ class EventProcessor:
         self.box = context.box
         self.datastore = context.datastore
         self._criteria_errors: dict[tuple[int, datetime], str | None] = {}
-        self._revealing: dict[tuple[int, datetime], frozenset[str]] = {}
+        #: the parameters stored sealed, by rule and action version
+        self._secret: dict[tuple[int, datetime, int | None, datetime | None], frozenset[str]] = {}
         self._failure_warnings = Throttle(log, FAILURE_LOG_INTERVAL)
 
     async def handle(self, deliveries: list[Delivery[EventCreated]]) -> None:
@@ -174,10 +175,13 @@ class EventProcessor:
     def _secret_names(self, rule: Rule, action: Action | None) -> frozenset[str]:
         """Parameters stored sealed: the action's ``secret`` ones, and those the rule renders from a
         secret (``| decrypt_kv``), whatever the action says of them."""
-        key = (rule.id, rule.updated)
-        if key not in self._revealing:
-            self._revealing[key] = revealing_parameters(rule.action_params)
-        return self._revealing[key] | (secret_parameters(action.parameters_schema) if action else frozenset())
+        key = (rule.id, rule.updated, action.id if action else None, action.updated if action else None)
+        names = self._secret.get(key)
+        if names is None:
+            names = self._secret[key] = revealing_parameters(rule.action_params) | (
+                secret_parameters(action.parameters_schema) if action else frozenset()
+            )
+        return names
 
     def _malformed(self, rule: Rule) -> str | None:
         key = (rule.id, rule.updated)
