@@ -66,7 +66,7 @@ class CatalogFilters:
         }
 
 
-def _catalog_filters(
+async def _catalog_filters(
     pack: PackFilter = None,
     enabled: EnabledFilter = None,
     ref: RefFilter = None,

@@ -62,7 +62,7 @@ class FailureRate(BaseModel):
     points: list[Point]
 
 
-def window(since: Since = None, until: Until = None, hours: Hours = 24) -> tuple[datetime, datetime]:
+async def window(since: Since = None, until: Until = None, hours: Hours = 24) -> tuple[datetime, datetime]:
     """The query's time window: ``since``..``until``, or the last ``hours`` before ``until`` (now)."""
     end = utc(until) or datetime.now(UTC)
     start = utc(since) or end - timedelta(hours=min(max(hours, 1), 8760))

@@ -99,7 +99,7 @@ def _shown_name(key: KeyValue) -> str:
     return f"{key.scope}:{key.user}:{key.name}" if key.user else f"{key.scope}:{key.name}"
 
 
-def _datastore(pool: PoolDep, box: BoxDep) -> Datastore:
+async def _datastore(pool: PoolDep, box: BoxDep) -> Datastore:
     return Datastore(pool, box)
 
 
