@@ -44,11 +44,19 @@ class GroupWriter(Generic[T, R]):
 
     async def submit(self, item: T) -> R:
         """Write ``item`` with whatever else is submitted meanwhile; its result."""
-        return (await self.submit_many([item]))[0]
+        # its future awaited alone: a gather of one costs a future and a callback more per item
+        return await self._enqueue([item])[0]
 
     async def submit_many(self, items: Sequence[T]) -> list[R]:
         """Write ``items`` (in as few writes as they fit); their results, in order. Raises the
         first exception a write of theirs raised."""
+        outcomes = await asyncio.gather(*self._enqueue(items), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return outcomes  # type: ignore[return-value]  # no exception among them
+
+    def _enqueue(self, items: Sequence[T]) -> list[asyncio.Future[R]]:
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[R]] = []
         for item in items:
@@ -57,11 +65,7 @@ class GroupWriter(Generic[T, R]):
             futures.append(future)
         if futures and (self._writer is None or self._writer.done()):
             self._writer = asyncio.create_task(self._run())
-        outcomes = await asyncio.gather(*futures, return_exceptions=True)
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                raise outcome
-        return outcomes  # type: ignore[return-value]  # no exception among them
+        return futures
 
     async def _run(self) -> None:
         await asyncio.sleep(0)  # let what is submitted in this turn of the loop join
