@@ -94,3 +94,15 @@ def test_an_invalid_schema_is_a_definition_error() -> None:
     assert schema_errors(SCHEMA) == []
     with pytest.raises(DefinitionError, match="parameters_schema.type"):
         validate_parameters({}, {"type": "obj"})
+
+
+def test_a_schema_used_again_gives_fresh_defaults_and_the_same_verdicts() -> None:
+    """The same schema object is prepared once and reused: its defaults are still copied per call,
+    and each call is judged on its own parameters."""
+    first = validate_parameters({"message": "a"}, SCHEMA)
+    first["options"]["retries"] = 99
+    assert validate_parameters({"message": "b"}, SCHEMA)["options"] == {"retries": 3}
+    assert failure({"message": "c", "count": 0}).errors == [("count", "0 is less than the minimum of 1")]
+    assert validate_parameters({"message": "d", "count": 2}, SCHEMA)["count"] == 2
+    # an equal schema, another object: the same verdict
+    assert failure({"count": 0}, dict(SCHEMA)).errors == failure({"count": 0}).errors

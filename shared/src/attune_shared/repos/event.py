@@ -89,10 +89,8 @@ class EventRepository(TimeSeriesRepository[Event]):
             return []
         columns = [[getattr(e, c) for e in events] for c in _INSERT_COLUMNS]
         stored = {
-            (r["dedup_id"], r["created"]): StoredEvent(
-                r["id"], r["created"], r["trigger_ref"], r["dedup_id"], True
-            )
-            for r in await self.db.fetch(_INSERT_MANY, *columns)
+            (dedup_id, created): StoredEvent(event_id, created, trigger_ref, dedup_id, True)
+            for event_id, created, trigger_ref, dedup_id in await self.db.fetch(_INSERT_MANY, *columns)
         }
         missing = [e for e in events if (e.dedup_id, e.created) not in stored]
         if missing:
