@@ -43,9 +43,11 @@ def validate_parameters(
     :raises DefinitionError: when the schema itself is invalid (see :func:`schema_errors`).
     """
     prepared = _prepared(schema)
-    values = _complete(params, prepared, context)
+    values = _complete(params, prepared.defaults, context)
     overridden = sorted(
-        name for name in prepared.immutable if name in params and params[name] != values.get(name, _UNSET)
+        name
+        for name in prepared.defaults.immutable
+        if name in params and params[name] != values.get(name, _UNSET)
     )
     if overridden:
         problem = f"Override of immutable parameter(s) {overridden} is unsupported."
@@ -108,7 +110,8 @@ class _Defaults:
 
 
 @dataclass(frozen=True)
-class _Prepared(_Defaults):
+class _Prepared:
+    defaults: _Defaults
     validator: Validator
 
 
@@ -132,8 +135,7 @@ def _prepared(schema: Mapping[str, Any]) -> _Prepared:
         validator = compiled(schema)
     except DefinitionError:
         raise DefinitionError(schema_errors(schema)) from None
-    d = _Defaults.of(schema)
-    prepared = _Prepared(d.immutable, d.declared, d.literal, d.templated, validator)
+    prepared = _Prepared(_Defaults.of(schema), validator)
     if len(_RECENT) >= _RECENT_MAX:
         _RECENT.clear()
     _RECENT[id(schema)] = (schema, prepared)
