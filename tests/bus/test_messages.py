@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from attune_shared.bus import ExecutionStatusChanged
+from attune_shared.bus import EventCreated, ExecutionStatusChanged
 from attune_shared.statuses import ExecutionStatus as S
 
 MOMENTS = [
@@ -48,3 +48,17 @@ def test_status_bodies_are_the_models_json(moment: datetime, action_ref: str) ->
     assert [(p.old_status, p.new_status, p.at, p.created) for p in parsed] == [
         (old, new, moment, created) for old, new in CHANGES
     ]
+
+
+@pytest.mark.parametrize("moment", MOMENTS, ids=str)
+@pytest.mark.parametrize("trigger_ref", ["core.st2.webhook", 'odd."quoted"\\ref', "ünï.cödé"])
+def test_event_created_body_is_the_models_json(moment: datetime, trigger_ref: str) -> None:
+    body = EventCreated.body(2**40 + 7, moment, trigger_ref)
+    assert (
+        body
+        == EventCreated(event_id=2**40 + 7, created=moment, trigger_ref=trigger_ref)
+        .model_dump_json()
+        .encode()
+    )
+    parsed = EventCreated.model_validate_json(body)
+    assert (parsed.event_id, parsed.created, parsed.trigger_ref) == (2**40 + 7, moment, trigger_ref)

@@ -142,11 +142,9 @@ async def test_publish_dedups_work_messages_by_id(harness, nats_client: NatsClie
     _, bus, spec, _, _ = harness
     from datetime import UTC, datetime
 
-    from attune_shared.bus import EventCreated
-
-    msg = EventCreated(event_id=7, created=datetime.now(UTC), trigger_ref="demo.alert")
-    assert await bus.event_created_many([msg]) == [None]
-    assert await bus.event_created_many([msg]) == [None]
+    event = (7, datetime.now(UTC), "demo.alert")
+    assert await bus.event_created_many([event]) == [None]
+    assert await bus.event_created_many([event]) == [None]
     assert (await nats_client.jsm().stream_info(spec.work_stream)).state.messages == 1
 
 

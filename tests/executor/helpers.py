@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from attune_shared.bus import Bus, EventCreated, ExecutionRequested
+from attune_shared.bus import Bus, ExecutionRequested
 from attune_shared.models import Enforcement, Event, Execution
 from attune_shared.repos import (
     EnforcementRepository,
@@ -53,9 +53,7 @@ async def store_events(
 
 
 async def announce_events(bus: Bus, events: list[Event]) -> None:
-    outcomes = await bus.event_created_many(
-        [EventCreated(event_id=e.id, created=e.created, trigger_ref=e.trigger_ref) for e in events]
-    )
+    outcomes = await bus.event_created_many([(e.id, e.created, e.trigger_ref) for e in events])
     assert outcomes == [None] * len(events)
 
 

@@ -6,8 +6,11 @@ from __future__ import annotations
 import codecs
 
 import pytest
+from nats.aio.msg import Msg
+from nats.errors import NotJSMessageError
 
-from attune_sensor.payload import Reason, parse_payload
+from attune_sensor.payload import Reason, parse_payload, read_message
+from attune_shared.bus import Subjects
 from attune_shared.errors import PermanentError
 
 LIMIT = 1 << 20
@@ -53,3 +56,27 @@ def test_a_body_over_the_limit_is_refused_before_it_is_parsed() -> None:
     with pytest.raises(PermanentError) as info:
         parse_payload(b'{"a": "' + b"x" * 100 + b'"}', 50)
     assert info.value.reason == Reason.TOO_LARGE
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "$JS.ACK.T1_TRIGGERS.sensor.1.123456.98765.1733370000123456789.17",
+        "$JS.ACK.hub.ACCHASH.T1_TRIGGERS.sensor.2.123456.98765.1733370000123456789.17.RnD",
+        "$JS.ACK._.ACCHASH.T1_TRIGGERS.sensor.2.123456.98765.1733370000000000000.0",
+    ],
+)
+def test_the_stream_position_is_what_nats_py_reads(reply: str) -> None:
+    read = read_message(_delivery(reply), Subjects("p"), LIMIT)
+    meta = _delivery(reply).metadata
+    assert (read.dedup_id, read.created) == (f"seq:{meta.sequence.stream}", meta.timestamp)
+    assert read.dedup_id == "seq:123456" and read.created.tzinfo is not None
+
+
+def test_a_message_not_delivered_by_jetstream_is_refused() -> None:
+    with pytest.raises(NotJSMessageError):
+        read_message(_delivery("_INBOX.abc"), Subjects("p"), LIMIT)
+
+
+def _delivery(reply: str) -> Msg:
+    return Msg(None, subject="p.trigger.demo.alert", reply=reply, data=b'{"a": 1}')  # type: ignore[arg-type]

@@ -21,7 +21,7 @@ from nats.aio.msg import Msg
 
 from attune_sensor.payload import Reason, TriggerMessage, read_message
 from attune_sensor.trigger_cache import TriggerCache
-from attune_shared.bus import Bus, Delivery, EventCreated
+from attune_shared.bus import Bus, Delivery
 from attune_shared.errors import DatabaseUnavailableError, PermanentError, RetryableError
 from attune_shared.metrics import EVENTS_STORED, INGEST_BATCH_SECONDS, TRIGGER_MESSAGES
 from attune_shared.outage import is_bad_data, is_unavailable
@@ -61,9 +61,7 @@ class Ingestor:
                 d.error = result
             else:
                 stored.append((d, result))
-        announced = await self.bus.event_created_many(
-            [EventCreated(event_id=e.id, created=e.created, trigger_ref=e.trigger_ref) for _, e in stored]
-        )
+        announced = await self.bus.event_created_many([(e.id, e.created, e.trigger_ref) for _, e in stored])
         # counted per batch: a labelled counter's lookup and lock per event were 3 % of the sensor
         outcomes: Counter[str] = Counter()
         new_events: Counter[str] = Counter()

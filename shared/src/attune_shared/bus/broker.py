@@ -30,6 +30,7 @@ from attune_shared.bus.messages import (
     RuleChanged,
     utcnow,
 )
+from attune_shared.bus.pubacks import PubAckInbox
 from attune_shared.bus.specs import BusSpec
 from attune_shared.errors import RetryableError, ServerSetupError
 from attune_shared.settings import NatsSettings
@@ -133,6 +134,7 @@ class Bus:
         self.subjects = spec.subjects
         self.timeout = timeout
         self._js: JetStreamContext | None = None
+        self._pubacks: PubAckInbox | None = None
 
     def _jetstream(self) -> JetStreamContext:
         if self._js is None:
@@ -161,16 +163,21 @@ class Bus:
         except (NatsError, OSError) as exc:
             raise _publish_failed(subject, exc) from exc
 
-    async def event_created_many(self, msgs: Sequence[EventCreated]) -> list[RetryableError | None]:
-        """Publish many ``event.created`` at once; one outcome per message (``None`` = stored).
+    async def event_created_many(
+        self, events: Sequence[tuple[int, datetime, str]]
+    ) -> list[RetryableError | None]:
+        """Publish ``event.created`` for many stored events, each given as ``(id, created,
+        trigger_ref)``; one outcome per event (``None`` = stored), de-duplicated by event id.
 
-        The publishes are written in one go and their PubAcks awaited together (nats-py's async
-        publish), several times cheaper per message than one publish at a time.
+        The publishes are written in one go and their PubAcks awaited together
+        (:class:`~attune_shared.bus.pubacks.PubAckInbox`), several times cheaper per message than
+        one publish at a time.
         """
+        body = EventCreated.body
         return await self._publish_many(
             self.subjects.event_created,
             self.spec.work_stream,
-            [(m.model_dump_json().encode(), {MSG_ID_HEADER: f"event.{m.event_id}"}) for m in msgs],
+            [(body(i, created, ref), {MSG_ID_HEADER: f"event.{i}"}) for i, created, ref in events],
         )
 
     async def _publish_many(
@@ -184,29 +191,10 @@ class Bus:
     async def _publish_chunk(
         self, subject: str, stream: str, items: list[tuple[bytes, dict[str, str]]]
     ) -> list[RetryableError | None]:
-        outcomes: list[RetryableError | None] = [None] * len(items)
-        js = self._jetstream()
-        futures: list[asyncio.Future[PubAck]] = []
-        try:
-            for data, headers in items:
-                # No wait_stall: taking a pending-publish slot then never yields, so the chunk is
-                # buffered and flushed together. A chunk is smaller than nats-py's 4,000 slots, and
-                # every future is resolved or cancelled before the next chunk.
-                futures.append(await js.publish_async(subject, data, stream=stream, headers=headers or None))
-        except (NatsError, TimeoutError, OSError) as exc:
-            for i in range(len(futures), len(items)):
-                outcomes[i] = _publish_failed(subject, exc)
-        if futures:
-            _, pending = await asyncio.wait(futures, timeout=self.timeout)
-            for i, future in enumerate(futures):
-                if future in pending:
-                    future.cancel()
-                    outcomes[i] = RetryableError(
-                        f"publish to {subject} failed: no PubAck in {self.timeout} s"
-                    )
-                elif (error := future.exception()) is not None:
-                    outcomes[i] = _publish_failed(subject, error)
-        return outcomes
+        if self._pubacks is None:
+            self._pubacks = PubAckInbox(self.broker.connection)
+        outcomes = await self._pubacks.publish_many(subject, stream, items, self.timeout)
+        return [None if error is None else _publish_failed(subject, error) for error in outcomes]
 
     async def enforcement_created(self, msg: EnforcementCreated) -> None:
         await self._publish(

@@ -52,6 +52,16 @@ class EventCreated(BusMessage):
     created: datetime
     trigger_ref: str
 
+    @staticmethod
+    def body(event_id: int, created: datetime, trigger_ref: str) -> bytes:
+        """The body of one, byte for byte as ``model_dump_json`` writes it (a test holds them equal).
+        Written by hand: the model's validation and serialization were a twentieth of the sensor's
+        CPU per event."""
+        ref = json.dumps(trigger_ref, ensure_ascii=False)
+        return (
+            f'{{"v":1,"event_id":{int(event_id)},"created":"{_iso(created)}","trigger_ref":{ref}}}'.encode()
+        )
+
 
 class EnforcementCreated(BusMessage):
     """``<p>.enforcement.created``: a rule matched an event."""
