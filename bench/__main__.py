@@ -129,11 +129,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 pg_rates.append(await raw.pg_rows(db_url, max(n, 1000)))
         results["raw"] = {
             "shell_spawn_ms": round(await raw.spawn_ms(), 2),
-            "js_publish_per_s": round(statistics.median(r[0] for r in nats_rates)),
-            "js_consume_per_s": round(statistics.median(r[1] for r in nats_rates)),
+            "js_publish_per_s": round(statistics.median(r["publish"] for r in nats_rates)),
+            "js_bare_publish_per_s": round(statistics.median(r["bare_publish"] for r in nats_rates)),
+            "js_consume_per_s": round(statistics.median(r["fetch"] for r in nats_rates)),
             "pg_executemany_rows_per_s": round(statistics.median(r[0] for r in pg_rates)),
             "pg_copy_rows_per_s": round(statistics.median(r[1] for r in pg_rates)),
-            "js_publish_each_per_s": [round(r[0]) for r in nats_rates],
+            "js_publish_each_per_s": [round(r["publish"]) for r in nats_rates],
             "pg_copy_each_per_s": [round(r[1]) for r in pg_rates],
         }
 

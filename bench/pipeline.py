@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 import httpx
 import nats
+from nats.js import JetStreamContext
 
 from attune_shared.bus import BusSpec, provision
 from attune_shared.db import create_pool
@@ -228,35 +229,51 @@ async def wait_for_consumers(nc: nats.NATS, prefix: str, executors: int, timeout
         raise RuntimeError("services did not start consuming within 60 s")
 
 
+#: Publishes of the load generator awaiting their PubAck at once.
+IN_FLIGHT = 512
+
+
+def trigger_message(subject: str, n: int) -> tuple[bytes, dict[str, str]]:
+    """The load generator's ``n``-th message: a small alert payload, with a ``Nats-Msg-Id``."""
+    body = json.dumps({"n": n, "host": f"h{n % 17}", "severity": "info"}).encode()
+    return body, {"Nats-Msg-Id": f"{subject}:{n}"}
+
+
 async def publish(
     nats_url: str, subject: str, count: int, *, rate: float | None = None, start: int = 0
 ) -> float:
     """Publish ``count`` payloads (``n`` = start…); at saturation (bounded in-flight) or at ``rate``/s.
     Returns the wall time the first message was sent."""
     nc = await connect_nats(nats_url)
-    js = nc.jetstream()
-    semaphore = asyncio.Semaphore(512)
+    try:
+        return await publish_on(nc.jetstream(), subject, count, rate=rate, start=start)
+    finally:
+        await nc.close()
+
+
+async def publish_on(
+    js: JetStreamContext, subject: str, count: int, *, rate: float | None = None, start: int = 0
+) -> float:
+    """:func:`publish` on a connection already open (the raw ceiling publishes the same way)."""
+    semaphore = asyncio.Semaphore(IN_FLIGHT)
     started = time.time()
 
     async def one(n: int) -> None:
         async with semaphore:
-            body = json.dumps({"n": n, "host": f"h{n % 17}", "severity": "info"}).encode()
-            await js.publish(subject, body, headers={"Nats-Msg-Id": f"{subject}:{n}"}, timeout=30)
+            body, headers = trigger_message(subject, n)
+            await js.publish(subject, body, headers=headers, timeout=30)
 
-    try:
-        if rate is None:
-            await asyncio.gather(*(one(start + i) for i in range(count)))
-        else:
-            tasks = []
-            for i in range(count):
-                target = started + i / rate
-                delay = target - time.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                tasks.append(asyncio.create_task(one(start + i)))
-            await asyncio.gather(*tasks)
-    finally:
-        await nc.close()
+    if rate is None:
+        await asyncio.gather(*(one(start + i) for i in range(count)))
+    else:
+        tasks = []
+        for i in range(count):
+            target = started + i / rate
+            delay = target - time.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(start + i)))
+        await asyncio.gather(*tasks)
     return started
 
 

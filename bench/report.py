@@ -32,6 +32,7 @@ def _bursts(result: dict[str, Any]) -> str:
 def render(r: dict[str, Any]) -> str:
     raw = r["raw"]
     pub, con, copy = raw["js_publish_per_s"], raw["js_consume_per_s"], raw["pg_copy_rows_per_s"]
+    bare = raw.get("js_bare_publish_per_s")
     ingest, noop, shell = r["ingest"]["per_s"], r["pipeline"]["noop_per_s"], r["pipeline"]["shell_per_s"]
     m = r["machine"]
     if not m["embedded_servers"]:
@@ -45,14 +46,25 @@ def render(r: dict[str, Any]) -> str:
         servers,
         "",
         _row("figure", "value", "vs raw ceiling"),
-        _row("raw: JetStream publish (msgs/s)", f"{pub:,}", _each(raw.get("js_publish_each_per_s", []))),
+        _row(
+            "raw: JetStream publish, the load generator's messages (msgs/s)",
+            f"{pub:,}",
+            _each(raw.get("js_publish_each_per_s", [])),
+        ),
+        _row(
+            "raw: JetStream publish, bare payload (msgs/s)",
+            f"{bare:,}" if bare else "-",
+            "no headers, 256 in flight: the ceiling of rounds 1 to 8",
+        ),
         _row("raw: JetStream fetch+ack (msgs/s)", f"{con:,}"),
         _row("raw: PG executemany (rows/s)", f"{raw['pg_executemany_rows_per_s']:,}"),
         _row("raw: PG COPY (rows/s)", f"{copy:,}", _each(raw.get("pg_copy_each_per_s", []))),
         _row(
             "ingest (events/s)",
             f"{ingest:,}",
-            f"{_ratio(ingest, min(pub, con, copy))} of min(publish, fetch, COPY){_bursts(r['ingest'])}",
+            f"{_ratio(ingest, min(pub, con, copy))} of min(publish, fetch, COPY)"
+            + (f", {_ratio(ingest, min(bare, con, copy))} with the bare publish" if bare else "")
+            + _bursts(r["ingest"]),
         ),
         _row(
             f"pipeline core.noop (executions/s, concurrency {r['params']['pipeline_concurrency']})",

@@ -25,7 +25,7 @@ def test_smoke_benchmark_writes_every_key_with_nothing_lost(tmp_path: Path) -> N
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     r = json.loads(out.read_text())
-    for key in ("js_publish_per_s", "js_consume_per_s", "pg_copy_rows_per_s"):
+    for key in ("js_publish_per_s", "js_bare_publish_per_s", "js_consume_per_s", "pg_copy_rows_per_s"):
         assert r["raw"][key] > 0, key
     assert r["ingest"]["events_per_s"] > 0
     assert r["pipeline"]["noop_per_s"] > 0 and r["pipeline"]["shell_per_s"] > 0
