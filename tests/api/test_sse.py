@@ -196,8 +196,8 @@ async def test_event_and_enforcement_streams(api: Api, module_bus: Bus) -> None:
             now = datetime.now(UTC)
             await module_bus.event_created_many(
                 [
-                    EventCreated(event_id=424242, created=now, trigger_ref="zzz.other"),
-                    EventCreated(event_id=424243, created=now, trigger_ref="sse.alert"),
+                    (424242, now, "zzz.other"),
+                    (424243, now, "sse.alert"),
                 ]
             )
             await module_bus.enforcement_created(
@@ -213,9 +213,7 @@ async def test_event_and_enforcement_streams(api: Api, module_bus: Bus) -> None:
             assert (enforcement.event, enforcement.id) == ("enforcement", "77")
             assert json.loads(enforcement.data)["rule_ref"] == "sse.on_alert"
             # one the executor processed where it created it has no wake-up, only a notice
-            await module_bus.enforcements_processed(
-                [EnforcementCreated(enforcement_id=78, created=now, rule_ref="sse.on_alert")]
-            )
+            await module_bus.enforcements_processed([(78, now, "sse.on_alert")])
             processed = await enforcements.next()
             assert (processed.event, processed.id) == ("enforcement", "78")
         # resume: newer events are replayed from the database
@@ -265,9 +263,7 @@ async def test_a_long_event_replay_ends_dropped_and_resumes_where_it_stopped(
                 live = await make_event(conn, trigger)
             finally:
                 await conn.close()
-            await module_bus.event_created_many(
-                [EventCreated(event_id=live.id, created=live.created, trigger_ref=trigger)]
-            )
+            await module_bus.event_created_many([(live.id, live.created, trigger)])
             assert int((await rest.next()).id) == live.id
 
 

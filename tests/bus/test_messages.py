@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from attune_shared.bus import EventCreated, ExecutionStatusChanged
+from attune_shared.bus import EnforcementCreated, EventCreated, ExecutionStatusChanged
 from attune_shared.statuses import ExecutionStatus as S
 
 MOMENTS = [
@@ -52,7 +52,14 @@ def test_status_bodies_are_the_models_json(moment: datetime, action_ref: str) ->
 
 @pytest.mark.parametrize("moment", MOMENTS, ids=str)
 @pytest.mark.parametrize("trigger_ref", ["core.st2.webhook", 'odd."quoted"\\ref', "ünï.cödé"])
-def test_event_created_body_is_the_models_json(moment: datetime, trigger_ref: str) -> None:
+def test_wake_up_bodies_are_the_models_json(moment: datetime, trigger_ref: str) -> None:
+    enforcement = EnforcementCreated.body(12, moment, trigger_ref)
+    assert (
+        enforcement
+        == EnforcementCreated(enforcement_id=12, created=moment, rule_ref=trigger_ref)
+        .model_dump_json()
+        .encode()
+    )
     body = EventCreated.body(2**40 + 7, moment, trigger_ref)
     assert (
         body

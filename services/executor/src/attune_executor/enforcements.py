@@ -114,9 +114,7 @@ class EnforcementProcessor:
         await executions.publish_requested_many(
             self.bus, [x for _, x in made if x is not None and x.status is ExecutionStatus.REQUESTED]
         )
-        await self.bus.enforcements_processed(
-            [EnforcementCreated(enforcement_id=e.id, created=e.created, rule_ref=e.rule_ref) for e, _ in made]
-        )
+        await self.bus.enforcements_processed([(e.id, e.created, e.rule_ref) for e, _ in made])
         existing = [new for (new, _), result in zip(matches, results, strict=True) if result is None]
         if existing:
             rows = await EnforcementRepository(self.pool).create_many(existing)  # the rows there

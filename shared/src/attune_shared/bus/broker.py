@@ -204,11 +204,12 @@ class Bus:
             {MSG_ID_HEADER: f"enforcement.{msg.enforcement_id}"},
         )
 
-    async def enforcements_processed(self, msgs: Sequence[EnforcementCreated]) -> None:
-        """Tell live followers of enforcements created resolved (no wake-up needed): plain NATS,
-        nothing stored, no PubAck."""
-        for msg in msgs:
-            await self._notify(msg, self.subjects.enforcement_processed)
+    async def enforcements_processed(self, enforcements: Sequence[tuple[int, datetime, str]]) -> None:
+        """Tell live followers of enforcements created resolved (no wake-up needed), each given as
+        ``(id, created, rule_ref)``: plain NATS, nothing stored, no PubAck."""
+        subject, body = self.subjects.enforcement_processed, EnforcementCreated.body
+        for enforcement_id, created, rule_ref in enforcements:
+            await self._notify(body(enforcement_id, created, rule_ref), subject)
 
     async def execution_requested_many(
         self, msgs: Sequence[ExecutionRequested]

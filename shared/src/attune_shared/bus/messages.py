@@ -57,10 +57,7 @@ class EventCreated(BusMessage):
         """The body of one, byte for byte as ``model_dump_json`` writes it (a test holds them equal).
         Written by hand: the model's validation and serialization were a twentieth of the sensor's
         CPU per event."""
-        ref = json.dumps(trigger_ref, ensure_ascii=False)
-        return (
-            f'{{"v":1,"event_id":{int(event_id)},"created":"{_iso(created)}","trigger_ref":{ref}}}'.encode()
-        )
+        return _wake_up("event_id", event_id, created, "trigger_ref", trigger_ref)
 
 
 class EnforcementCreated(BusMessage):
@@ -69,6 +66,11 @@ class EnforcementCreated(BusMessage):
     enforcement_id: int
     created: datetime
     rule_ref: str
+
+    @staticmethod
+    def body(enforcement_id: int, created: datetime, rule_ref: str) -> bytes:
+        """The body of one, byte for byte as ``model_dump_json`` writes it (a test holds them equal)."""
+        return _wake_up("enforcement_id", enforcement_id, created, "rule_ref", rule_ref)
 
 
 class ExecutionRequested(BusMessage):
@@ -104,6 +106,12 @@ class ExecutionStatusChanged(BusMessage):
         head += json.dumps(action_ref, ensure_ascii=False) + ',"old_status":'
         tail = f',"at":"{_iso_at(at)}"}}'
         return [f'{head}{_quoted(old)},"new_status":"{new.value}"{tail}'.encode() for old, new in changes]
+
+
+def _wake_up(id_field: str, row_id: int, created: datetime, ref_field: str, ref: str) -> bytes:
+    """A wake-up's JSON: ``v``, the row's id and ``created``, a ref (as the models write them)."""
+    quoted = json.dumps(ref, ensure_ascii=False)
+    return f'{{"v":1,"{id_field}":{int(row_id)},"created":"{_iso(created)}","{ref_field}":{quoted}}}'.encode()
 
 
 def _quoted(status: ExecutionStatus | None) -> str:
