@@ -22,6 +22,8 @@ from attune_shared.errors import PermanentError
 DEFAULT_SOURCE = "nats"
 #: Longest header value kept (source, trace tag, rule ref, message id).
 MAX_HEADER_CHARS = 1024
+#: Tokens of a JetStream delivery's reply subject in its short form (no domain, no account hash).
+_V1_TOKENS = 9
 
 
 class Reason:
@@ -81,9 +83,6 @@ def _stream_position(msg: Msg) -> tuple[int, datetime]:
         return int(tokens[5]), datetime.fromtimestamp(int(tokens[7]) / 1e9, UTC)
     meta = msg.metadata  # the longer form (a domain, an account hash), or not a JetStream delivery
     return meta.sequence.stream, meta.timestamp
-
-
-_V1_TOKENS = 9
 
 
 def parse_payload(data: bytes, max_bytes: int) -> dict[str, Any]:
