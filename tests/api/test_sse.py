@@ -209,6 +209,10 @@ async def test_event_and_enforcement_streams(api: Api, module_bus: Bus) -> None:
                 "424243",
                 "sse.alert",
             )
+            # an event no rule listens to wakes no one, and shows all the same
+            await module_bus.events_unheard([(424244, now, "sse.alert")])
+            unheard = await events.next()
+            assert (unheard.event, unheard.id) == ("event", "424244")
             enforcement = await enforcements.next()
             assert (enforcement.event, enforcement.id) == ("enforcement", "77")
             assert json.loads(enforcement.data)["rule_ref"] == "sse.on_alert"

@@ -9,6 +9,7 @@ def test_asyncapi_document_covers_the_contract() -> None:
     for subject in (
         "attune.trigger.>",
         "attune.event.created",
+        "attune.event.unheard",
         "attune.enforcement.created",
         "attune.enforcement.processed",
         "attune.execution.requested",

@@ -24,7 +24,7 @@ from tests.sensor.helpers import (
     stored_ids,
     wait_for,
 )
-from tests.shared.factories import make_trigger
+from tests.shared.factories import make_rule, make_trigger
 
 pytestmark = pytest.mark.slow
 
@@ -65,7 +65,7 @@ async def _all_stored_once(
 async def test_sigkill_mid_stream_then_restart_stores_every_message_once(
     spawn_service, db_pool: asyncpg.Pool, nats_client: NatsClient, bus: Bus
 ) -> None:
-    await make_trigger(db_pool, "demo.alert")
+    await make_rule(db_pool)  # a rule uses the trigger: each event wakes the executor
     ids = [f"kill-{i}" for i in range(4000)]
     sensor = await spawn_service("attune-sensor")
     publisher = asyncio.create_task(publish_steadily(nats_client, bus.subjects.trigger("demo.alert"), ids))
@@ -86,7 +86,7 @@ async def test_sigkill_mid_stream_then_restart_stores_every_message_once(
 async def test_sigterm_finishes_the_batch_in_hand_and_exits_zero(
     spawn_service, db_pool: asyncpg.Pool, nats_client: NatsClient, bus: Bus
 ) -> None:
-    await make_trigger(db_pool, "demo.alert")
+    await make_rule(db_pool)  # a rule uses the trigger: each event wakes the executor
     ids = [f"term-{i}" for i in range(4000)]
     sensor = await spawn_service("attune-sensor")
     publisher = asyncio.create_task(publish_steadily(nats_client, bus.subjects.trigger("demo.alert"), ids))
@@ -156,7 +156,7 @@ async def test_postgres_restart_during_ingestion(
     bus: Bus,
 ) -> None:
     url, pool = owned_database
-    await make_trigger(pool, "demo.alert")
+    await make_rule(pool)  # a rule uses the trigger: each event wakes the executor
     ids = [f"pg-{i}" for i in range(3000)]
     sensor = await spawn_service("attune-sensor", env={"ATTUNE__DATABASE__URL": url})
     publisher = asyncio.create_task(

@@ -9,8 +9,9 @@ from collections import Counter
 import asyncpg
 import httpx
 from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
 
-from attune_shared.bus import Bus, DeadLetter
+from attune_shared.bus import Bus, DeadLetter, EventCreated, RuleChanged
 from attune_shared.processes import free_port
 from attune_shared.repos import EventRepository
 from tests.sensor.helpers import (
@@ -21,7 +22,7 @@ from tests.sensor.helpers import (
     sensor_idle,
     wait_for,
 )
-from tests.shared.factories import make_trigger
+from tests.shared.factories import make_rule, make_trigger
 
 N = 1000
 
@@ -29,7 +30,7 @@ N = 1000
 async def test_thousand_payloads_make_thousand_events_once(
     spawn_service, db_pool: asyncpg.Pool, nats_client: NatsClient, bus: Bus
 ) -> None:
-    await make_trigger(db_pool, "demo.alert")
+    await make_rule(db_pool)  # a rule uses demo.alert: each event wakes the executor
     sensor = await spawn_service("attune-sensor")
     subject = bus.subjects.trigger("demo.alert")
     ids = [f"alert-{i}" for i in range(N)]
@@ -62,6 +63,58 @@ async def test_thousand_payloads_make_thousand_events_once(
 
 async def _equals(value, expected: int) -> bool:  # type: ignore[no-untyped-def]
     return (await value) == expected
+
+
+async def test_only_events_a_rule_may_match_wake_the_executor(
+    spawn_service, db_pool: asyncpg.Pool, nats_client: NatsClient, bus: Bus
+) -> None:
+    """An event of a trigger no enabled rule uses wakes no one; live followers are told on
+    ``event.unheard``. A rule created later is heard from its ``rule.changed`` on."""
+    await make_rule(db_pool)  # demo.alert
+    quiet = await make_trigger(db_pool, "demo.quiet")
+    await make_rule(db_pool, "demo.on_quiet", trigger=quiet, enabled=False)
+    lonely = await make_trigger(db_pool, "demo.lonely")
+    told: list[EventCreated] = []
+
+    async def on_unheard(msg: Msg) -> None:
+        told.append(EventCreated.model_validate_json(msg.data))
+
+    await nats_client.subscribe(bus.subjects.event_unheard, cb=on_unheard)
+    # cached longer than the test runs: only rule.changed can make the sensor read the rules again
+    await spawn_service("attune-sensor", env={"ATTUNE__SENSOR__TRIGGER_CACHE_TTL": "3600"})
+    for ref in ("demo.alert", "demo.quiet", "demo.lonely"):
+        await publish(nats_client, bus.subjects.trigger(ref), ({"n": i} for i in range(20)))
+    await wait_for(lambda: _equals(count_events(db_pool), 60), 30, "60 events")
+    await wait_for(lambda: sensor_idle(nats_client, bus.spec), 30, "the sensor to be idle")
+    await wait_for(lambda: _equals(_len(told), 40), 10, "40 event.unheard")
+    assert await event_created_count(nats_client, bus.spec) == 20
+    assert Counter(t.trigger_ref for t in told) == {"demo.quiet": 20, "demo.lonely": 20}
+    rows = await db_pool.fetch("SELECT id, created FROM event WHERE trigger_ref <> 'demo.alert'")
+    assert {(t.event_id, t.created) for t in told} == {(r["id"], r["created"]) for r in rows}
+
+    rule = await make_rule(db_pool, "demo.on_lonely", trigger=lonely)
+    await bus.rule_changed(RuleChanged(rule_ref=rule.ref, trigger_ref=lonely.ref, enabled=True, op="created"))
+    # the change and the next message reach the sensor on different subscriptions: publish until
+    # one is heard, then every later one must be
+    sent = 0
+
+    async def heard() -> bool:
+        nonlocal sent
+        await publish(nats_client, bus.subjects.trigger("demo.lonely"), [{"n": 100 + sent}])
+        sent += 1
+        await wait_for(lambda: _equals(count_events(db_pool, "demo.lonely"), 20 + sent), 10, "the event")
+        return await event_created_count(nats_client, bus.spec) > 20
+
+    await wait_for(heard, 10, "an event of demo.lonely announced after its rule.changed")
+    await publish(nats_client, bus.subjects.trigger("demo.lonely"), ({"n": 200 + i} for i in range(20)))
+    await wait_for(lambda: _equals(count_events(db_pool, "demo.lonely"), 40 + sent), 30, "20 more events")
+    await wait_for(lambda: sensor_idle(nats_client, bus.spec), 30, "the sensor to be idle")
+    assert await event_created_count(nats_client, bus.spec) == 20 + 1 + 20
+    assert len(told) == 40 + sent - 1
+
+
+async def _len(items: list[EventCreated]) -> int:
+    return len(items)
 
 
 SCHEMA = {
@@ -104,7 +157,7 @@ def _bad_messages(bus: Bus) -> list[tuple[str, str, bytes, dict[str, str]]]:
 async def test_bad_messages_are_dead_lettered_and_the_rest_stored(
     spawn_service, db_pool: asyncpg.Pool, nats_client: NatsClient, bus: Bus
 ) -> None:
-    await make_trigger(db_pool, "demo.alert", payload_schema=SCHEMA)
+    await make_rule(db_pool, trigger=await make_trigger(db_pool, "demo.alert", payload_schema=SCHEMA))
     await make_trigger(db_pool, "demo.off", enabled=False)
     port = free_port()
     sensor = await spawn_service(

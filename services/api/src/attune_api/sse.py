@@ -5,9 +5,10 @@
   as the SSE ``id``. A client reconnecting with ``Last-Event-ID: <seq>`` is registered first,
   then the gap ``seq+1 … last`` is replayed from the stream (direct gets, at most
   ``api.sse_replay_max``), then the live messages follow, without duplicates.
-- ``event.created`` and ``enforcement.created`` are on the work-queue stream, where no second
-  consumer may overlap, so they come from plain core-NATS subscriptions (JetStream delivers to
-  those too); their SSE ``id`` is the row id and a resume replays newer rows from the database.
+- Events and enforcements come from plain core-NATS subscriptions to both subjects of each
+  (``event.*``, ``enforcement.*``): the wake-ups are on the work-queue stream, where no second
+  consumer may overlap (JetStream delivers to plain subscribers too), and the others are in no
+  stream. Their SSE ``id`` is the row id and a resume replays newer rows from the database.
 - A channel is followed only while a client is connected to it: the first client's registration
   subscribes (and returns once the subscription is in place, so nothing published after it is
   missed), the last client's departure unsubscribes. With no client, the API costs the event path
@@ -116,7 +117,7 @@ class Hub:
             await self._subscribe_statuses()
             return
         if channel == EVENTS:
-            self._followed[EVENTS] = await self.nc.subscribe(subjects.event_created, cb=self._on_event)
+            self._followed[EVENTS] = await self.nc.subscribe(subjects.events, cb=self._on_event)
         else:
             self._followed[ENFORCEMENTS] = await self.nc.subscribe(
                 subjects.enforcements, cb=self._on_enforcement

@@ -64,6 +64,7 @@ async def serve(settings: Settings, stopping: asyncio.Event) -> None:
         lease.on_change = on_lease
 
         async def on_rule_changed(change: RuleChanged) -> None:
+            ingestor.cache.rules_changed()
             await timers.on_rule_changed(change)
             await sensors.on_rule_changed(change)
 

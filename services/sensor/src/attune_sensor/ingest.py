@@ -3,9 +3,10 @@
 The sensor reads the shared durable consumer ``sensor`` through the bus
 :class:`~attune_shared.bus.BatchConsumer`, so each group of arrivals is one batch: every message is
 checked (:func:`read_message`; a bad one is dead-lettered with its reason), the valid ones are stored
-with ONE ``INSERT`` (a redelivered message maps to the row it already made), ``event.created`` is
-published for each stored event (new or not: a lost publish is repaired by the redelivery), and
-only then is every message settled. A database outage raises out of :meth:`Ingestor.handle`; the
+with ONE ``INSERT`` (a redelivered message maps to the row it already made), each stored event is
+announced (new or not: a lost announcement is repaired by the redelivery), and only then is every
+message settled. ``event.created`` wakes the executor for the events of a trigger an enabled rule
+uses; the others can match nothing, so live followers alone are told, on ``event.unheard``. A database outage raises out of :meth:`Ingestor.handle`; the
 consumer holds the batch and hands it over again once the database answers.
 """
 
@@ -61,11 +62,15 @@ class Ingestor:
                 d.error = result
             else:
                 stored.append((d, result))
-        announced = await self.bus.event_created_many([(e.id, e.created, e.trigger_ref) for _, e in stored])
+        heard = await self.cache.heard({e.trigger_ref for _, e in stored})
+        woken = [(d, e) for d, e in stored if heard[e.trigger_ref]]
+        told = [(d, e) for d, e in stored if not heard[e.trigger_ref]]
+        problems = await self.bus.event_created_many([(e.id, e.created, e.trigger_ref) for _, e in woken])
+        problems += await self._tell(told)
         # counted per batch: a labelled counter's lookup and lock per event were 3 % of the sensor
         outcomes: Counter[str] = Counter()
         new_events: Counter[str] = Counter()
-        for (d, event), problem in zip(stored, announced, strict=True):
+        for (d, event), problem in zip(woken + told, problems, strict=True):
             d.error = problem
             if problem is None:
                 outcomes["event" if event.new else "duplicate"] += 1
@@ -123,6 +128,16 @@ class Ingestor:
                     )
                 )
         return events
+
+    async def _tell(
+        self, stored: list[tuple[Delivery[TriggerMessage], StoredEvent]]
+    ) -> list[RetryableError | None]:
+        """Events no rule listens to wake nobody; live followers are told (plain NATS, no PubAck)."""
+        try:
+            await self.bus.events_unheard([(e.id, e.created, e.trigger_ref) for _, e in stored])
+        except RetryableError as exc:
+            return [exc] * len(stored)
+        return [None] * len(stored)
 
     async def _insert(self, events: list[NewEvent]) -> list[StoredEvent | BaseException]:
         """One INSERT for all; one outcome per event. A row PostgreSQL refuses is dead-lettered alone;

@@ -2,9 +2,10 @@
 
 Entries expire after ``sensor.trigger_cache_ttl`` seconds (found or not found alike): a trigger
 that is registered, changed or disabled takes effect within that time on every replica, with no
-invalidation protocol to get wrong. A fetched batch loads its missing refs in one query, and
-concurrent lookups of a ref share it. Compiled payload validators are kept per ``(trigger id,
-updated)`` and survive refreshes of an unchanged row.
+invalidation protocol to get wrong. Whether an enabled rule uses a trigger (:meth:`TriggerCache.heard`)
+is also dropped on every ``rule.changed``, as the executor drops its rules. A fetched batch loads its
+missing refs in one query, and concurrent lookups of a ref share it. Compiled payload validators are
+kept per ``(trigger id, updated)`` and survive refreshes of an unchanged row.
 """
 
 from __future__ import annotations
@@ -56,13 +57,22 @@ class TriggerCache:
         self._rule_ids: TtlCache[str, int | None] = TtlCache(
             self._load_rule_ids, ttl, default=None, timeout=timeout
         )
+        self._heard: TtlCache[str, bool] = TtlCache(self._load_heard, ttl, default=False, timeout=timeout)
         self._validators: dict[int, tuple[datetime, Validator | None, str | None]] = {}
+
+    def rules_changed(self) -> None:
+        """A rule was added, changed or removed somewhere: which triggers are heard is read again."""
+        self._heard.clear()
 
     async def triggers(self, refs: Collection[str]) -> dict[str, TriggerInfo | None]:
         return await self._triggers.get_many(refs)
 
     async def rule_ids(self, refs: Collection[str]) -> dict[str, int | None]:
         return await self._rule_ids.get_many(refs)
+
+    async def heard(self, refs: Collection[str]) -> dict[str, bool]:
+        """Whether an enabled rule uses each trigger: only then may one of its events match."""
+        return await self._heard.get_many(refs)
 
     async def _load_triggers(self, refs: list[str]) -> dict[str, TriggerInfo | None]:
         rows = await TriggerRepository(self.pool).get_by_refs(refs)
@@ -74,6 +84,9 @@ class TriggerCache:
                 cached = self._validators[row.id] = (row.updated, validator, error)
             found[ref] = TriggerInfo(row.id, row.ref, row.enabled, cached[1], cached[2])
         return found
+
+    async def _load_heard(self, refs: list[str]) -> dict[str, bool]:
+        return {rule.trigger_ref: True for rule in await RuleRepository(self.pool).enabled_for_triggers(refs)}
 
     async def _load_rule_ids(self, refs: list[str]) -> dict[str, int | None]:
         return {ref: row.id for ref, row in (await RuleRepository(self.pool).get_by_refs(refs)).items()}

@@ -180,6 +180,13 @@ class Bus:
             [(body(i, created, ref), {MSG_ID_HEADER: f"event.{i}"}) for i, created, ref in events],
         )
 
+    async def events_unheard(self, events: Sequence[tuple[int, datetime, str]]) -> None:
+        """Tell live followers of stored events no enabled rule uses (no wake-up needed), each
+        given as ``(id, created, trigger_ref)``: plain NATS, nothing stored, no PubAck."""
+        subject, body = self.subjects.event_unheard, EventCreated.body
+        for event_id, created, trigger_ref in events:
+            await self._notify(body(event_id, created, trigger_ref), subject)
+
     async def _publish_many(
         self, subject: str, stream: str, items: list[tuple[bytes, dict[str, str]]]
     ) -> list[RetryableError | None]:

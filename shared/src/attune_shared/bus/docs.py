@@ -59,7 +59,11 @@ CONSUMERS = (
 
 #: Plain subscriptions (every replica sees every message): subject attribute, model, description.
 BROADCAST_READERS: tuple[tuple[str, type[BusMessage], str], ...] = (
-    ("rule_changed", RuleChanged, "Sensor replicas: add, change or remove the timers of the rule"),
+    (
+        "rule_changed",
+        RuleChanged,
+        "Sensor replicas: add, change or remove the timers of the rule; read again which triggers rules use",
+    ),
     ("rule_changed", RuleChanged, "Executor replicas: drop the cached rules"),
     ("execution_cancel", ExecutionStatusChanged, "Executor replicas: stop the run if it is theirs"),
 )
@@ -76,7 +80,19 @@ def publications(spec: BusSpec) -> list[tuple[str, str | None, Any, str]]:
             "Trigger payloads (any JSON object); optional headers Nats-Msg-Id, Attune-Trace-Tag, "
             "Attune-Rule, Attune-Source",
         ),
-        (s.event_created, spec.work_stream, EventCreated, "Events stored by the sensor"),
+        (
+            s.event_created,
+            spec.work_stream,
+            EventCreated,
+            "Events stored by the sensor whose trigger an enabled rule uses, to be matched",
+        ),
+        (
+            s.event_unheard,
+            None,
+            EventCreated,
+            "Events stored by the sensor whose trigger no enabled rule uses (no wake-up needed; for "
+            "live followers such as the API's SSE streams)",
+        ),
         (
             s.enforcement_created,
             spec.work_stream,

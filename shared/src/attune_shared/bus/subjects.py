@@ -28,7 +28,19 @@ class Subjects:
 
     @property
     def event_created(self) -> str:
+        """Events a rule may match: the executor's wake-up."""
         return f"{self.prefix}.event.created"
+
+    @property
+    def event_unheard(self) -> str:
+        """Events of a trigger no enabled rule uses, which need no wake-up (plain NATS; in no
+        stream): for live followers only."""
+        return f"{self.prefix}.event.unheard"
+
+    @property
+    def events(self) -> str:
+        """Both event subjects: every event stored shows on one of them."""
+        return f"{self.prefix}.event.*"
 
     @property
     def enforcement_created(self) -> str:
