@@ -6,8 +6,9 @@ checked (:func:`read_message`; a bad one is dead-lettered with its reason), the 
 with ONE ``INSERT`` (a redelivered message maps to the row it already made), each stored event is
 announced (new or not: a lost announcement is repaired by the redelivery), and only then is every
 message settled. ``event.created`` wakes the executor for the events of a trigger an enabled rule
-uses; the others can match nothing, so live followers alone are told, on ``event.unheard``. A database outage raises out of :meth:`Ingestor.handle`; the
-consumer holds the batch and hands it over again once the database answers.
+uses; the others can match nothing, so only live followers are told, on ``event.unheard``. A
+database outage raises out of :meth:`Ingestor.handle`; the consumer holds the batch and hands it
+over again once the database answers.
 """
 
 from __future__ import annotations

@@ -2,10 +2,11 @@
 
 Entries expire after ``sensor.trigger_cache_ttl`` seconds (found or not found alike): a trigger
 that is registered, changed or disabled takes effect within that time on every replica, with no
-invalidation protocol to get wrong. Whether an enabled rule uses a trigger (:meth:`TriggerCache.heard`)
-is also dropped on every ``rule.changed``, as the executor drops its rules. A fetched batch loads its
-missing refs in one query, and concurrent lookups of a ref share it. Compiled payload validators are
-kept per ``(trigger id, updated)`` and survive refreshes of an unchanged row.
+invalidation protocol to get wrong. Whether an enabled rule uses a trigger
+(:meth:`TriggerCache.heard`) is also dropped on every ``rule.changed``, as the executor drops its
+rules. A fetched batch loads its missing refs in one query, and concurrent lookups of a ref share
+it. Compiled payload validators are kept per ``(trigger id, updated)`` and survive refreshes of an
+unchanged row.
 """
 
 from __future__ import annotations
