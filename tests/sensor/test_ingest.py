@@ -103,6 +103,8 @@ async def test_only_events_a_rule_may_match_wake_the_executor(
         await publish(nats_client, bus.subjects.trigger("demo.lonely"), [{"n": 100 + sent}])
         sent += 1
         await wait_for(lambda: _equals(count_events(db_pool, "demo.lonely"), 20 + sent), 10, "the event")
+        # the row is committed before its announcement: count announcements once it is settled
+        await wait_for(lambda: sensor_idle(nats_client, bus.spec), 10, "the sensor to be idle")
         return await event_created_count(nats_client, bus.spec) > 20
 
     await wait_for(heard, 10, "an event of demo.lonely announced after its rule.changed")
