@@ -88,17 +88,19 @@ class Executor:
         enforcements = EnforcementProcessor(self.context, scheduler)
         events = EventProcessor(self.context, enforcements)
         # a run that ends finds the work that follows it already here, without a pull round trip
-        prefetch = max(1, settings.executor.concurrency // 4)
+        concurrency = settings.executor.concurrency
         consumers: list[BatchConsumer[Any]] = [
             # events are taken as run slots free, so that their executions start where they are
-            # created (docs/executor.md, "Consuming with backpressure")
+            # created; a whole set of slots' worth waits here, so that the slots freed at once by
+            # a batch's runs are refilled by one batch (docs/executor.md, "Consuming with
+            # backpressure")
             self._consumer(
                 EXECUTOR_EVENTS,
                 EventCreated,
                 events.handle,
                 Credits(PIPELINE_CREDITS),
                 room=self.slots,
-                prefetch=prefetch,
+                prefetch=concurrency,
             ),
             self._consumer(
                 EXECUTOR_ENFORCEMENTS, EnforcementCreated, enforcements.handle, Credits(PIPELINE_CREDITS)
@@ -108,7 +110,7 @@ class Executor:
                 ExecutionRequested,
                 scheduler.handle,
                 self.slots,
-                prefetch=prefetch,
+                prefetch=max(1, concurrency // 4),
             ),
         ]
         rules = await follow_rule_changes(self.rt, self._on_rule_changed)
