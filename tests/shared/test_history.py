@@ -1,5 +1,8 @@
+from typing import Any
+
 import asyncpg
 
+from attune_shared.models import HistoryEntry
 from attune_shared.repos import (
     ExecutionHistoryRepository,
     ExecutionRepository,
@@ -81,3 +84,73 @@ async def test_rollup_views_have_the_aggregate_columns(db_pool: asyncpg.Pool) ->
     )
     for view in ("event_volume_hourly", "enforcement_volume_hourly", "worker_status_hourly"):
         await db_pool.fetch(f"SELECT bucket FROM {view}")
+
+
+def _changes(history: list[HistoryEntry]) -> list[tuple[str, list[str], dict[str, Any], dict[str, Any]]]:
+    """Oldest first, without ids and timestamps."""
+    return [(h.operation, h.changed_fields, h.old_values, h.new_values) for h in reversed(history)]
+
+
+async def test_history_of_many_executions_changed_in_one_statement(db_pool: asyncpg.Pool) -> None:
+    """The history triggers run once per statement (0020): every row of a multi-row insert or
+    update gets its own history, in order, paired with its own old values."""
+    async with db_pool.acquire() as conn:
+        await conn.execute("SET TimeZone = 'UTC'")  # the triggers write timestamps in the session's zone
+        # the first statement on a connection is a one-row update: the plan then cached must still
+        # pair the old and new images of many rows
+        one = await make_execution(conn, action_ref="demo.one")
+        await conn.execute("UPDATE execution SET status = 'scheduling' WHERE id = $1", one.id)
+        started = now()
+        rows = await conn.fetch(
+            "INSERT INTO execution (action_ref, status, worker, started_at, enforcement) "
+            "SELECT 'demo.many', s, w, t, e FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], "
+            "$4::bigint[]) AS u(s, w, t, e) RETURNING id",
+            ["requested", "running", "requested", "scheduled"],
+            [None, 7, None, 8],
+            [None, started, None, None],
+            [11, 12, 13, 14],
+        )
+        a, b, c, d = ids = [r["id"] for r in rows]
+        await conn.execute(
+            "UPDATE execution SET "
+            "status = CASE id WHEN $1 THEN 'scheduling' WHEN $2 THEN 'completed' ELSE status END, "
+            "result = CASE id WHEN $2 THEN $6::jsonb ELSE result END, "
+            "run_after = CASE id WHEN $3 THEN $5::timestamptz ELSE run_after END, "
+            "trace_tag = 'touched' "
+            "WHERE id IN ($1, $2, $3, $4)",
+            *ids,
+            started,
+            {"stdout": "ok"},
+        )
+    repo = ExecutionHistoryRepository(db_pool)
+    assert _changes(await repo.for_entity(one.id)) == [
+        ("INSERT", ["status"], {}, {"status": "requested", "action_ref": "demo.one"}),
+        ("UPDATE", ["status"], {"status": "requested"}, {"status": "scheduling"}),
+    ]
+    assert _changes(await repo.for_entity(a)) == [
+        ("INSERT", ["status"], {}, {"status": "requested", "action_ref": "demo.many", "enforcement": 11}),
+        ("UPDATE", ["status"], {"status": "requested"}, {"status": "scheduling"}),
+    ]
+    # inserted running: recorded as a creation and a start, then its end
+    assert _changes(await repo.for_entity(b)) == [
+        ("INSERT", ["status"], {}, {"status": "requested", "action_ref": "demo.many", "enforcement": 12}),
+        ("UPDATE", ["status"], {"status": "requested"}, {"status": "scheduling"}),
+        ("UPDATE", ["status", "worker"], {"status": "scheduling", "worker": None}, {"status": "scheduled", "worker": 7}),
+        ("UPDATE", ["status", "started_at"], {"status": "scheduled", "started_at": None},
+         {"status": "running", "started_at": started.isoformat()}),
+        ("UPDATE", ["status", "result"], {"status": "running", "result": None},
+         {"status": "completed", "result": {"stdout": "ok"}}),
+    ]  # fmt: skip
+    assert _changes(await repo.for_entity(c)) == [
+        ("INSERT", ["status"], {}, {"status": "requested", "action_ref": "demo.many", "enforcement": 13}),
+        ("UPDATE", ["run_after"], {"run_after": None}, {"run_after": started.isoformat()}),
+    ]
+    # its update changed nothing tracked: no row
+    assert _changes(await repo.for_entity(d)) == [
+        (
+            "INSERT",
+            ["status"],
+            {},
+            {"status": "scheduled", "action_ref": "demo.many", "enforcement": 14, "worker": 8},
+        ),
+    ]

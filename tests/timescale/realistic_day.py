@@ -1,13 +1,12 @@
 """A realistic day of pipeline rows, written straight into one day's chunks by set-based SQL.
 
-Shape of a production day (one chunk per hypertable): a few dozen triggers, rules and actions with
-a skewed share of the traffic (a handful of busy ones, a long tail), one enforcement and one
-execution per event, and per execution the five history rows the ``execution_history_record``
-trigger writes (0006): INSERT, requested -> scheduling, scheduling -> scheduled (worker),
-scheduled -> running (started_at), running -> completed | failed (result). Event ids are stream
-sequences for most sensors and ``source:uuid`` for StackStorm sensors, as the bus assigns them.
-History rows are generated rather than left to the trigger because it stamps ``now()``, and a day
-of rows needs a day of timestamps.
+Shape of a production day (one chunk per hypertable): a few dozen triggers, rules and actions with a
+skewed share of the traffic (a handful of busy ones, a long tail), one enforcement and one execution
+per event, and per execution the five history rows the history triggers write (0006, 0020): INSERT,
+requested -> scheduling, scheduling -> scheduled (worker), scheduled -> running (started_at),
+running -> completed | failed (result). Event ids are stream sequences for most sensors and
+``source:uuid`` for StackStorm sensors, as the bus assigns them. History rows are generated rather
+than left to the trigger because it stamps ``now()``, and a day of rows needs a day of timestamps.
 """
 
 from __future__ import annotations
@@ -81,7 +80,7 @@ SELECT execution_id, created, created + queued + took, act, 'ops.action_' || act
 FROM day_plan
 """
 
-# execution_history_trigger wrote each execution's INSERT row stamped now(): the day's rows replace it
+# the history trigger wrote each execution's INSERT row stamped now(): the day's rows replace it
 _NOW_STAMPED_HISTORY = "DELETE FROM execution_history WHERE entity_id IN (SELECT execution_id FROM day_plan)"
 
 _EXECUTION_HISTORY = """
