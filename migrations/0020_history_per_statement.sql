@@ -68,7 +68,9 @@ BEGIN
         WINDOW w AS (ORDER BY u.id, u.created, u.is_new)
     ) AS x
     CROSS JOIN LATERAL (SELECT
-        x.old_status = 'requested' AND x.status = 'running' AND current_setting('attune.start', true) = 'on',
+        -- NULL (not false) where the session never set attune.start: coalesced, or NOT d.start would be NULL too
+        x.old_status = 'requested' AND x.status = 'running'
+            AND coalesce(current_setting('attune.start', true) = 'on', false),
         x.old_status IS DISTINCT FROM x.status, x.old_result IS DISTINCT FROM x.result,
         x.old_worker IS DISTINCT FROM x.worker, x.old_started_at IS DISTINCT FROM x.started_at,
         x.old_run_after IS DISTINCT FROM x.run_after

@@ -1,3 +1,4 @@
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -97,10 +98,11 @@ async def test_history_of_many_executions_changed_in_one_statement(db_pool: asyn
     async with db_pool.acquire() as conn:
         await conn.execute("SET TimeZone = 'UTC'")  # the triggers write timestamps in the session's zone
         # the first statement on a connection is a one-row update: the plan then cached must still
-        # pair the old and new images of many rows
+        # pair the old and new images of many rows. It is requested -> running outside
+        # execution_start, on a session that never set attune.start: one row, not a start's three.
         one = await make_execution(conn, action_ref="demo.one")
-        await conn.execute("UPDATE execution SET status = 'scheduling' WHERE id = $1", one.id)
-        started = now()
+        await conn.execute("UPDATE execution SET status = 'running' WHERE id = $1", one.id)
+        started = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)  # no trailing zero to drop
         rows = await conn.fetch(
             "INSERT INTO execution (action_ref, status, worker, started_at, enforcement) "
             "SELECT 'demo.many', s, w, t, e FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], "
@@ -125,7 +127,7 @@ async def test_history_of_many_executions_changed_in_one_statement(db_pool: asyn
     repo = ExecutionHistoryRepository(db_pool)
     assert _changes(await repo.for_entity(one.id)) == [
         ("INSERT", ["status"], {}, {"status": "requested", "action_ref": "demo.one"}),
-        ("UPDATE", ["status"], {"status": "requested"}, {"status": "scheduling"}),
+        ("UPDATE", ["status"], {"status": "requested"}, {"status": "running"}),
     ]
     assert _changes(await repo.for_entity(a)) == [
         ("INSERT", ["status"], {}, {"status": "requested", "action_ref": "demo.many", "enforcement": 11}),
@@ -137,13 +139,13 @@ async def test_history_of_many_executions_changed_in_one_statement(db_pool: asyn
         ("UPDATE", ["status"], {"status": "requested"}, {"status": "scheduling"}),
         ("UPDATE", ["status", "worker"], {"status": "scheduling", "worker": None}, {"status": "scheduled", "worker": 7}),
         ("UPDATE", ["status", "started_at"], {"status": "scheduled", "started_at": None},
-         {"status": "running", "started_at": started.isoformat()}),
+         {"status": "running", "started_at": "2026-01-02T03:04:05.123456+00:00"}),
         ("UPDATE", ["status", "result"], {"status": "running", "result": None},
          {"status": "completed", "result": {"stdout": "ok"}}),
     ]  # fmt: skip
     assert _changes(await repo.for_entity(c)) == [
         ("INSERT", ["status"], {}, {"status": "requested", "action_ref": "demo.many", "enforcement": 13}),
-        ("UPDATE", ["run_after"], {"run_after": None}, {"run_after": started.isoformat()}),
+        ("UPDATE", ["run_after"], {"run_after": None}, {"run_after": "2026-01-02T03:04:05.123456+00:00"}),
     ]
     # its update changed nothing tracked: no row
     assert _changes(await repo.for_entity(d)) == [
