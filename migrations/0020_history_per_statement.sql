@@ -68,7 +68,8 @@ BEGIN
         WINDOW w AS (ORDER BY u.id, u.created, u.is_new)
     ) AS x
     CROSS JOIN LATERAL (SELECT
-        -- NULL (not false) where the session never set attune.start: coalesced, or NOT d.start would be NULL too
+        -- current_setting is NULL in a session that never set attune.start: coalesced, so that
+        -- NOT d.start is true there rather than NULL
         x.old_status = 'requested' AND x.status = 'running'
             AND coalesce(current_setting('attune.start', true) = 'on', false),
         x.old_status IS DISTINCT FROM x.status, x.old_result IS DISTINCT FROM x.result,
