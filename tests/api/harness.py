@@ -123,6 +123,7 @@ async def api(
         database=DatabaseSettings(url=with_database(postgres_server_url, database), startup_wait=5),
         nats=NatsSettings(url=nats_url, prefix=prefix),
         security={"secret_key": "test-secret-" + secrets.token_hex(8)},
+        packs={"home": tmp_path_factory.mktemp("packs-home")},
     )
     proc: ServiceProcess | None = None
     try:

@@ -144,8 +144,10 @@ async def test_pack_install_source_is_recorded_without_credentials(api: Api) -> 
         for field, path in (("source", "/api/v1/packs/install"), ("path", "/api/v1/packs/register")):
             refused = problem(await admin.post(path, json={field: "/opt/packs/x\u0000y"}), 422)
             assert field in str(refused["detail"]) or field in str(refused.get("errors")), refused
-        # found by schemathesis: a null config was a 500
+        # found by schemathesis: a null config was a 500, and so was a source naming no user (~x)
         problem(await admin.patch("/api/v1/packs/core", json={"config": None}), 422)
+        nobody = problem(await admin.post("/api/v1/packs/install", json={"source": "~h\U0002b485"}), 409)
+        assert "~h\U0002b485 names no user of this machine" in nobody["detail"], nobody
     # and the hostile text is still recorded (escaped), not lost
     [register] = await _records(api, action="pack.register")
     assert register["target"] == "/opt/packs/x\\x00y" and register["status"] == 422

@@ -4,7 +4,7 @@ import sys
 import pytest
 
 from attune_shared.errors import ConfigError
-from attune_shared.settings import load_settings
+from attune_shared.settings import PacksSettings, load_settings
 
 
 @pytest.fixture
@@ -22,6 +22,15 @@ def test_defaults(clean_env: pytest.MonkeyPatch) -> None:
     assert settings.nats.prefix == "attune"
     assert settings.timescale.required is False
     assert settings.api.port == 8080
+
+
+def test_the_default_packs_home_is_in_the_home_directory(clean_env: pytest.MonkeyPatch, tmp_path) -> None:
+    """Not ``./~/.attune`` under the working directory (read-only ``/app`` in the image), as when the
+    default skipped the validator that expands ``~``."""
+    clean_env.setenv("HOME", str(tmp_path))
+    assert PacksSettings().home == tmp_path / ".attune"
+    clean_env.setenv("ATTUNE__PACKS__HOME", "~/elsewhere")
+    assert load_settings().packs.home == tmp_path / "elsewhere"
 
 
 def test_env_overrides_yaml_overrides_defaults(clean_env: pytest.MonkeyPatch, tmp_path) -> None:
@@ -95,6 +104,11 @@ def test_unreadable_config_file(clean_env: pytest.MonkeyPatch, tmp_path) -> None
         ("api:\n  porrt: 1\n", "invalid setting api.porrt (ATTUNE__API__PORRT): unknown setting"),
         ("api:\n  port: eighty\n", "invalid setting api.port (ATTUNE__API__PORT) = 'eighty'"),
         ("nats: {prefix: 7}\n", "invalid setting nats.prefix (ATTUNE__NATS__PREFIX) = 7"),
+        (  # pathlib raises RuntimeError for it: a traceback, before
+            "packs: {home: ~no-such-user-attune/x}\n",
+            "invalid setting packs.home (ATTUNE__PACKS__HOME) = '~no-such-user-attune/x': "
+            "~no-such-user-attune names no user of this machine",
+        ),
     ],
 )
 def test_bad_config_file_is_one_line(clean_env: pytest.MonkeyPatch, tmp_path, text: str, needle: str) -> None:

@@ -180,6 +180,17 @@ async def test_archives_are_extracted_safely(
         await remove_pack(db_pool, "core", packs)
 
 
+async def test_a_source_naming_no_user_is_refused(db_pool: asyncpg.Pool, packs: PacksSettings) -> None:
+    """``~user`` of no user here: pathlib raises RuntimeError, which the API answered with a 500
+    (found by schemathesis)."""
+    with pytest.raises(InstallError) as refused:
+        await install_pack(db_pool, "~no-such-user-attune/st2demo@v1", packs, box=BOX)
+    assert str(refused.value) == (
+        "~no-such-user-attune/st2demo@v1: ~no-such-user-attune names no user of this machine"
+    )
+    assert list((packs.packs_dir / ".staging").iterdir()) == []
+
+
 async def test_only_the_pack_of_a_directory_is_copied(
     db_pool: asyncpg.Pool, tmp_path: Path, packs: PacksSettings
 ) -> None:

@@ -133,13 +133,24 @@ class SensorSettings(Section):
     sensor_stop_grace: float = Field(default=5.0, ge=0)
 
 
+def expand_home(path: Path) -> Path:
+    """``path`` with a leading ``~`` or ``~user`` expanded.
+
+    :raises ValueError: ``~user`` names no user of this machine (pathlib raises RuntimeError).
+    """
+    try:
+        return path.expanduser()
+    except RuntimeError:
+        raise ValueError(f"{path.parts[0][:100]} names no user of this machine") from None
+
+
 class PacksSettings(Section):
     """Where installed packs, their virtual environments and StackStorm pack configs live. Every
     service must see the same directory (a shared volume in containers)."""
 
     #: packs under ``<home>/packs/<ref>``, virtual environments under ``<home>/virtualenvs/<ref>``,
     #: StackStorm configs under ``<home>/configs/<ref>.yaml``
-    home: Path = Path("~/.attune")
+    home: Path = Field(default=Path("~/.attune"), validate_default=True)  # expanded: not ./~/.attune
     #: directories a local install source (a directory, a ``.tar.gz``, a git repository by path or
     #: ``file://``) must be inside; unset: anywhere this process can read. Set it on an API that
     #: others reach (docs/security.md).
@@ -148,12 +159,12 @@ class PacksSettings(Section):
     @field_validator("home")
     @classmethod
     def _expand(cls, value: Path) -> Path:
-        return value.expanduser()
+        return expand_home(value)
 
     @field_validator("local_sources")
     @classmethod
     def _expand_all(cls, value: list[Path] | None) -> list[Path] | None:
-        return None if value is None else [path.expanduser().resolve() for path in value]
+        return None if value is None else [expand_home(path).resolve() for path in value]
 
     @property
     def packs_dir(self) -> Path:

@@ -49,7 +49,7 @@ from attune_shared.packs.report import RegistrationReport
 from attune_shared.packs.stackstorm import STACKSTORM_PACK_REF
 from attune_shared.repos import PackRepository, RuleRepository
 from attune_shared.secrets import SecretBox
-from attune_shared.settings import PacksSettings
+from attune_shared.settings import PacksSettings, expand_home
 from attune_shared.st2compat import CHECK_WRAPPER
 
 log = logging.getLogger("attune.packs.install")
@@ -239,7 +239,7 @@ async def _fetch(source: str, packs: PacksSettings) -> _Staged:
 
 def _stage_local(source: str, where: Path, packs: PacksSettings) -> bool:
     """Copy a directory or extract an archive into ``<where>/fetched``; False for anything else (git)."""
-    path = Path(source).expanduser()
+    path = _user_path(source)
     try:
         path.exists()
     except OSError as exc:  # a name too long, say: neither a path nor a git URL
@@ -291,7 +291,15 @@ def _local_path(url: str) -> Path | None:
         return Path(urlparse(url).path)
     if "://" in url or re.match(r"^[^/]+:", url):  # a URL, or scp-like host:path
         return None
-    return Path(url).expanduser()
+    return _user_path(url)
+
+
+def _user_path(text: str) -> Path:
+    """``text`` as a path, ``~`` expanded; a ``~user`` of no user here is the source's error."""
+    try:
+        return expand_home(Path(text))
+    except ValueError as exc:
+        raise InstallError(f"{text[:200]}: {exc}") from None
 
 
 def _check_local(path: Path, source: str, packs: PacksSettings) -> None:

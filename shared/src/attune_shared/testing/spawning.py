@@ -25,6 +25,7 @@ def env_for(settings: Settings) -> dict[str, str]:
             "ATTUNE__NATS__PREFIX": settings.nats.prefix,
             "ATTUNE__NATS__REPLICAS": str(settings.nats.replicas),
             "ATTUNE__SECURITY__SECRET_KEY": settings.security.secret_key.get_secret_value(),
+            "ATTUNE__PACKS__HOME": str(settings.packs.home),
             "ATTUNE__LOG__FORMAT": "json",
             "ATTUNE__LOG__LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
