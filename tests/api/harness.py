@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -24,11 +23,12 @@ from attune_shared.apikeys import create_api_key
 from attune_shared.db import connect
 from attune_shared.packs import register_core_pack
 from attune_shared.processes import ServiceProcess, console_script
-from attune_shared.settings import DatabaseSettings, NatsSettings, Settings
+from attune_shared.settings import Settings
 from attune_shared.testing.bus import delete_prefix_streams
 from attune_shared.testing.databases import with_database
 from attune_shared.testing.hooks import failed
 from attune_shared.testing.ids import RUN_ID
+from attune_shared.testing.settings import settings_for
 from attune_shared.testing.spawning import env_for
 
 ROLES = ("admin", "operator", "viewer")
@@ -118,12 +118,8 @@ async def api(
     """
     database = await new_database(postgres_server_url, template_database)
     prefix = f"m{uuid.uuid4().hex[:10]}"
-    settings = Settings(
-        environment="test",
-        database=DatabaseSettings(url=with_database(postgres_server_url, database), startup_wait=5),
-        nats=NatsSettings(url=nats_url, prefix=prefix),
-        security={"secret_key": "test-secret-" + secrets.token_hex(8)},
-        packs={"home": tmp_path_factory.mktemp("packs-home")},
+    settings = settings_for(
+        with_database(postgres_server_url, database), nats_url, prefix, tmp_path_factory.mktemp("packs-home")
     )
     proc: ServiceProcess | None = None
     try:
