@@ -235,12 +235,13 @@ async def _throughput(
     """A burst of ``count`` events at once; with ``pids``, the CPU seconds each process spent on it."""
     trigger = f"bench.{scenario}"
     await pipeline.quiet(st)
-    before = cpu.snapshot(pids) if pids else None
-    started = time.time()
-    if executions:
-        done = await pipeline.run_to_completion(pool, st, trigger, count, start=start)
-    else:
-        done = await pipeline.ingest(pool, st, trigger, count, start=start)
+    with pipeline.held_gc():
+        before = cpu.snapshot(pids) if pids else None
+        started = time.time()
+        if executions:
+            done = await pipeline.run_to_completion(pool, st, trigger, count, start=start)
+        else:
+            done = await pipeline.ingest(pool, st, trigger, count, start=start)
     elapsed = done - started
     result: dict[str, Any] = {
         "count": count,

@@ -12,7 +12,7 @@ import asyncpg
 import nats
 from nats.js.api import RetentionPolicy, StreamConfig
 
-from .pipeline import publish_on
+from .pipeline import held_gc, publish_on
 
 PAYLOAD = json.dumps(
     {"host": "db-01", "severity": "critical", "message": "disk almost full", "value": 97.5}
@@ -43,24 +43,27 @@ async def js_publish_and_consume(nats_url: str, count: int, in_flight: int = 256
         # unmeasured first: the stream's first file block and the connection's first buffers
         await asyncio.gather(*(one() for _ in range(200)))
         await nc.jsm().purge_stream(name)
-        started = time.perf_counter()
-        await asyncio.gather(*(one() for _ in range(count)))
-        bare_rate = count / (time.perf_counter() - started)
+        with held_gc():
+            started = time.perf_counter()
+            await asyncio.gather(*(one() for _ in range(count)))
+            bare_rate = count / (time.perf_counter() - started)
         await nc.jsm().purge_stream(name)
 
-        started = time.perf_counter()
-        await publish_on(js, subject, count)
-        publish_rate = count / (time.perf_counter() - started)
+        with held_gc():
+            started = time.perf_counter()
+            await publish_on(js, subject, count)
+            publish_rate = count / (time.perf_counter() - started)
 
         sub = await js.pull_subscribe(subject, durable="bench", stream=name)
         received = 0
-        started = time.perf_counter()
-        while received < count:
-            msgs = await sub.fetch(batch=256, timeout=5)
-            for msg in msgs:
-                await msg.ack()
-            received += len(msgs)
-        fetch_rate = count / (time.perf_counter() - started)
+        with held_gc():
+            started = time.perf_counter()
+            while received < count:
+                msgs = await sub.fetch(batch=256, timeout=5)
+                for msg in msgs:
+                    await msg.ack()
+                received += len(msgs)
+            fetch_rate = count / (time.perf_counter() - started)
         return {"publish": publish_rate, "bare_publish": bare_rate, "fetch": fetch_rate}
     finally:
         await js.delete_stream(name)
@@ -96,31 +99,33 @@ async def pg_rows(database_url: str, count: int, batch: int = 256) -> tuple[floa
             "INSERT INTO bench_event (created, trigger_ref, config, payload, source_ref, trace_tag, dedup_id) "
             "VALUES ($1, $2, $3::jsonb, $4::jsonb, $5, $6, $7)"
         )
-        started = time.perf_counter()
-        for i in range(0, count, batch):
-            await conn.executemany(insert, rows[i : i + batch])
-        executemany_rate = count / (time.perf_counter() - started)
+        with held_gc():
+            started = time.perf_counter()
+            for i in range(0, count, batch):
+                await conn.executemany(insert, rows[i : i + batch])
+            executemany_rate = count / (time.perf_counter() - started)
 
         await conn.execute("TRUNCATE bench_event")
         copy_rows = [
             (now, "bench.alert", "{}", payload, "nats", None, uuid.uuid4().hex) for _ in range(count)
         ]
-        started = time.perf_counter()
-        for i in range(0, count, batch * 8):
-            await conn.copy_records_to_table(
-                "bench_event",
-                records=copy_rows[i : i + batch * 8],
-                columns=[
-                    "created",
-                    "trigger_ref",
-                    "config",
-                    "payload",
-                    "source_ref",
-                    "trace_tag",
-                    "dedup_id",
-                ],
-            )
-        copy_rate = count / (time.perf_counter() - started)
+        with held_gc():
+            started = time.perf_counter()
+            for i in range(0, count, batch * 8):
+                await conn.copy_records_to_table(
+                    "bench_event",
+                    records=copy_rows[i : i + batch * 8],
+                    columns=[
+                        "created",
+                        "trigger_ref",
+                        "config",
+                        "payload",
+                        "source_ref",
+                        "trace_tag",
+                        "dedup_id",
+                    ],
+                )
+            copy_rate = count / (time.perf_counter() - started)
         return executemany_rate, copy_rate
     finally:
         await conn.close()
